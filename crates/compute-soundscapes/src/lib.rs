@@ -1,0 +1,252 @@
+//! The compute-soundscapes stage: recordings in, soundscape table, metadata and run report out.
+//!
+//! Recordings are analysed in parallel (rayon), the table is written in input order, and every
+//! recording ends in the run report as done, skipped or failed with its reason. A rerun whose
+//! inputs and settings are unchanged and whose outputs are complete does nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use soundscape_core::fsutil::write_json_atomic;
+use soundscape_core::ids::product_id;
+use soundscape_core::{Outcome, Recording, RunReport, Status};
+use soundscape_engine::analyze::AnalyzeOptions;
+use soundscape_engine::{analyze_recording, EngineConfig, RecordingAnalysis};
+use soundscape_table::input::{Row, RowError};
+use soundscape_table::metadata::{product_configs, product_metadata, ProductInfo};
+use soundscape_table::soundscape::write_soundscape;
+
+pub const PARQUET: &str = "hashed_soundscape.parquet";
+pub const METADATA: &str = "soundscape_metadata.json";
+pub const REPORT: &str = "run_report.json";
+
+/// What to do and where.
+pub struct Job {
+    pub rows: Vec<Row>,
+    pub out: PathBuf,
+    pub config: EngineConfig,
+    pub options: AnalyzeOptions,
+    /// Cumulus name written into the metadata.
+    pub cumulus: Option<String>,
+    /// Spectrum label of the metadata (`Audible`).
+    pub spectrum: String,
+    /// Path written as the unit folder in metadata and ids (default: `out`, absolute).
+    pub product_dir: Option<String>,
+    /// Recompute even if the outputs are up to date.
+    pub force: bool,
+}
+
+/// How the run went.
+pub struct RunResult {
+    pub report: RunReport,
+    /// True when nothing had to be done.
+    pub up_to_date: bool,
+}
+
+fn fingerprint(job: &Job) -> String {
+    let mut ctx = md5::Context::new();
+    ctx.consume(serde_json::to_vec(&job.config).unwrap_or_default());
+    ctx.consume(format!("{:?}|{:?}|{:?}", job.cumulus, job.spectrum, job.product_dir));
+    for row in &job.rows {
+        match row {
+            Ok(r) => {
+                ctx.consume(serde_json::to_vec(r).unwrap_or_default());
+                if let Ok(m) = std::fs::metadata(&r.path) {
+                    let mtime = m.modified().ok().and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
+                    ctx.consume(format!("|{}|{:?}", m.len(), mtime));
+                }
+            }
+            Err(e) => ctx.consume(format!("{e:?}")),
+        }
+    }
+    format!("{:x}", ctx.finalize())
+}
+
+fn up_to_date(out: &Path, fp: &str) -> Option<RunReport> {
+    let text = std::fs::read_to_string(out.join(REPORT)).ok()?;
+    let report: RunReport = serde_json::from_str(&text).ok()?;
+    let complete = report.input_fingerprint.as_deref() == Some(fp)
+        && report.errors.is_empty()
+        && report.outputs.iter().all(|p| Path::new(p).exists());
+    complete.then_some(report)
+}
+
+fn outcome_of_row_error(e: &RowError) -> Outcome {
+    Outcome {
+        index: e.index,
+        id: e.id.clone(),
+        path: e.path.display().to_string(),
+        status: Status::Failed,
+        reason: Some(e.reason.clone()),
+        warnings: vec![],
+        duration_s: None,
+        sample_rate: None,
+        channels: None,
+        slices: 0,
+        rows: 0,
+        seconds: 0.0,
+    }
+}
+
+/// Warnings about metadata that disagrees with the file header.
+fn declared_mismatches(rec: &Recording, a: &RecordingAnalysis) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(d) = rec.declared_duration {
+        if (d - a.duration).abs() > 1e-3 {
+            w.push(format!(
+                "declared duration {d} s differs from the file header ({:.6} s); the header is used",
+                a.duration
+            ));
+        }
+    }
+    if let Some(sr) = rec.declared_samplerate {
+        if (sr - a.info.sample_rate as f64).abs() > 0.5 {
+            w.push(format!(
+                "declared sample rate {sr} Hz differs from the file header ({} Hz); the header is used",
+                a.info.sample_rate
+            ));
+        }
+    }
+    w
+}
+
+/// Analyses one recording into its outcome (and its cells when done).
+pub fn process(
+    rec: &Recording,
+    cfg: &EngineConfig,
+    opts: &AnalyzeOptions,
+    progress: &(dyn Fn(f64) + Sync),
+) -> (Outcome, Option<RecordingAnalysis>) {
+    let t0 = Instant::now();
+    let mut o = Outcome {
+        index: rec.index,
+        id: rec.id.clone(),
+        path: rec.path.display().to_string(),
+        status: Status::Done,
+        reason: None,
+        warnings: vec![],
+        duration_s: None,
+        sample_rate: None,
+        channels: None,
+        slices: 0,
+        rows: 0,
+        seconds: 0.0,
+    };
+    let result = analyze_recording(&rec.path, cfg, opts, progress);
+    o.seconds = t0.elapsed().as_secs_f64();
+    match result {
+        Ok(a) => {
+            o.duration_s = Some(a.duration);
+            o.sample_rate = Some(a.info.sample_rate);
+            o.channels = Some(a.info.channels);
+            o.slices = a.grid.slices.len();
+            o.rows = a.cells.len();
+            o.warnings = a.warnings.clone();
+            o.warnings.extend(declared_mismatches(rec, &a));
+            for w in &o.warnings {
+                tracing::warn!(recording = %rec.id, path = %rec.path.display(), "{w}");
+            }
+            (o, Some(a))
+        }
+        Err(e) => {
+            o.status = if e.is_skip() { Status::Skipped } else { Status::Failed };
+            o.reason = Some(format!("{} ({})", e, e.kind()));
+            if e.is_skip() {
+                tracing::warn!(recording = %rec.id, "skipped: {e}");
+            } else {
+                tracing::error!(recording = %rec.id, "failed: {e}");
+            }
+            (o, None)
+        }
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Runs the stage. `on_recording` is called after each recording, `on_audio` with audio
+/// seconds as slices finish (for progress bars).
+pub fn run(job: &Job, on_recording: &(dyn Fn(&Outcome) + Sync), on_audio: &(dyn Fn(f64) + Sync)) -> Result<RunResult> {
+    job.config.validate().map_err(anyhow::Error::msg).context("invalid settings")?;
+    std::fs::create_dir_all(&job.out).with_context(|| format!("cannot create {}", job.out.display()))?;
+    let fp = fingerprint(job);
+    if !job.force {
+        if let Some(report) = up_to_date(&job.out, &fp) {
+            tracing::info!(out = %job.out.display(), "outputs are up to date; nothing to do (use --force to recompute)");
+            return Ok(RunResult { report, up_to_date: true });
+        }
+    }
+
+    let mut report = RunReport::new("compute-soundscapes", env!("CARGO_PKG_VERSION"));
+    report.input_fingerprint = Some(fp);
+    let results: Vec<(Outcome, Option<RecordingAnalysis>)> = job
+        .rows
+        .par_iter()
+        .map(|row| {
+            let r = match row {
+                Ok(rec) => process(rec, &job.config, &job.options, on_audio),
+                Err(e) => {
+                    tracing::error!(path = %e.path.display(), "failed: {}", e.reason);
+                    (outcome_of_row_error(e), None)
+                }
+            };
+            on_recording(&r.0);
+            r
+        })
+        .collect();
+
+    let recordings: Vec<&Recording> = job.rows.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let done: Vec<(&Recording, &RecordingAnalysis)> = job
+        .rows
+        .iter()
+        .zip(&results)
+        .filter_map(|(row, (_, a))| Some((row.as_ref().ok()?, a.as_ref()?)))
+        .collect();
+
+    let parquet = job.out.join(PARQUET);
+    match write_soundscape(&parquet, &job.config, &done) {
+        Ok(rows) => {
+            tracing::info!(path = %parquet.display(), rows, "soundscape table written");
+            report.outputs.push(parquet.display().to_string());
+        }
+        Err(e) => report.errors.push(format!("{}: cannot write the table: {e}", parquet.display())),
+    }
+
+    let product_dir = job.product_dir.clone().unwrap_or_else(|| absolute(&job.out).display().to_string());
+    let product_dir = product_dir.trim_end_matches('/').to_string();
+    let mut units: Vec<_> = recordings.iter().map(|r| &r.unit).collect();
+    units.sort();
+    units.dedup();
+    match units.as_slice() {
+        [unit] => {
+            let info = ProductInfo {
+                product_id: product_id(&product_dir),
+                product_parent: None,
+                product_name: "Soundscape",
+                product_path: format!("{product_dir}/{PARQUET}"),
+                spectrum: &job.spectrum,
+                cumulus: job.cumulus.as_deref(),
+                unit,
+            };
+            let npartitions = rayon::current_num_threads();
+            let written = product_metadata(&info, Some(product_configs(&job.config, npartitions)))
+                .map_err(anyhow::Error::msg)
+                .and_then(|m| Ok(write_json_atomic(&job.out.join(METADATA), &m)?));
+            match written {
+                Ok(()) => report.outputs.push(job.out.join(METADATA).display().to_string()),
+                Err(e) => report.errors.push(format!("{}: {e}", job.out.join(METADATA).display())),
+            }
+        }
+        [] => {}
+        many => tracing::warn!(units = many.len(), "the input holds several units; no unit metadata written"),
+    }
+
+    report.recordings = results.into_iter().map(|(o, _)| o).collect();
+    report.finish();
+    write_json_atomic(&job.out.join(REPORT), &report)
+        .with_context(|| format!("cannot write {}", job.out.join(REPORT).display()))?;
+    Ok(RunResult { report, up_to_date: false })
+}

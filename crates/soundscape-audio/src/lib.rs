@@ -1,0 +1,24 @@
+//! Streaming audio decoding for the soundscape engine.
+//!
+//! [`AudioReader`] opens a file with symphonia (WAV PCM 8/16/24/32-bit and float, FLAC, MP3,
+//! Ogg Vorbis), reports its header facts ([`AudioInfo`]) and hands out the signal as blocks of
+//! mono `f32` samples, never the whole file at once. Scaling and down-mixing follow what the
+//! original pipeline got from librosa/libsndfile (SPEC §4.2): integer PCM is divided by
+//! 2^(bits-1) (unsigned 8-bit is centred first), and several channels are averaged in `f32`,
+//! summing channel by channel and dividing by the channel count.
+//!
+//! Every failure is an [`AudioError`] that names the file: empty, not audio, corrupt,
+//! truncated (fewer frames than the header promises), unsupported.
+
+mod reader;
+pub use reader::{AudioError, AudioInfo, AudioReader};
+
+/// Reads a whole file as mono samples. For tests and small files; the engine streams.
+pub fn read_mono(path: &std::path::Path) -> Result<(AudioInfo, Vec<f32>), AudioError> {
+    let mut r = AudioReader::open(path)?;
+    let mut all = Vec::new();
+    while let Some(block) = r.next_block()? {
+        all.extend_from_slice(block);
+    }
+    Ok((r.info().clone(), all))
+}

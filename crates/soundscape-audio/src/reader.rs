@@ -1,0 +1,256 @@
+//! The symphonia-backed reader and its error type.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use symphonia::core::audio::{AudioBufferRef, Signal};
+use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// Facts read from the file header (and completed while decoding).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioInfo {
+    pub sample_rate: u32,
+    pub channels: u16,
+    /// Frames per channel promised by the header, when it says.
+    pub frames: Option<u64>,
+    /// Bits per sample of the stored samples, when the codec has such a thing.
+    pub bits_per_sample: Option<u32>,
+    /// Short codec name (e.g. `pcm_s16le`, `flac`, `mp3`, `vorbis`).
+    pub codec: String,
+}
+
+impl AudioInfo {
+    /// Duration in seconds promised by the header.
+    pub fn duration(&self) -> Option<f64> {
+        self.frames.map(|f| f as f64 / self.sample_rate as f64)
+    }
+}
+
+/// Why a file could not be read. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    #[error("{path}: cannot open: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: empty file (0 bytes)")]
+    Empty { path: PathBuf },
+    #[error("{path}: not a recognised audio file ({detail})")]
+    NotAudio { path: PathBuf, detail: String },
+    #[error("{path}: unsupported audio: {detail}")]
+    Unsupported { path: PathBuf, detail: String },
+    #[error("{path}: corrupt audio data after {frames} frames: {detail}")]
+    Corrupt { path: PathBuf, frames: u64, detail: String },
+    #[error("{path}: truncated: the header promises {expected} frames ({expected_s:.3} s) but the data holds {found} ({found_s:.3} s)")]
+    Truncated { path: PathBuf, expected: u64, found: u64, expected_s: f64, found_s: f64 },
+}
+
+impl AudioError {
+    /// Short machine-readable kind, for reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AudioError::Io { .. } => "io",
+            AudioError::Empty { .. } => "empty",
+            AudioError::NotAudio { .. } => "not-audio",
+            AudioError::Unsupported { .. } => "unsupported",
+            AudioError::Corrupt { .. } => "corrupt",
+            AudioError::Truncated { .. } => "truncated",
+        }
+    }
+}
+
+/// A streaming decoder that yields mono `f32` blocks.
+pub struct AudioReader {
+    path: PathBuf,
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn Decoder>,
+    track_id: u32,
+    info: AudioInfo,
+    mono: Vec<f32>,
+    decoded: u64,
+    done: bool,
+}
+
+impl AudioReader {
+    /// Opens and probes `path`. Fails on empty, unreadable or non-audio files.
+    pub fn open(path: &Path) -> Result<Self, AudioError> {
+        let p = path.to_path_buf();
+        let file = File::open(path).map_err(|e| AudioError::Io { path: p.clone(), source: e })?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len == 0 {
+            return Err(AudioError::Empty { path: p });
+        }
+        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(&ext.to_ascii_lowercase());
+        }
+        let fmt_opts = FormatOptions { enable_gapless: true, ..Default::default() };
+        let probed = symphonia::default::get_probe()
+            .format(&hint, mss, &fmt_opts, &MetadataOptions::default())
+            .map_err(|e| AudioError::NotAudio { path: p.clone(), detail: short(&e) })?;
+        let format = probed.format;
+        let track = format
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or_else(|| AudioError::NotAudio { path: p.clone(), detail: "no audio track".into() })?;
+        let params = &track.codec_params;
+        let sample_rate = params.sample_rate.filter(|&r| r > 0).ok_or_else(|| {
+            AudioError::Unsupported { path: p.clone(), detail: "no sample rate in header".into() }
+        })?;
+        let channels = params.channels.map(|c| c.count() as u16).unwrap_or(0);
+        let codec = symphonia::default::get_codecs()
+            .get_codec(params.codec)
+            .map(|d| d.short_name.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let info = AudioInfo {
+            sample_rate,
+            channels,
+            frames: params.n_frames,
+            bits_per_sample: params.bits_per_sample,
+            codec,
+        };
+        let track_id = track.id;
+        let decoder = symphonia::default::get_codecs()
+            .make(params, &DecoderOptions::default())
+            .map_err(|e| AudioError::Unsupported { path: p.clone(), detail: short(&e) })?;
+        Ok(AudioReader { path: p, format, decoder, track_id, info, mono: Vec::new(), decoded: 0, done: false })
+    }
+
+    pub fn info(&self) -> &AudioInfo {
+        &self.info
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Frames decoded so far.
+    pub fn frames_decoded(&self) -> u64 {
+        self.decoded
+    }
+
+    /// The next block of mono samples, or `None` at the end of the stream. At the end, a
+    /// stream shorter than its header promised is an [`AudioError::Truncated`].
+    pub fn next_block(&mut self) -> Result<Option<&[f32]>, AudioError> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            let packet = match self.format.next_packet() {
+                Ok(p) => p,
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.finish()?;
+                    return Ok(None);
+                }
+                Err(SymError::ResetRequired) => {
+                    return Err(self.corrupt("stream parameters change mid-file".into()))
+                }
+                Err(e) => return Err(self.corrupt(short(&e))),
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            let decoded = match self.decoder.decode(&packet) {
+                Ok(d) => d,
+                Err(e) => return Err(self.corrupt(short(&e))),
+            };
+            let frames = decoded.frames();
+            if frames == 0 {
+                continue;
+            }
+            let channels = decoded.spec().channels.count();
+            if self.info.channels == 0 {
+                self.info.channels = channels as u16;
+            }
+            self.mono.clear();
+            self.mono.resize(frames, 0.0);
+            downmix(&decoded, &mut self.mono);
+            self.decoded += frames as u64;
+            return Ok(Some(&self.mono));
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), AudioError> {
+        self.done = true;
+        match self.info.frames {
+            Some(expected) if self.decoded < expected => {
+                let sr = self.info.sample_rate as f64;
+                Err(AudioError::Truncated {
+                    path: self.path.clone(),
+                    expected,
+                    found: self.decoded,
+                    expected_s: expected as f64 / sr,
+                    found_s: self.decoded as f64 / sr,
+                })
+            }
+            _ => {
+                self.info.frames = Some(self.decoded);
+                Ok(())
+            }
+        }
+    }
+
+    fn corrupt(&mut self, detail: String) -> AudioError {
+        self.done = true;
+        AudioError::Corrupt { path: self.path.clone(), frames: self.decoded, detail }
+    }
+}
+
+fn short(e: &SymError) -> String {
+    match e {
+        SymError::IoError(io) => format!("I/O error: {io}"),
+        SymError::DecodeError(d) => format!("decode error: {d}"),
+        SymError::SeekError(_) => "seek error".into(),
+        SymError::Unsupported(u) => format!("unsupported: {u}"),
+        SymError::LimitError(l) => format!("limit exceeded: {l}"),
+        SymError::ResetRequired => "decoder reset required".into(),
+    }
+}
+
+/// Scales to [-1, 1) as libsndfile does and averages the channels in f32.
+fn downmix(buf: &AudioBufferRef<'_>, out: &mut [f32]) {
+    macro_rules! mix {
+        ($b:expr, $conv:expr) => {{
+            let b = $b;
+            let nch = b.spec().channels.count();
+            let conv = $conv;
+            if nch == 1 {
+                for (o, &s) in out.iter_mut().zip(b.chan(0)) {
+                    *o = conv(s);
+                }
+            } else {
+                for (o, &s) in out.iter_mut().zip(b.chan(0)) {
+                    *o = conv(s);
+                }
+                for c in 1..nch {
+                    for (o, &s) in out.iter_mut().zip(b.chan(c)) {
+                        *o += conv(s);
+                    }
+                }
+                let n = nch as f32;
+                for o in out.iter_mut() {
+                    *o /= n;
+                }
+            }
+        }};
+    }
+    match buf {
+        AudioBufferRef::U8(b) => mix!(b, |s: u8| (s as f32 - 128.0) / 128.0),
+        AudioBufferRef::S8(b) => mix!(b, |s: i8| s as f32 / 128.0),
+        AudioBufferRef::U16(b) => mix!(b, |s: u16| (s as f32 - 32768.0) / 32768.0),
+        AudioBufferRef::S16(b) => mix!(b, |s: i16| s as f32 / 32768.0),
+        AudioBufferRef::U24(b) => mix!(b, |s: symphonia::core::sample::u24| {
+            (s.inner() as f32 - 8388608.0) / 8388608.0
+        }),
+        AudioBufferRef::S24(b) => mix!(b, |s: symphonia::core::sample::i24| s.inner() as f32 / 8388608.0),
+        AudioBufferRef::U32(b) => mix!(b, |s: u32| ((s as f64 - 2147483648.0) / 2147483648.0) as f32),
+        AudioBufferRef::S32(b) => mix!(b, |s: i32| s as f32 / 2147483648.0),
+        AudioBufferRef::F32(b) => mix!(b, |s: f32| s),
+        AudioBufferRef::F64(b) => mix!(b, |s: f64| s as f32),
+    }
+}

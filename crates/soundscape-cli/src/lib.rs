@@ -1,0 +1,78 @@
+//! What every stage binary shares: structured logging (human text on a terminal, JSON in pods
+//! or on request), progress bars that appear only on interactive local runs, and the rayon
+//! thread pool size.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// JSON inside Kubernetes pods (KUBERNETES_SERVICE_HOST set), text otherwise.
+    Auto,
+    Text,
+    Json,
+}
+
+/// Options shared by every stage binary.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Worker threads (default: all cores).
+    #[arg(long, env = "SOUNDSCAPE_THREADS")]
+    pub threads: Option<usize>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto, env = "SOUNDSCAPE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl CommonArgs {
+    /// Sets up logging and the global thread pool.
+    pub fn init(&self) {
+        init_logging(self.log_format);
+        if let Some(n) = self.threads {
+            if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global() {
+                tracing::warn!(error = %e, "thread pool already initialised");
+            }
+        }
+    }
+
+    /// A progress bar of `len` steps, drawn only on an interactive terminal.
+    pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
+        let interactive = std::io::stderr().is_terminal() && !self.no_progress;
+        let json = matches!(resolve(self.log_format), LogFormat::Json);
+        if !interactive || json {
+            return ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
+        }
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "{{spinner}} [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} {what} ({{eta}} left) {{msg}}"
+            ))
+            .expect("valid template"),
+        );
+        bar
+    }
+}
+
+fn resolve(f: LogFormat) -> LogFormat {
+    match f {
+        LogFormat::Auto if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => LogFormat::Json,
+        LogFormat::Auto => LogFormat::Text,
+        other => other,
+    }
+}
+
+/// Structured logs on stderr; the level comes from `RUST_LOG` (default `info`).
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match resolve(format) {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        _ => builder.with_target(false).try_init(),
+    };
+}

@@ -1,0 +1,15 @@
+//! Shared domain types of the soundscape pipeline.
+//!
+//! Every stage speaks about the same things: a [`Recording`] (one audio file with its start
+//! time and unit keys), the processing [`UnitKey`] it belongs to, the [`RunReport`] that says
+//! what became of every recording, product ids, and files written atomically. They live here so
+//! that stage crates share one definition.
+
+pub mod fsutil;
+pub mod ids;
+pub mod recording;
+pub mod report;
+pub mod timefmt;
+
+pub use recording::{Recording, UnitKey};
+pub use report::{Outcome, RunReport, Status};

@@ -1,0 +1,107 @@
+//! The run report: what became of every recording (done, skipped or failed, with the reason).
+//!
+//! Nothing is lost silently: every stage writes one of these beside its outputs, and its exit
+//! code follows from it ([`RunReport::exit_code`]).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Done,
+    Skipped,
+    Failed,
+}
+
+/// What happened to one recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub index: usize,
+    pub id: String,
+    pub path: String,
+    pub status: Status,
+    /// Why it was skipped or failed (absent when done).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// Things a person should know although the recording was processed.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub duration_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sample_rate: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub channels: Option<u16>,
+    pub slices: usize,
+    pub rows: usize,
+    /// Wall-clock seconds spent on this recording.
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub total: usize,
+    pub done: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+/// The report of one stage run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub stage: String,
+    pub version: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub summary: Summary,
+    /// Products written by the run (paths).
+    pub outputs: Vec<String>,
+    /// Errors that concern the run as a whole (unreadable manifest, unwritable output).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub errors: Vec<String>,
+    pub recordings: Vec<Outcome>,
+    /// Digest of the inputs and settings; a rerun with the same digest and complete outputs
+    /// has nothing to do.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub input_fingerprint: Option<String>,
+}
+
+impl RunReport {
+    pub fn new(stage: &str, version: &str) -> Self {
+        RunReport {
+            stage: stage.into(),
+            version: version.into(),
+            started_at: chrono::Utc::now().to_rfc3339(),
+            finished_at: String::new(),
+            summary: Summary::default(),
+            outputs: Vec::new(),
+            errors: Vec::new(),
+            recordings: Vec::new(),
+            input_fingerprint: None,
+        }
+    }
+
+    /// Recomputes the summary and stamps the finishing time.
+    pub fn finish(&mut self) {
+        let count = |s| self.recordings.iter().filter(|o| o.status == s).count();
+        self.summary = Summary {
+            total: self.recordings.len(),
+            done: count(Status::Done),
+            skipped: count(Status::Skipped),
+            failed: count(Status::Failed),
+        };
+        self.finished_at = chrono::Utc::now().to_rfc3339();
+    }
+
+    /// Exit code convention of every stage: 0 all done or skipped with a reason, 3 some
+    /// recordings failed (the rest was written), 1 the run itself failed.
+    pub fn exit_code(&self) -> i32 {
+        if !self.errors.is_empty() {
+            1
+        } else if self.recordings.iter().any(|o| o.status == Status::Failed) {
+            3
+        } else {
+            0
+        }
+    }
+}

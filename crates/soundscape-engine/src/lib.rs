@@ -1,0 +1,22 @@
+//! The soundscape engine: from a recording to one row of acoustic indices per
+//! 30 s x 250 Hz cell, as the original SiPeCaM pipeline computes them (SPEC §4.2-4.6).
+//!
+//! - [`config`]: the original's FEED (slice length, bands, limits, STFT, hasher), with the
+//!   SiPeCaM values as defaults.
+//! - [`stft`]: the magnitude STFT, streamed frame by frame (periodic Hann, full-signal reflect
+//!   centring, float64 FFT rounded to complex64).
+//! - [`grid`]: the slice grid: which spectrogram columns and rows make each cell.
+//! - [`indices`]: TOTAL, CORE, TAIL, EXAG, INFORMATION, ICOMPLEXITY of one cell, from one sort.
+//! - [`hash`]: the CronoHasher time-of-day index.
+//! - [`analyze`]: one recording, streamed: decode, STFT, slice, indices.
+
+pub mod analyze;
+pub mod config;
+pub mod grid;
+pub mod hash;
+pub mod indices;
+pub mod stft;
+
+pub use analyze::{analyze_recording, AnalysisError, RecordingAnalysis};
+pub use config::{EngineConfig, HasherConfig, IndexName, SliceConfig};
+pub use indices::CellIndices;

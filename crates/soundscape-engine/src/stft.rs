@@ -1,0 +1,220 @@
+//! The magnitude STFT of SPEC §4.3, streamed.
+//!
+//! librosa (≤ 0.9, as in production) pads the whole signal by `n_fft/2` samples on each side
+//! with numpy `reflect` padding (the mirror excludes the edge sample); frame `t` covers padded
+//! samples `[hop*t, hop*t + n_fft)`. Each frame (float32 samples) is multiplied by a periodic
+//! Hann window computed as SciPy does (float64), transformed by a float64 real FFT, rounded to
+//! complex64, and its magnitude taken in float32 (`hypotf`, i.e. `sqrt` of the float64 sum of
+//! squares, rounded once).
+//!
+//! [`Framer`] turns a stream of sample blocks into frames without holding the whole signal:
+//! it keeps only the samples that the next frames still need.
+
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{RealFftPlanner, RealToComplex};
+
+/// Periodic Hann window as SciPy's `get_window("hann", n)`:
+/// `0.5 + 0.5 cos(-pi + 2 pi k / n)` with the angle computed as numpy's `linspace` does.
+pub fn hann_periodic(n: usize) -> Vec<f64> {
+    let m = n + 1;
+    let step = (std::f64::consts::PI - (-std::f64::consts::PI)) / (m - 1) as f64;
+    (0..n)
+        .map(|k| {
+            let fac = k as f64 * step + (-std::f64::consts::PI);
+            0.0 + 0.5 + 0.5 * fac.cos()
+        })
+        .collect()
+}
+
+/// One STFT column at a time: window, float64 FFT, complex64 rounding, float32 magnitude.
+pub struct Stft {
+    n_fft: usize,
+    window: Vec<f64>,
+    fft: Arc<dyn RealToComplex<f64>>,
+    input: Vec<f64>,
+    output: Vec<Complex<f64>>,
+    scratch: Vec<Complex<f64>>,
+}
+
+impl Stft {
+    pub fn new(n_fft: usize) -> Stft {
+        let fft = RealFftPlanner::<f64>::new().plan_fft_forward(n_fft);
+        Stft {
+            n_fft,
+            window: hann_periodic(n_fft),
+            input: fft.make_input_vec(),
+            output: fft.make_output_vec(),
+            scratch: fft.make_scratch_vec(),
+            fft,
+        }
+    }
+
+    pub fn n_bins(&self) -> usize {
+        self.n_fft / 2 + 1
+    }
+
+    /// Magnitudes of one frame (`frame.len() == n_fft`) into `out` (first `out.len()` bins).
+    pub fn magnitudes(&mut self, frame: &[f32], out: &mut [f32]) {
+        debug_assert_eq!(frame.len(), self.n_fft);
+        for ((x, &s), &w) in self.input.iter_mut().zip(frame).zip(&self.window) {
+            *x = s as f64 * w;
+        }
+        self.fft
+            .process_with_scratch(&mut self.input, &mut self.output, &mut self.scratch)
+            .expect("FFT buffer sizes are fixed at construction");
+        for (o, c) in out.iter_mut().zip(&self.output) {
+            let re = c.re as f32 as f64;
+            let im = c.im as f32 as f64;
+            *o = (re * re + im * im).sqrt() as f32;
+        }
+    }
+}
+
+/// Cuts a streamed signal of known length `n` into centred, reflect-padded frames.
+pub struct Framer {
+    n_fft: usize,
+    hop: usize,
+    n: usize,
+    /// Samples `[buf_start, buf_start + buf.len())` of the signal.
+    buf: Vec<f32>,
+    buf_start: usize,
+    received: usize,
+    frame: Vec<f32>,
+}
+
+impl Framer {
+    /// A framer for a signal of exactly `n` samples (`n > n_fft/2`).
+    pub fn new(n_fft: usize, hop: usize, n: usize) -> Framer {
+        assert!(n > n_fft / 2, "signal shorter than half a frame");
+        Framer { n_fft, hop, n, buf: Vec::new(), buf_start: 0, received: 0, frame: vec![0.0; n_fft] }
+    }
+
+    /// Adds samples; anything past the `n` announced samples is ignored.
+    pub fn push(&mut self, samples: &[f32]) {
+        let take = samples.len().min(self.n - self.received);
+        self.buf.extend_from_slice(&samples[..take]);
+        self.received += take;
+    }
+
+    /// Whether frame `t` can be built from what has been received.
+    pub fn ready(&self, t: usize) -> bool {
+        let pad = self.n_fft / 2;
+        let last = t * self.hop + self.n_fft - pad; // one past the last original sample needed
+        self.received >= last.min(self.n)
+    }
+
+    /// Frame `t` (must be [`ready`](Self::ready)); samples before the frame's start are kept
+    /// only as long as later frames may need them.
+    pub fn frame(&mut self, t: usize) -> &[f32] {
+        let pad = self.n_fft / 2;
+        let start = (t * self.hop) as isize - pad as isize;
+        let end = start + self.n_fft as isize;
+        let (b0, n) = (self.buf_start as isize, self.n as isize);
+        if start >= 0 && end <= n {
+            let a = (start - b0) as usize;
+            self.frame.copy_from_slice(&self.buf[a..a + self.n_fft]);
+        } else {
+            for (k, f) in self.frame.iter_mut().enumerate() {
+                let mut j = start + k as isize;
+                if j < 0 {
+                    j = -j;
+                }
+                if j >= n {
+                    j = 2 * (n - 1) - j;
+                }
+                *f = self.buf[(j - b0) as usize];
+            }
+        }
+        &self.frame
+    }
+
+    /// Drops samples that no frame from `t` on can need.
+    pub fn release_before_frame(&mut self, t: usize) {
+        let pad = self.n_fft / 2;
+        // Frame t starts at t*hop - pad; the tail reflection can reach one sample further back.
+        let keep_from = (t * self.hop).saturating_sub(pad + 1).min(self.n.saturating_sub(pad + 1));
+        // Compact in large steps so that the memmove cost stays negligible.
+        if keep_from >= self.buf_start + (1 << 16) {
+            let drop = keep_from - self.buf_start;
+            self.buf.drain(..drop);
+            self.buf_start = keep_from;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reference STFT column by direct DFT with numpy-style reflect padding of a whole signal.
+    fn reference_column(x: &[f32], t: usize, n_fft: usize, hop: usize) -> Vec<f32> {
+        let n = x.len() as isize;
+        let pad = (n_fft / 2) as isize;
+        let w = hann_periodic(n_fft);
+        let frame: Vec<f64> = (0..n_fft)
+            .map(|k| {
+                let mut j = (t * hop) as isize - pad + k as isize;
+                if j < 0 {
+                    j = -j;
+                }
+                if j >= n {
+                    j = 2 * (n - 1) - j;
+                }
+                x[j as usize] as f64 * w[k]
+            })
+            .collect();
+        (0..=n_fft / 2)
+            .map(|b| {
+                let (mut re, mut im) = (0.0f64, 0.0f64);
+                for (k, v) in frame.iter().enumerate() {
+                    let a = -2.0 * std::f64::consts::PI * (b * k) as f64 / n_fft as f64;
+                    re += v * a.cos();
+                    im += v * a.sin();
+                }
+                ((re as f32 as f64).powi(2) + (im as f32 as f64).powi(2)).sqrt() as f32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn window_is_periodic_hann() {
+        let w = hann_periodic(1024);
+        assert_eq!(w[0], 0.0);
+        assert!((w[512] - 1.0).abs() < 1e-15);
+        assert!((w[256] - 0.5).abs() < 1e-12);
+        assert!((w[1] - w[1023]).abs() < 1e-15);
+    }
+
+    #[test]
+    fn streamed_frames_match_whole_signal_reflect_padding() {
+        let (n_fft, hop) = (64, 32);
+        for n in [96usize, 128, 131, 200] {
+            let x: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * 0.5).collect();
+            let mut fr = Framer::new(n_fft, hop, n);
+            let mut stft = Stft::new(n_fft);
+            let frames = 1 + n / hop;
+            let mut t = 0;
+            let mut got = Vec::new();
+            for chunk in x.chunks(7) {
+                fr.push(chunk);
+                while t < frames && fr.ready(t) {
+                    let mut col = vec![0.0; n_fft / 2 + 1];
+                    let f = fr.frame(t).to_vec();
+                    stft.magnitudes(&f, &mut col);
+                    got.push(col);
+                    t += 1;
+                    fr.release_before_frame(t);
+                }
+            }
+            assert_eq!(got.len(), frames, "n={n}");
+            for (t, col) in got.iter().enumerate() {
+                let want = reference_column(&x, t, n_fft, hop);
+                for (a, b) in col.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "n={n} t={t}: {a} vs {b}");
+                }
+            }
+        }
+    }
+}

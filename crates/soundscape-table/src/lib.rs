@@ -1,0 +1,11 @@
+//! Tables in and out of the soundscape engine.
+//!
+//! - [`input`]: the recordings to process, from a CSV manifest or a folder of files whose names
+//!   carry the start time; every unusable row is kept as an error, never dropped.
+//! - [`soundscape`]: `hashed_soundscape.parquet` with the columns, order and pandas metadata of
+//!   the original (SPEC §4.7), readable by pyarrow/pandas, polars and DuckDB.
+//! - [`metadata`]: `soundscape_metadata.json` (SPEC §4.9).
+
+pub mod input;
+pub mod metadata;
+pub mod soundscape;
