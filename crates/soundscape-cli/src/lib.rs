@@ -69,7 +69,7 @@ fn resolve(f: LogFormat) -> LogFormat {
 /// Structured logs on stderr; the level comes from `RUST_LOG` (default `info`).
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,symphonia=off"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match resolve(format) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -17,8 +17,9 @@
 //! evaluated where it is looked at.
 //!
 //! Numerics follow numpy 1.x as the original ran it: float32 percentile neighbours with a
-//! float64 `linear` interpolation (difference in float32), thresholds compared in float32
-//! (value-based casting of the float64 scalar), float32 histogram edges from a float64
+//! float64 `linear` interpolation (difference in float32), percentile thresholds compared in
+//! float64 (the golden output excludes values equal to the float32 rounding of a threshold
+//! that lies below them), float32 histogram edges from a float64
 //! linspace, round-half-even of the mean mode percentile. Sums are taken in float64 (numpy
 //! uses float32 pairwise sums), which moves results by far less than the tolerances of SPEC §10.
 
@@ -168,21 +169,21 @@ impl Sorted<'_> {
         }
     }
 
-    /// Number of sorted values with `R(k) < x`, or `R(k) <= x` when `inclusive`.
-    fn count_until(&self, x: f32, inclusive: bool) -> usize {
+    /// Number of sorted values with `R(k) < x`, or `R(k) <= x` when `inclusive` (R widened
+    /// to float64 for the comparison).
+    fn count_until(&self, x: f64, inclusive: bool) -> usize {
         self.p.partition_point(|&p| {
-            let r = decibels(p);
+            let r = decibels(p) as f64;
             if inclusive { r <= x } else { r < x }
         })
     }
 
-    /// dB of the mean power over the union of `lo < R <= hi` for each `(lo, hi)`: float64
-    /// thresholds compared in float32, as numpy 1.x value-based casting does for a float64
-    /// scalar against a float32 array. NaN when nothing is selected.
+    /// dB of the mean power over the union of `lo < R <= hi` for each `(lo, hi)`, compared in
+    /// float64. NaN when nothing is selected.
     fn mean_db(&self, ranges: &[(f64, f64)]) -> f64 {
         let mut spans: Vec<(usize, usize)> = ranges
             .iter()
-            .map(|&(lo, hi)| (self.count_until(lo as f32, true), self.count_until(hi as f32, true)))
+            .map(|&(lo, hi)| (self.count_until(lo, true), self.count_until(hi, true)))
             .filter(|(a, b)| b > a)
             .collect();
         spans.sort_unstable();
@@ -221,7 +222,7 @@ impl Sorted<'_> {
         // Counts with edges[i] <= x < edges[i+1]; the last bin also holds the right edge.
         let mut below = [0usize; BINS + 1];
         for (i, &e) in edges.iter().enumerate().take(BINS) {
-            below[i] = if i == 0 { 0 } else { self.count_until(e, false) };
+            below[i] = if i == 0 { 0 } else { self.count_until(e as f64, false) };
         }
         below[BINS] = n;
         let counts: [usize; BINS] = std::array::from_fn(|i| below[i + 1].saturating_sub(below[i]));

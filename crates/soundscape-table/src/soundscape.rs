@@ -3,6 +3,9 @@
 //! tz-aware, and pandas metadata so that `pandas.read_parquet` restores the original's frame
 //! (index `__index_level_0__` = the recording's row in the input table).
 //!
+//! Index values that are undefined (CORE/TAIL/EXAG of a constant cell, every index of a band
+//! above the Nyquist frequency) are written as nulls, as in the original's table.
+//!
 //! Time zone of the timestamp columns: the recordings' common UTC offset (`UTC` for +00:00,
 //! else `+HH:MM`, as pandas writes a fixed offset); `UTC` when the offsets differ. The instants
 //! are exact either way; `time_raw` keeps each recording's local form.
@@ -173,7 +176,9 @@ pub fn recording_batch(
         })),
     ];
     for &index in &cfg.indices {
-        cols.push(f64s(analysis.cells.iter().map(|c| c.get(index)).collect()));
+        // Undefined values (empty selections, empty cells) are nulls, as in the original table.
+        let values: Float64Array = analysis.cells.iter().map(|c| Some(c.get(index)).filter(|v| !v.is_nan())).collect();
+        cols.push(Arc::new(values));
     }
     let abs_start: Vec<i64> = (0..rows).map(|i| at(g.slices[i / nb].start_time)).collect();
     let abs_end: Vec<i64> = (0..rows).map(|i| at(g.slices[i / nb].end_time)).collect();
