@@ -1,7 +1,7 @@
 //! One recording, streamed: decode, frame, STFT, cut into cells, compute the indices.
 //!
-//! Only one slice of spectrogram columns (30 s: 2813 x 513 floats, under 6 MB) is held at a
-//! time; the bands of a slice are computed in parallel. The whole file is decoded even past
+//! Only one slice of spectrogram columns (30 s: 2813 x 513 power values, under 6 MB, plus its
+//! row-major copy) is held at a time; the bands of a slice are computed in parallel. The whole file is decoded even past
 //! the last complete slice, so that a truncated or corrupt tail is still reported.
 
 use std::path::{Path, PathBuf};
@@ -131,6 +131,7 @@ pub fn analyze_recording(
     let mut next_slice = 0usize;
     let mut cells = Vec::with_capacity(grid.slices.len() * grid.bands.len());
     let mut t = 0usize;
+    let mut by_row: Vec<f32> = Vec::new();
 
     let mut on_block = |block: &[f32], framer: &mut Framer| {
         framer.push(block);
@@ -141,7 +142,7 @@ pub fn analyze_recording(
                     col_base = t;
                 }
                 stft.magnitudes(framer.frame(t), &mut column);
-                cols.extend_from_slice(&column);
+                cols.extend(column.iter().map(|&a| power(a)));
             }
             t += 1;
             framer.release_before_frame(t);
@@ -149,7 +150,8 @@ pub fn analyze_recording(
                 let sl = grid.slices[next_slice];
                 let (c0, c1) = (sl.col0 - col_base, sl.col1 - col_base);
                 let block = &cols[c0 * rows..c1 * rows];
-                cells.extend(slice_cells(block, rows, &grid));
+                transpose(block, rows, &mut by_row);
+                cells.extend(slice_cells(&by_row, c1 - c0, &grid));
                 progress(sl.end_time - sl.start_time);
                 next_slice += 1;
                 match grid.slices.get(next_slice) {
@@ -173,18 +175,35 @@ pub fn analyze_recording(
     Ok(RecordingAnalysis { info, n_samples: n, duration, grid, cells, warnings })
 }
 
-/// The indices of every band of one slice (`block`: columns of `rows` magnitudes each).
-fn slice_cells(block: &[f32], rows: usize, grid: &Grid) -> Vec<CellIndices> {
+/// Column-major `block` (columns of `rows` values) to row-major `out`.
+fn transpose(block: &[f32], rows: usize, out: &mut Vec<f32>) {
+    let ncols = block.len() / rows;
+    out.clear();
+    out.resize(block.len(), 0.0);
+    const TILE: usize = 32;
+    for c0 in (0..ncols).step_by(TILE) {
+        let c1 = (c0 + TILE).min(ncols);
+        for r0 in (0..rows).step_by(TILE) {
+            let r1 = (r0 + TILE).min(rows);
+            for c in c0..c1 {
+                let col = &block[c * rows..c * rows + rows];
+                for r in r0..r1 {
+                    out[r * ncols + c] = col[r];
+                }
+            }
+        }
+    }
+}
+
+/// The indices of every band of one slice (`by_row`: power values, row-major, `ncols` per row).
+fn slice_cells(by_row: &[f32], ncols: usize, grid: &Grid) -> Vec<CellIndices> {
     grid.bands
         .par_iter()
         .map_init(CellScratch::default, |scratch, band| {
             if band.is_empty() {
                 return CellIndices::NAN;
             }
-            let p = scratch.power_mut();
-            for col in block.chunks_exact(rows) {
-                p.extend(col[band.row0..band.row1].iter().map(|&a| power(a)));
-            }
+            scratch.power_mut().extend_from_slice(&by_row[band.row0 * ncols..band.row1 * ncols]);
             scratch.indices()
         })
         .collect()

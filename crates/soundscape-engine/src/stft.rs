@@ -79,10 +79,9 @@ impl Stft {
 pub fn abs_complex64(re: f32, im: f32) -> f32 {
     let (re, im) = (re.abs(), im.abs());
     let (larger, smaller) = if re >= im { (re, im) } else { (im, re) };
-    if larger == 0.0 {
-        return 0.0;
-    }
+    // Branch-free (0/0 is replaced by 0) so that the column loop vectorises.
     let d = smaller / larger;
+    let d = if larger > 0.0 { d } else { 0.0 };
     let fma = ((d as f64) * (d as f64) + 1.0) as f32;
     fma.sqrt() * larger
 }

@@ -1,0 +1,236 @@
+//! `soundscape-bench`: how fast and how lean the engine is, on synthetic 48 kHz audio.
+//!
+//! 1. Engine speed on one core: a one-hour 16-bit mono WAV analysed in-process on a one-thread
+//!    pool, reported as seconds of compute per hour of audio (best of `--repeat`).
+//! 2. Peak memory: the `compute-soundscapes` stage binary run on that file with one thread, its
+//!    maximum resident set size read back with `getrusage(RUSAGE_CHILDREN)`.
+//! 3. Scaling: several shorter recordings on 1..=N threads, as speed-up over one thread.
+//!
+//! Run it with `just bench` (release build). Figures go into the README.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use rayon::prelude::*;
+use soundscape_engine::analyze::AnalyzeOptions;
+use soundscape_engine::{analyze_recording, EngineConfig};
+
+#[derive(Debug, Parser)]
+#[command(name = "soundscape-bench", version, about = "Benchmark the soundscape engine on synthetic 48 kHz audio.")]
+struct Args {
+    /// Length of the long recording, minutes.
+    #[arg(long, default_value_t = 60)]
+    minutes: u32,
+    /// Timed repetitions of the one-core run (the best is reported).
+    #[arg(long, default_value_t = 2)]
+    repeat: usize,
+    /// Recordings (of 10 minutes) for the scaling run.
+    #[arg(long, default_value_t = 8)]
+    scaling_files: usize,
+    /// Keep generated audio here instead of a temporary folder.
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+    /// Skip the peak-memory run of the stage binary.
+    #[arg(long)]
+    no_memory: bool,
+    /// Also time the phases (decode, STFT, indices) separately on one core.
+    #[arg(long)]
+    breakdown: bool,
+}
+
+/// Times decoding, decoding + STFT, and the index computation alone, on one core.
+fn breakdown(path: &Path, hours: f64) -> Result<()> {
+    use soundscape_engine::indices::{power, CellScratch};
+    use soundscape_engine::stft::{Framer, Stft};
+    let t0 = Instant::now();
+    let mut r = soundscape_audio::AudioReader::open(path)?;
+    let n = r.info().frames.unwrap_or(0) as usize;
+    while r.next_block()?.is_some() {}
+    let decode = t0.elapsed().as_secs_f64();
+
+    let t0 = Instant::now();
+    let mut r = soundscape_audio::AudioReader::open(path)?;
+    let mut fr = Framer::new(1024, 512, n);
+    let mut stft = Stft::new(1024);
+    let mut col = vec![0f32; 513];
+    let (mut t, frames) = (0usize, 1 + n / 512);
+    let mut sink = 0f32;
+    while let Some(b) = r.next_block()? {
+        fr.push(b);
+        while t < frames && fr.ready(t) {
+            stft.magnitudes(fr.frame(t), &mut col);
+            sink += col[7];
+            t += 1;
+            fr.release_before_frame(t);
+        }
+    }
+    let stft_s = t0.elapsed().as_secs_f64() - decode;
+
+    // Indices on synthetic cells of the SiPeCaM size (5 or 6 rows x 2813 columns).
+    let cells = (hours * 120.0 * 96.0) as usize;
+    let mut scratch = CellScratch::default();
+    let mut state = 7u64;
+    let values: Vec<f32> = (0..6 * 2813)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 3.0
+        })
+        .collect();
+    let t0 = Instant::now();
+    for k in 0..cells {
+        let len = if k % 3 == 0 { 6 * 2813 } else { 5 * 2813 };
+        let p = scratch.power_mut();
+        p.extend(values[..len].iter().map(|&a| power(a)));
+        sink += scratch.indices().total as f32;
+    }
+    let idx = t0.elapsed().as_secs_f64();
+    println!(
+        "breakdown per audio hour, 1 core: decode {:.2} s, framing+STFT {:.2} s, indices {:.2} s  ({sink:.0})",
+        decode / hours,
+        stft_s / hours,
+        idx / hours
+    );
+    Ok(())
+}
+
+/// Writes a deterministic synthetic soundscape: pink-ish noise, a dawn chorus of chirps and
+/// tonal insects, so that the cells are neither constant nor trivial.
+fn write_wav(path: &Path, seconds: u32, seed: u64) -> Result<()> {
+    let sr = 48_000u32;
+    let n = seconds as u64 * sr as u64;
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let data_bytes = (n * 2) as u32;
+    w.write_all(b"RIFF")?;
+    w.write_all(&(36 + data_bytes).to_le_bytes())?;
+    w.write_all(b"WAVEfmt ")?;
+    w.write_all(&16u32.to_le_bytes())?;
+    w.write_all(&1u16.to_le_bytes())?;
+    w.write_all(&1u16.to_le_bytes())?;
+    w.write_all(&sr.to_le_bytes())?;
+    w.write_all(&(sr * 2).to_le_bytes())?;
+    w.write_all(&2u16.to_le_bytes())?;
+    w.write_all(&16u16.to_le_bytes())?;
+    w.write_all(b"data")?;
+    w.write_all(&data_bytes.to_le_bytes())?;
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut lp = 0.0f64;
+    for i in 0..n {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let white = ((state >> 33) as f64 / (1u64 << 31) as f64) - 1.0;
+        lp = 0.97 * lp + 0.03 * white;
+        let t = i as f64 / sr as f64;
+        let chirp_phase = (t % 2.0) * (2000.0 + 1500.0 * (t % 2.0));
+        let chirp = if t % 7.0 < 2.0 { 0.2 * (2.0 * std::f64::consts::PI * chirp_phase).sin() } else { 0.0 };
+        let insect = 0.05 * (2.0 * std::f64::consts::PI * 6100.0 * t).sin() * (0.5 + 0.5 * (t * 3.0).sin());
+        let x = 0.3 * lp + 0.02 * white + chirp + insect;
+        w.write_all(&((x.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn peak_rss_of_children_mb() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0 // kilobytes on Linux
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let tmp = tempfile::tempdir()?;
+    let dir = args.workdir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let cfg = EngineConfig::default();
+    let opts = AnalyzeOptions::default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("soundscape-bench: {cores} cores available");
+
+    // 1. One core, one long file.
+    let long = dir.join("BENCH_20210804_000000.wav");
+    if !long.exists() {
+        println!("generating {} min of 48 kHz audio ...", args.minutes);
+        write_wav(&long, args.minutes * 60, 1)?;
+    }
+    let hours = args.minutes as f64 / 60.0;
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let mut best = f64::INFINITY;
+    for _ in 0..args.repeat.max(1) {
+        let t0 = Instant::now();
+        let a = one.install(|| analyze_recording(&long, &cfg, &opts, &|_| {}))?;
+        best = best.min(t0.elapsed().as_secs_f64());
+        assert_eq!(a.cells.len(), a.grid.slices.len() * 96);
+    }
+    println!(
+        "engine, 1 core: {:.2} s for {:.2} h of audio = {:.2} s per audio hour ({:.0}x real time)",
+        best,
+        hours,
+        best / hours,
+        hours * 3600.0 / best
+    );
+
+    if args.breakdown {
+        breakdown(&long, hours)?;
+    }
+
+    // 2. Peak memory of the stage binary on the long file.
+    if !args.no_memory {
+        let exe = std::env::current_exe()?.with_file_name("compute-soundscapes");
+        if !exe.exists() {
+            bail!("{} not found: build it first (just bench does)", exe.display());
+        }
+        let out = dir.join("out-memory");
+        let status = Command::new(&exe)
+            .args(["--input", dir.to_str().context("path")?, "--out", out.to_str().context("path")?])
+            .args(["--threads", "1", "--force", "--no-progress", "--log-format", "json"])
+            .env("RUST_LOG", "warn")
+            .status()?;
+        if !status.success() {
+            bail!("compute-soundscapes failed: {status}");
+        }
+        println!("compute-soundscapes, 1 thread, {:.2} h file: peak memory {:.0} MB", hours, peak_rss_of_children_mb());
+    }
+
+    // 3. Scaling over recordings.
+    let sdir = dir.join("scaling");
+    std::fs::create_dir_all(&sdir)?;
+    let files: Vec<PathBuf> = (0..args.scaling_files)
+        .map(|k| sdir.join(format!("S{k}_20210804_{:02}0000.wav", k % 24)))
+        .collect();
+    for (k, f) in files.iter().enumerate() {
+        if !f.exists() {
+            write_wav(f, 600, 100 + k as u64)?;
+        }
+    }
+    let audio_h = files.len() as f64 * 600.0 / 3600.0;
+    let mut base = 0.0;
+    let mut threads = 1;
+    while threads <= cores {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let t0 = Instant::now();
+        pool.install(|| {
+            files.par_iter().try_for_each(|f| analyze_recording(f, &cfg, &opts, &|_| {}).map(|_| ()))
+        })?;
+        let s = t0.elapsed().as_secs_f64();
+        if threads == 1 {
+            base = s;
+        }
+        println!(
+            "{} recordings ({:.2} h), {threads} thread(s): {:.2} s = {:.2} s per audio hour, speed-up {:.2}x",
+            files.len(),
+            audio_h,
+            s,
+            s / audio_h,
+            base / s
+        );
+        threads *= 2;
+        if threads > cores && threads / 2 != cores {
+            threads = cores;
+        }
+    }
+    Ok(())
+}
