@@ -38,6 +38,22 @@ pub struct Job {
     pub force: bool,
 }
 
+impl Job {
+    /// A job with the SiPeCaM settings: default engine configuration, spectrum `Audible`.
+    pub fn new(rows: Vec<Row>, out: PathBuf) -> Job {
+        Job {
+            rows,
+            out,
+            config: EngineConfig::default(),
+            options: AnalyzeOptions::default(),
+            cumulus: None,
+            spectrum: "Audible".into(),
+            product_dir: None,
+            force: false,
+        }
+    }
+}
+
 /// How the run went.
 pub struct RunResult {
     pub report: RunReport,

@@ -12,8 +12,6 @@ use arrow::record_batch::RecordBatch;
 use compute_soundscapes::{run, Job, PARQUET};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use soundscape_core::Status;
-use soundscape_engine::analyze::AnalyzeOptions;
-use soundscape_engine::EngineConfig;
 use soundscape_table::input::{read_manifest, UnitDefaults};
 
 fn golden() -> PathBuf {
@@ -28,16 +26,9 @@ fn read_table(path: &Path) -> RecordBatch {
 }
 
 fn job(manifest: &Path, out: &Path) -> Job {
-    Job {
-        rows: read_manifest(manifest, &UnitDefaults::default()).unwrap(),
-        out: out.to_path_buf(),
-        config: EngineConfig::default(),
-        options: AnalyzeOptions::default(),
-        cumulus: Some("92".into()),
-        spectrum: "Audible".into(),
-        product_dir: None,
-        force: false,
-    }
+    let mut job = Job::new(read_manifest(manifest, &UnitDefaults::default()).unwrap(), out.to_path_buf());
+    job.cumulus = Some("92".into());
+    job
 }
 
 fn manifest(dir: &Path, files: &[&str]) -> PathBuf {

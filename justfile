@@ -1,0 +1,38 @@
+# Recipes of the soundscape pipeline. `just` lists them.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+export PATH := env_var("HOME") + "/.cargo/bin:" + env_var("PATH")
+
+demo_unit := "demo-out/92/0_00_1_0000/HARNESS/2021-08-04"
+
+default:
+    @just --list
+
+# Install build tools, Rust, just and the Python test packages (Debian 12).
+setup:
+    bash scripts/setup.sh
+
+# Release build of every binary.
+build:
+    cargo build --release --workspace
+
+# Compute the soundscape of the bundled demo recordings and show what came out.
+demo: setup
+    cargo build --release -p compute-soundscapes
+    ./target/release/compute-soundscapes --manifest demo/manifest.csv --out {{demo_unit}} --cumulus 92
+    .venv/bin/python demo/show.py {{demo_unit}}
+
+# Every test: Rust unit and integration tests, then the parquet readers (pyarrow, pandas, polars, DuckDB).
+test:
+    cargo test --workspace
+    cargo build -p compute-soundscapes
+    .venv/bin/python -m pytest -q tests/python
+
+# Benchmark: seconds per audio hour on one core, peak memory of a one-hour file, scaling with cores.
+bench *ARGS:
+    cargo build --release -p compute-soundscapes -p soundscape-bench
+    ./target/release/soundscape-bench {{ARGS}}
+
+# Lints.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
