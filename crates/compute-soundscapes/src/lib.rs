@@ -90,20 +90,7 @@ fn up_to_date(out: &Path, fp: &str) -> Option<RunReport> {
 }
 
 fn outcome_of_row_error(e: &RowError) -> Outcome {
-    Outcome {
-        index: e.index,
-        id: e.id.clone(),
-        path: e.path.display().to_string(),
-        status: Status::Failed,
-        reason: Some(e.reason.clone()),
-        warnings: vec![],
-        duration_s: None,
-        sample_rate: None,
-        channels: None,
-        slices: 0,
-        rows: 0,
-        seconds: 0.0,
-    }
+    Outcome::new(e.index, &e.id, &e.path.display().to_string(), Status::Failed, Some(e.reason.clone()))
 }
 
 /// Warnings about metadata that disagrees with the file header.
@@ -136,20 +123,7 @@ pub fn process(
     progress: &(dyn Fn(f64) + Sync),
 ) -> (Outcome, Option<RecordingAnalysis>) {
     let t0 = Instant::now();
-    let mut o = Outcome {
-        index: rec.index,
-        id: rec.id.clone(),
-        path: rec.path.display().to_string(),
-        status: Status::Done,
-        reason: None,
-        warnings: vec![],
-        duration_s: None,
-        sample_rate: None,
-        channels: None,
-        slices: 0,
-        rows: 0,
-        seconds: 0.0,
-    };
+    let mut o = Outcome::new(rec.index, &rec.id, &rec.path.display().to_string(), Status::Done, None);
     let result = analyze_recording(&rec.path, cfg, opts, progress);
     o.seconds = t0.elapsed().as_secs_f64();
     match result {

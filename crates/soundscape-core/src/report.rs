@@ -38,6 +38,26 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
+impl Outcome {
+    /// An outcome with nothing measured yet.
+    pub fn new(index: usize, id: &str, path: &str, status: Status, reason: Option<String>) -> Outcome {
+        Outcome {
+            index,
+            id: id.into(),
+            path: path.into(),
+            status,
+            reason,
+            warnings: vec![],
+            duration_s: None,
+            sample_rate: None,
+            channels: None,
+            slices: 0,
+            rows: 0,
+            seconds: 0.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub total: usize,
