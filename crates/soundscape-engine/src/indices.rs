@@ -63,8 +63,16 @@ impl CellIndices {
 pub struct CellScratch {
     /// Power values of the cell (filled by the caller through [`CellScratch::power_mut`]).
     power: Vec<f32>,
-    prefix: Vec<f64>,
+    /// The same values grouped by bucket.
+    vals: Vec<f32>,
+    start: Vec<u32>,
+    cursor: Vec<u32>,
+    sum_before: Vec<f64>,
+    sorted: Vec<bool>,
 }
+
+/// log2 of the number of buckets a cell is spread over.
+const BUCKET_BITS: u32 = 13;
 
 /// `P = clip(a, 1e-3, 1e3)^2` in float32.
 #[inline(always)]
@@ -109,14 +117,15 @@ impl CellScratch {
         self.indices()
     }
 
-    /// Indices of the power values currently in the buffer. Reorders the buffer.
+    /// Indices of the power values currently in the buffer.
     pub fn indices(&mut self) -> CellIndices {
         let n = self.power.len();
         if n == 0 {
             return CellIndices::NAN;
         }
-        // Entropy and total: one pass in float64 (four lanes, so that it vectorises).
+        // Pass 1: total, entropy sum and range, four lanes so that it vectorises.
         let (mut sum4, mut plogp4) = ([0.0f64; 4], [0.0f64; 4]);
+        let (mut lo4, mut hi4) = ([u32::MAX; 4], [0u32; 4]);
         let chunks = self.power.chunks_exact(4);
         let rest = chunks.remainder();
         for c in chunks {
@@ -124,12 +133,17 @@ impl CellScratch {
                 let p = c[k] as f64;
                 sum4[k] += p;
                 plogp4[k] += p * log2_positive(c[k]);
+                lo4[k] = lo4[k].min(c[k].to_bits());
+                hi4[k] = hi4[k].max(c[k].to_bits());
             }
         }
         let (mut sum, mut sum_plogp) = (sum4.iter().sum::<f64>(), plogp4.iter().sum::<f64>());
+        let (mut min_bits, mut max_bits) = (*lo4.iter().min().unwrap(), *hi4.iter().max().unwrap());
         for &p in rest {
             sum += p as f64;
             sum_plogp += p as f64 * log2_positive(p);
+            min_bits = min_bits.min(p.to_bits());
+            max_bits = max_bits.max(p.to_bits());
         }
         let total32 = sum as f32;
         let total = 10.0 * total32.log10() as f64;
@@ -142,141 +156,331 @@ impl CellScratch {
         let information = 1.0 - h;
         let icomplexity = 4.0 * h * (1.0 - h);
 
-        radsort::sort(&mut self.power);
-        self.prefix.clear();
-        self.prefix.reserve(n + 1);
-        let mut acc = 0.0f64;
-        self.prefix.push(0.0);
+        // Passes 2 and 3: counting sort by bucket (the high bits above the cell's minimum).
+        let range = max_bits - min_bits;
+        let shift = (32 - range.leading_zeros()).saturating_sub(BUCKET_BITS);
+        let nb = (range >> shift) as usize + 1;
+        self.start.clear();
+        self.start.resize(nb + 1, 0);
+        self.sum_before.clear();
+        self.sum_before.resize(nb + 1, 0.0);
         for &p in &self.power {
-            acc += p as f64;
-            self.prefix.push(acc);
+            let k = ((p.to_bits() - min_bits) >> shift) as usize;
+            self.start[k + 1] += 1;
+            self.sum_before[k + 1] += p as f64;
         }
-        let sorted = Sorted { p: &self.power, prefix: &self.prefix };
-        let pct: [f64; 101] = std::array::from_fn(|q| sorted.percentile(q as u32));
+        for b in 1..=nb {
+            self.start[b] += self.start[b - 1];
+            self.sum_before[b] += self.sum_before[b - 1];
+        }
+        self.cursor.clear();
+        self.cursor.extend_from_slice(&self.start[..nb]);
+        self.vals.clear();
+        self.vals.resize(n, 0.0);
+        for &p in &self.power {
+            let k = ((p.to_bits() - min_bits) >> shift) as usize;
+            self.vals[self.cursor[k] as usize] = p;
+            self.cursor[k] += 1;
+        }
+        self.sorted.clear();
+        self.sorted.resize(nb, false);
 
-        let tail = sorted.mean_db(&[(pct[90], pct[100])]);
-        let core = match sorted.mode_deciles(&pct) {
-            Some(ranges) => sorted.mean_db(&ranges),
+        let mut cell = Buckets {
+            vals: &mut self.vals,
+            start: &self.start,
+            sum_before: &self.sum_before,
+            sorted: &mut self.sorted,
+            min_bits,
+            max_bits,
+            shift,
+        };
+        let pct: [f64; 101] = std::array::from_fn(|q| percentile(n, q as u32, |k| decibels(cell.value(k))));
+        let tail = cell.mean_db(&[(pct[90], pct[100])]);
+        let core = match cell.mode_deciles(&pct) {
+            Some(ranges) => cell.mean_db(&ranges),
             None => f64::NAN,
         };
         CellIndices { total, core, tail, exag: tail - core, information, icomplexity }
     }
 }
 
-/// A sorted cell with the prefix sums of its power.
-struct Sorted<'a> {
-    p: &'a [f32],
-    prefix: &'a [f64],
+/// numpy `percentile(R, q)`, method `linear` (numpy ≥ 1.22 `_lerp`), over `n` sorted values
+/// of which `r(k)` gives the k-th.
+fn percentile(n: usize, q: u32, mut r: impl FnMut(usize) -> f32) -> f64 {
+    let vi = (n - 1) as f64 * (q as f64 / 100.0);
+    if vi >= (n - 1) as f64 {
+        return r(n - 1) as f64;
+    }
+    let prev = vi.floor();
+    let gamma = vi - prev;
+    let i = prev as usize;
+    let (a, b) = (r(i), r(i + 1));
+    let diff = (b - a) as f64;
+    if gamma >= 0.5 {
+        b as f64 - diff * (1.0 - gamma)
+    } else {
+        a as f64 + diff * gamma
+    }
 }
 
-impl Sorted<'_> {
-    #[inline]
-    fn r(&self, k: usize) -> f32 {
-        decibels(self.p[k])
+/// dB of a mean power given as a float64 sum over `count` values, rounded as numpy's float32
+/// mean is (float32 sum, divided in float64, stored as float32). NaN when `count` is 0.
+fn mean_to_db(sum: f64, count: usize) -> f64 {
+    if count == 0 {
+        return f64::NAN;
     }
+    let mean32 = ((sum as f32) as f64 / count as f64) as f32;
+    10.0 * mean32.log10() as f64
+}
 
-    /// numpy `percentile(R, q)`, method `linear` (numpy ≥ 1.22 `_lerp`).
-    fn percentile(&self, q: u32) -> f64 {
-        let n = self.p.len();
-        let vi = (n - 1) as f64 * (q as f64 / 100.0);
-        if vi >= (n - 1) as f64 {
-            return self.r(n - 1) as f64;
+/// `decile_mod(R, tolerance=0.1)` given the percentiles, R's extremes and `below(e)`, the
+/// number of values with `R < e`: the percentile ranges of the deciles holding the histogram
+/// mode(s). `None` when all values are equal (no range can select anything).
+fn mode_deciles(n: usize, pct: &[f64; 101], min: f64, max: f64, mut below: impl FnMut(f32) -> usize) -> Option<Vec<(f64, f64)>> {
+    if min == max {
+        return None;
+    }
+    const BINS: usize = 100;
+    let step = (max - min) / BINS as f64;
+    let mut edges = [0f32; BINS + 1];
+    for (i, e) in edges.iter_mut().enumerate().take(BINS) {
+        *e = (i as f64 * step + min) as f32;
+    }
+    edges[BINS] = max as f32;
+    // Counts with edges[i] <= x < edges[i+1]; the last bin also holds the right edge.
+    let mut under = [0usize; BINS + 1];
+    for (i, &e) in edges.iter().enumerate().take(BINS).skip(1) {
+        under[i] = below(e);
+    }
+    under[BINS] = n;
+    let counts: [usize; BINS] = std::array::from_fn(|i| under[i + 1].saturating_sub(under[i]));
+    let max_count = *counts.iter().max().unwrap() as f64;
+    let threshold = max_count - 0.1 * max_count;
+    let mut deciles = [false; 11];
+    for i in 0..BINS {
+        if (counts[i] as f64) < threshold {
+            continue;
         }
-        let prev = vi.floor();
-        let gamma = vi - prev;
-        let i = prev as usize;
-        let (a, b) = (self.r(i), self.r(i + 1));
-        let diff = (b - a) as f64;
-        if gamma >= 0.5 {
-            b as f64 - diff * (1.0 - gamma)
-        } else {
-            a as f64 + diff * gamma
+        let mode = (edges[i + 1] + edges[i]) as f64 / 2.0;
+        let diffs: [f64; 101] = std::array::from_fn(|q| (pct[q] - mode).abs());
+        let min_diff = diffs.iter().cloned().fold(f64::INFINITY, f64::min);
+        let (mut s, mut c) = (0.0f64, 0usize);
+        for (q, d) in diffs.iter().enumerate() {
+            if *d == min_diff {
+                s += q as f64;
+                c += 1;
+            }
         }
+        let q_star = (s / c as f64).round_ties_even() as usize;
+        deciles[(q_star / 10 + 1).min(10)] = true;
     }
+    Some((1..=10).filter(|&d| deciles[d]).map(|d| (pct[(d - 1) * 10], pct[d * 10])).collect())
+}
 
-    /// Number of sorted values with `R(k) < x`, or `R(k) <= x` when `inclusive` (R widened
-    /// to float64 for the comparison).
-    fn count_until(&self, x: f64, inclusive: bool) -> usize {
-        self.p.partition_point(|&p| {
-            let r = decibels(p) as f64;
-            if inclusive { r <= x } else { r < x }
-        })
+/// Count and sum of the union of selections given as `(count, sum)` pairs at their lower and
+/// upper bounds (each selection is the values between two thresholds, in rank order).
+fn union_count_sum(mut spans: Vec<((usize, f64), (usize, f64))>) -> (usize, f64) {
+    spans.retain(|(a, b)| b.0 > a.0);
+    spans.sort_unstable_by_key(|(a, _)| a.0);
+    let (mut count, mut sum) = (0usize, 0.0f64);
+    let mut open: Option<((usize, f64), (usize, f64))> = None;
+    for (a, b) in spans {
+        open = match open {
+            Some((oa, ob)) if a.0 <= ob.0 => Some((oa, if b.0 > ob.0 { b } else { ob })),
+            Some((oa, ob)) => {
+                count += ob.0 - oa.0;
+                sum += ob.1 - oa.1;
+                Some((a, b))
+            }
+            None => Some((a, b)),
+        };
     }
+    if let Some((oa, ob)) = open {
+        count += ob.0 - oa.0;
+        sum += ob.1 - oa.1;
+    }
+    (count, sum)
+}
 
+/// A cell's power values grouped in value-ordered buckets (a counting sort by the high bits of
+/// the float pattern), with per-bucket sums. Buckets are sorted only when a rank query lands
+/// in them; counts and sums below a power threshold need at most one bucket scan.
+struct Buckets<'a> {
+    vals: &'a mut [f32],
+    /// `start[b]..start[b+1]` is bucket `b` in `vals`.
+    start: &'a [u32],
+    /// Sum of the power in the buckets before `b`.
+    sum_before: &'a [f64],
+    sorted: &'a mut [bool],
+    min_bits: u32,
+    max_bits: u32,
+    shift: u32,
+}
+
+impl Buckets<'_> {
     /// dB of the mean power over the union of `lo < R <= hi` for each `(lo, hi)`, compared in
     /// float64. NaN when nothing is selected.
     fn mean_db(&self, ranges: &[(f64, f64)]) -> f64 {
-        let mut spans: Vec<(usize, usize)> = ranges
-            .iter()
-            .map(|&(lo, hi)| (self.count_until(lo, true), self.count_until(hi, true)))
-            .filter(|(a, b)| b > a)
-            .collect();
-        spans.sort_unstable();
-        let (mut count, mut sum) = (0usize, 0.0f64);
-        let mut reach = 0usize;
-        for (a, b) in spans {
-            let a = a.max(reach);
-            if b > a {
-                count += b - a;
-                sum += self.prefix[b] - self.prefix[a];
-                reach = b;
-            }
-        }
-        if count == 0 {
-            return f64::NAN;
-        }
-        let mean32 = ((sum as f32) as f64 / count as f64) as f32;
-        10.0 * mean32.log10() as f64
+        let spans = ranges.iter().map(|&(lo, hi)| (self.count_sum_db(lo, false), self.count_sum_db(hi, false))).collect();
+        let (count, sum) = union_count_sum(spans);
+        mean_to_db(sum, count)
     }
 
-    /// `decile_mod(R, tolerance=0.1)`: percentile ranges of the deciles holding the
-    /// histogram mode(s). `None` when all values are equal (no range can select anything).
-    fn mode_deciles(&self, pct: &[f64; 101]) -> Option<Vec<(f64, f64)>> {
-        let n = self.p.len();
-        let (min, max) = (self.r(0) as f64, self.r(n - 1) as f64);
-        if min == max {
+    fn mode_deciles(&mut self, pct: &[f64; 101]) -> Option<Vec<(f64, f64)>> {
+        let min = decibels(f32::from_bits(self.min_bits)) as f64;
+        let max = decibels(f32::from_bits(self.max_bits)) as f64;
+        mode_deciles(self.len(), pct, min, max, |e| self.count_sum_db(e as f64, true).0)
+    }
+
+    fn len(&self) -> usize {
+        self.vals.len()
+    }
+
+    #[inline]
+    fn bucket_of(&self, bits: u32) -> usize {
+        ((bits - self.min_bits) >> self.shift) as usize
+    }
+
+    fn bucket(&mut self, b: usize) -> &mut [f32] {
+        let (s, e) = (self.start[b] as usize, self.start[b + 1] as usize);
+        let slice = &mut self.vals[s..e];
+        if !self.sorted[b] {
+            slice.sort_unstable_by(f32::total_cmp);
+            self.sorted[b] = true;
+        }
+        slice
+    }
+
+    /// The value of rank `k` (0-based) in ascending order.
+    fn value(&mut self, k: usize) -> f32 {
+        let b = self.start.partition_point(|&s| s as usize <= k) - 1;
+        let s = self.start[b] as usize;
+        self.bucket(b)[k - s]
+    }
+
+    /// Number and power sum of the values `<= p`.
+    fn count_sum_le(&self, p: f32) -> (usize, f64) {
+        let bits = p.to_bits();
+        if bits < self.min_bits {
+            return (0, 0.0);
+        }
+        if bits >= self.max_bits {
+            return (self.len(), self.sum_before[self.sum_before.len() - 1]);
+        }
+        let b = self.bucket_of(bits);
+        let (s, e) = (self.start[b] as usize, self.start[b + 1] as usize);
+        let (mut n, mut sum) = (s, self.sum_before[b]);
+        for &v in &self.vals[s..e] {
+            if v <= p {
+                n += 1;
+                sum += v as f64;
+            }
+        }
+        (n, sum)
+    }
+
+    /// The largest power `p` (a float32 bit pattern within the cell's range) with
+    /// `R(p) <= x` (`strict = false`) or `R(p) < x`, or `None` when even the smallest value
+    /// fails. R is monotone in p, so this is a search over bit patterns, started at the
+    /// estimate 10^(x/10) so that only a handful of `log10` evaluations are needed.
+    fn power_threshold(&self, x: f64, strict: bool) -> Option<f32> {
+        let pred = |bits: u32| {
+            let r = decibels(f32::from_bits(bits)) as f64;
+            if strict { r < x } else { r <= x }
+        };
+        let (lo_b, hi_b) = (self.min_bits, self.max_bits);
+        if !pred(lo_b) {
             return None;
         }
-        const BINS: usize = 100;
-        let step = (max - min) / BINS as f64;
-        let mut edges = [0f32; BINS + 1];
-        for (i, e) in edges.iter_mut().enumerate().take(BINS) {
-            *e = (i as f64 * step + min) as f32;
+        if pred(hi_b) {
+            return Some(f32::from_bits(hi_b));
         }
-        edges[BINS] = max as f32;
-        // Counts with edges[i] <= x < edges[i+1]; the last bin also holds the right edge.
-        let mut below = [0usize; BINS + 1];
-        for (i, &e) in edges.iter().enumerate().take(BINS) {
-            below[i] = if i == 0 { 0 } else { self.count_until(e as f64, false) };
-        }
-        below[BINS] = n;
-        let counts: [usize; BINS] = std::array::from_fn(|i| below[i + 1].saturating_sub(below[i]));
-        let max_count = *counts.iter().max().unwrap() as f64;
-        let threshold = max_count - 0.1 * max_count;
-        let mut deciles = [false; 11];
-        for i in 0..BINS {
-            if (counts[i] as f64) < threshold {
-                continue;
-            }
-            let mode = (edges[i + 1] + edges[i]) as f64 / 2.0;
-            let diffs: [f64; 101] = std::array::from_fn(|q| (pct[q] - mode).abs());
-            let min_diff = diffs.iter().cloned().fold(f64::INFINITY, f64::min);
-            let (mut s, mut c) = (0.0f64, 0usize);
-            for (q, d) in diffs.iter().enumerate() {
-                if *d == min_diff {
-                    s += q as f64;
-                    c += 1;
+        // pred(lo) true, pred(hi) false; bracket around the estimate, then bisect.
+        let guess = (10f64.powf(x / 10.0) as f32).to_bits().clamp(lo_b, hi_b);
+        let (mut lo, mut hi) = (lo_b, hi_b);
+        let mut step = 8u32;
+        if pred(guess) {
+            lo = guess;
+            loop {
+                let probe = lo.saturating_add(step).min(hi);
+                if probe == hi || !pred(probe) {
+                    hi = probe;
+                    break;
                 }
+                lo = probe;
+                step = step.saturating_mul(4);
             }
-            let q_star = (s / c as f64).round_ties_even() as usize;
-            deciles[(q_star / 10 + 1).min(10)] = true;
+        } else {
+            hi = guess;
+            loop {
+                let probe = hi.saturating_sub(step).max(lo);
+                if probe == lo || pred(probe) {
+                    lo = probe;
+                    break;
+                }
+                hi = probe;
+                step = step.saturating_mul(4);
+            }
         }
-        Some(
-            (1..=10)
-                .filter(|&d| deciles[d])
-                .map(|d| (pct[(d - 1) * 10], pct[d * 10]))
-                .collect(),
-        )
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if pred(mid) { lo = mid } else { hi = mid }
+        }
+        Some(f32::from_bits(lo))
+    }
+
+    /// Number and power sum of the values with `R <= x` (`strict = false`) or `R < x`.
+    fn count_sum_db(&self, x: f64, strict: bool) -> (usize, f64) {
+        match self.power_threshold(x, strict) {
+            Some(p) => self.count_sum_le(p),
+            None => (0, 0.0),
+        }
+    }
+}
+
+/// Reference implementation: the whole cell sorted, R evaluated wherever it is looked at,
+/// sums from prefix sums (the straightforward way; the tests check the bucketed one against it).
+#[cfg(test)]
+fn reference_indices(magnitudes: &[f32]) -> CellIndices {
+    let mut p: Vec<f32> = magnitudes.iter().map(|&a| power(a)).collect();
+    let n = p.len();
+    if n == 0 {
+        return CellIndices::NAN;
+    }
+    p.sort_unstable_by(f32::total_cmp);
+    let sum: f64 = p.iter().map(|&v| v as f64).sum();
+    let plogp: f64 = p.iter().map(|&v| v as f64 * (v as f64).log2()).sum();
+    let h = if n > 1 { -(plogp / sum - sum.log2()) / (n as f64).log2() } else { f64::NAN };
+    let mut prefix = vec![0.0f64];
+    for &v in &p {
+        prefix.push(prefix.last().unwrap() + v as f64);
+    }
+    let r = |k: usize| decibels(p[k]);
+    let upto = |x: f64, strict: bool| p.partition_point(|&v| if strict { (decibels(v) as f64) < x } else { decibels(v) as f64 <= x });
+    let mean_db = |ranges: &[(f64, f64)]| {
+        let spans = ranges
+            .iter()
+            .map(|&(lo, hi)| {
+                let (a, b) = (upto(lo, false), upto(hi, false));
+                ((a, prefix[a]), (b, prefix[b]))
+            })
+            .collect();
+        let (count, sum) = union_count_sum(spans);
+        mean_to_db(sum, count)
+    };
+    let pct: [f64; 101] = std::array::from_fn(|q| percentile(n, q as u32, r));
+    let tail = mean_db(&[(pct[90], pct[100])]);
+    let core = match mode_deciles(n, &pct, r(0) as f64, r(n - 1) as f64, |e| upto(e as f64, true)) {
+        Some(ranges) => mean_db(&ranges),
+        None => f64::NAN,
+    };
+    CellIndices {
+        total: 10.0 * (sum as f32).log10() as f64,
+        core,
+        tail,
+        exag: tail - core,
+        information: 1.0 - h,
+        icomplexity: 4.0 * h * (1.0 - h),
     }
 }
 
@@ -384,6 +588,59 @@ mod tests {
         assert!(worst < 1e-9, "worst {worst}");
         assert_eq!(log2_positive(1.0), 0.0);
         assert_eq!(log2_positive(8.0), 3.0);
+    }
+
+    /// Deterministic pseudo-random magnitudes of several shapes (noise floors, tones, clipped
+    /// silence, heavy tails, ties).
+    fn cells() -> Vec<Vec<f32>> {
+        let mut state = 0x9e3779b97f4a7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut out = Vec::new();
+        for shape in 0..40 {
+            let n = [14065usize, 16878, 2813, 97, 5000][shape % 5];
+            let cell: Vec<f32> = (0..n)
+                .map(|i| {
+                    let u = next();
+                    match shape % 8 {
+                        0 => (u * 0.05) as f32,                               // near the clip floor
+                        1 => (-(u.max(1e-12)).ln() * 0.3) as f32,             // exponential
+                        2 => if i % 3 == 0 { 5.0 } else { (u * 0.01) as f32 }, // tone + floor
+                        3 => (10f64.powf(u * 6.0 - 4.0)) as f32,             // 60 dB spread
+                        4 => ((u * 8.0).floor() / 8.0) as f32,               // many ties
+                        5 => (1e-4 + u * 1e-4) as f32,                        // all clipped
+                        6 => (u.powi(8) * 2000.0) as f32,                     // above the clip top
+                        _ => ((u - 0.5) * 3.0).abs() as f32,
+                    }
+                })
+                .collect();
+            out.push(cell);
+        }
+        out
+    }
+
+    #[test]
+    fn bucketed_cells_agree_with_the_fully_sorted_reference() {
+        let mut scratch = CellScratch::default();
+        for (i, cell) in cells().iter().enumerate() {
+            let got = scratch.indices_of_magnitudes(cell);
+            let want = reference_indices(cell);
+            let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * (1.0 + b.abs());
+            for (name, a, b) in [
+                ("total", got.total, want.total),
+                ("core", got.core, want.core),
+                ("tail", got.tail, want.tail),
+                ("exag", got.exag, want.exag),
+                ("information", got.information, want.information),
+                ("icomplexity", got.icomplexity, want.icomplexity),
+            ] {
+                assert!(same(a, b), "cell {i} (len {}): {name} {a} vs reference {b}", cell.len());
+            }
+        }
     }
 
     #[test]
