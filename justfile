@@ -21,8 +21,9 @@ demo: setup
     ./target/release/compute-soundscapes --manifest demo/manifest.csv --out {{demo_unit}} --cumulus 92
     .venv/bin/python demo/show.py {{demo_unit}}
 
-# Every test: Rust unit and integration tests, then the parquet readers (pyarrow, pandas, polars, DuckDB).
-test:
+# Every test: formatting and lints, Rust unit and integration tests, then the parquet readers
+# (pyarrow, pandas, polars, DuckDB).
+test: lint
     cargo test --workspace
     cargo build -p compute-soundscapes
     .venv/bin/python -m pytest -q tests/python

@@ -64,13 +64,19 @@ pub struct RunResult {
 fn fingerprint(job: &Job) -> String {
     let mut ctx = md5::Context::new();
     ctx.consume(serde_json::to_vec(&job.config).unwrap_or_default());
-    ctx.consume(format!("{:?}|{:?}|{:?}", job.cumulus, job.spectrum, job.product_dir));
+    ctx.consume(format!(
+        "{:?}|{:?}|{:?}",
+        job.cumulus, job.spectrum, job.product_dir
+    ));
     for row in &job.rows {
         match row {
             Ok(r) => {
                 ctx.consume(serde_json::to_vec(r).unwrap_or_default());
                 if let Ok(m) = std::fs::metadata(&r.path) {
-                    let mtime = m.modified().ok().and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
+                    let mtime = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
                     ctx.consume(format!("|{}|{:?}", m.len(), mtime));
                 }
             }
@@ -90,7 +96,13 @@ fn up_to_date(out: &Path, fp: &str) -> Option<RunReport> {
 }
 
 fn outcome_of_row_error(e: &RowError) -> Outcome {
-    Outcome::new(e.index, &e.id, &e.path.display().to_string(), Status::Failed, Some(e.reason.clone()))
+    Outcome::new(
+        e.index,
+        &e.id,
+        &e.path.display().to_string(),
+        Status::Failed,
+        Some(e.reason.clone()),
+    )
 }
 
 /// Warnings about metadata that disagrees with the file header.
@@ -123,7 +135,13 @@ pub fn process(
     progress: &(dyn Fn(f64) + Sync),
 ) -> (Outcome, Option<RecordingAnalysis>) {
     let t0 = Instant::now();
-    let mut o = Outcome::new(rec.index, &rec.id, &rec.path.display().to_string(), Status::Done, None);
+    let mut o = Outcome::new(
+        rec.index,
+        &rec.id,
+        &rec.path.display().to_string(),
+        Status::Done,
+        None,
+    );
     let result = analyze_recording(&rec.path, cfg, opts, progress);
     o.seconds = t0.elapsed().as_secs_f64();
     match result {
@@ -141,7 +159,11 @@ pub fn process(
             (o, Some(a))
         }
         Err(e) => {
-            o.status = if e.is_skip() { Status::Skipped } else { Status::Failed };
+            o.status = if e.is_skip() {
+                Status::Skipped
+            } else {
+                Status::Failed
+            };
             o.reason = Some(format!("{} ({})", e, e.kind()));
             if e.is_skip() {
                 tracing::warn!(recording = %rec.id, "skipped: {e}");
@@ -159,14 +181,25 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// Runs the stage. `on_recording` is called after each recording, `on_audio` with audio
 /// seconds as slices finish (for progress bars).
-pub fn run(job: &Job, on_recording: &(dyn Fn(&Outcome) + Sync), on_audio: &(dyn Fn(f64) + Sync)) -> Result<RunResult> {
-    job.config.validate().map_err(anyhow::Error::msg).context("invalid settings")?;
-    std::fs::create_dir_all(&job.out).with_context(|| format!("cannot create {}", job.out.display()))?;
+pub fn run(
+    job: &Job,
+    on_recording: &(dyn Fn(&Outcome) + Sync),
+    on_audio: &(dyn Fn(f64) + Sync),
+) -> Result<RunResult> {
+    job.config
+        .validate()
+        .map_err(anyhow::Error::msg)
+        .context("invalid settings")?;
+    std::fs::create_dir_all(&job.out)
+        .with_context(|| format!("cannot create {}", job.out.display()))?;
     let fp = fingerprint(job);
     if !job.force {
         if let Some(report) = up_to_date(&job.out, &fp) {
             tracing::info!(out = %job.out.display(), "outputs are up to date; nothing to do (use --force to recompute)");
-            return Ok(RunResult { report, up_to_date: true });
+            return Ok(RunResult {
+                report,
+                up_to_date: true,
+            });
         }
     }
 
@@ -202,10 +235,16 @@ pub fn run(job: &Job, on_recording: &(dyn Fn(&Outcome) + Sync), on_audio: &(dyn 
             tracing::info!(path = %parquet.display(), rows, "soundscape table written");
             report.outputs.push(parquet.display().to_string());
         }
-        Err(e) => report.errors.push(format!("{}: cannot write the table: {e}", parquet.display())),
+        Err(e) => report.errors.push(format!(
+            "{}: cannot write the table: {e}",
+            parquet.display()
+        )),
     }
 
-    let product_dir = job.product_dir.clone().unwrap_or_else(|| absolute(&job.out).display().to_string());
+    let product_dir = job
+        .product_dir
+        .clone()
+        .unwrap_or_else(|| absolute(&job.out).display().to_string());
     let product_dir = product_dir.trim_end_matches('/').to_string();
     let mut units: Vec<_> = recordings.iter().map(|r| &r.unit).collect();
     units.sort();
@@ -226,17 +265,27 @@ pub fn run(job: &Job, on_recording: &(dyn Fn(&Outcome) + Sync), on_audio: &(dyn 
                 .map_err(anyhow::Error::msg)
                 .and_then(|m| Ok(write_json_atomic(&job.out.join(METADATA), &m)?));
             match written {
-                Ok(()) => report.outputs.push(job.out.join(METADATA).display().to_string()),
-                Err(e) => report.errors.push(format!("{}: {e}", job.out.join(METADATA).display())),
+                Ok(()) => report
+                    .outputs
+                    .push(job.out.join(METADATA).display().to_string()),
+                Err(e) => report
+                    .errors
+                    .push(format!("{}: {e}", job.out.join(METADATA).display())),
             }
         }
         [] => {}
-        many => tracing::warn!(units = many.len(), "the input holds several units; no unit metadata written"),
+        many => tracing::warn!(
+            units = many.len(),
+            "the input holds several units; no unit metadata written"
+        ),
     }
 
     report.recordings = results.into_iter().map(|(o, _)| o).collect();
     report.finish();
     write_json_atomic(&job.out.join(REPORT), &report)
         .with_context(|| format!("cannot write {}", job.out.join(REPORT).display()))?;
-    Ok(RunResult { report, up_to_date: false })
+    Ok(RunResult {
+        report,
+        up_to_date: false,
+    })
 }

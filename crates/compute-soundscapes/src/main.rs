@@ -82,7 +82,12 @@ struct Args {
     #[arg(long, default_value_t = 1.0, help_heading = "Slices")]
     frequency_hop: f64,
     /// Indices to compute, in column order.
-    #[arg(long, value_delimiter = ',', default_value = "TOTAL,EXAG,INFORMATION,CORE,ICOMPLEXITY,TAIL", help_heading = "Slices")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "TOTAL,EXAG,INFORMATION,CORE,ICOMPLEXITY,TAIL",
+        help_heading = "Slices"
+    )]
     indices: Vec<String>,
     /// Fail recordings with another sample rate (default: accept any; bands above the
     /// Nyquist frequency are then NaN).
@@ -116,7 +121,11 @@ fn parse_index(name: &str) -> Result<IndexName, String> {
     IndexName::TABLE_ORDER
         .into_iter()
         .find(|i| i.as_str().eq_ignore_ascii_case(name.trim()))
-        .ok_or_else(|| format!("unknown index {name:?} (known: TOTAL, EXAG, INFORMATION, CORE, ICOMPLEXITY, TAIL)"))
+        .ok_or_else(|| {
+            format!(
+                "unknown index {name:?} (known: TOTAL, EXAG, INFORMATION, CORE, ICOMPLEXITY, TAIL)"
+            )
+        })
 }
 
 fn main() -> ExitCode {
@@ -133,7 +142,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<u8> {
-    let indices = args.indices.iter().map(|s| parse_index(s)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let indices = args
+        .indices
+        .iter()
+        .map(|s| parse_index(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
     let config = EngineConfig {
         slice: SliceConfig {
             time_unit: args.time_unit,
@@ -174,21 +188,19 @@ fn run(args: Args) -> anyhow::Result<u8> {
         rows,
         out: args.out.clone(),
         config,
-        options: AnalyzeOptions { expected_sample_rate: args.expect_sample_rate },
+        options: AnalyzeOptions {
+            expected_sample_rate: args.expect_sample_rate,
+        },
         cumulus: args.cumulus.clone(),
         spectrum: args.spectrum.clone(),
         product_dir: args.product_dir.clone(),
         force: args.force,
     };
-    let result = compute_soundscapes::run(
-        &job,
-        &|_| bar.inc(1),
-        &|secs| {
-            let mut a = audio.lock().unwrap();
-            *a += secs;
-            bar.set_message(format!("{:.2} h of audio", *a / 3600.0));
-        },
-    )?;
+    let result = compute_soundscapes::run(&job, &|_| bar.inc(1), &|secs| {
+        let mut a = audio.lock().unwrap();
+        *a += secs;
+        bar.set_message(format!("{:.2} h of audio", *a / 3600.0));
+    })?;
     bar.finish_and_clear();
     let s = &result.report.summary;
     tracing::info!(

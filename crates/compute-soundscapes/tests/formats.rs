@@ -15,13 +15,23 @@ fn mp3_and_ogg_recordings_are_analysed() {
     for f in ["LONG_20210804_101500.ogg", "LONG_20210804_103000.mp3"] {
         std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
     }
-    let mut job = Job::new(scan_folder(dir.path(), &UnitDefaults::default()).unwrap(), dir.path().join("out"));
-    job.options = AnalyzeOptions { expected_sample_rate: Some(48_000) };
+    let mut job = Job::new(
+        scan_folder(dir.path(), &UnitDefaults::default()).unwrap(),
+        dir.path().join("out"),
+    );
+    job.options = AnalyzeOptions {
+        expected_sample_rate: Some(48_000),
+    };
     let r = run(&job, &|_| {}, &|_| {}).unwrap().report;
     for o in &r.recordings {
         assert_eq!(o.status, Status::Done, "{}: {:?}", o.id, o.reason);
         assert_eq!((o.slices, o.rows), (1, 96), "{}", o.id);
-        assert!((o.duration_s.unwrap() - 31.0).abs() < 0.1, "{}: {:?}", o.id, o.duration_s);
+        assert!(
+            (o.duration_s.unwrap() - 31.0).abs() < 0.1,
+            "{}: {:?}",
+            o.id,
+            o.duration_s
+        );
     }
     assert_eq!(r.exit_code(), 0);
 }
@@ -33,13 +43,26 @@ fn an_unexpected_sample_rate_fails_that_recording_only() {
     for f in ["E441_20210804_070000.flac", "ESTEREO_20210804_071000.flac"] {
         std::fs::copy(g.join(f), dir.path().join(f)).unwrap();
     }
-    let mut job = Job::new(scan_folder(dir.path(), &UnitDefaults::default()).unwrap(), dir.path().join("out"));
-    job.options = AnalyzeOptions { expected_sample_rate: Some(48_000) };
+    let mut job = Job::new(
+        scan_folder(dir.path(), &UnitDefaults::default()).unwrap(),
+        dir.path().join("out"),
+    );
+    job.options = AnalyzeOptions {
+        expected_sample_rate: Some(48_000),
+    };
     let r = run(&job, &|_| {}, &|_| {}).unwrap().report;
     let e441 = &r.recordings[0];
     assert_eq!(e441.status, Status::Failed);
-    assert!(e441.reason.as_ref().unwrap().contains("unexpected sample rate 44100 Hz"));
-    assert!(e441.reason.as_ref().unwrap().contains("E441_20210804_070000.flac"));
+    assert!(e441
+        .reason
+        .as_ref()
+        .unwrap()
+        .contains("unexpected sample rate 44100 Hz"));
+    assert!(e441
+        .reason
+        .as_ref()
+        .unwrap()
+        .contains("E441_20210804_070000.flac"));
     assert_eq!(r.recordings[1].status, Status::Done);
     assert_eq!(r.exit_code(), 3);
 }

@@ -20,13 +20,19 @@ fn golden() -> PathBuf {
 
 fn read_table(path: &Path) -> RecordBatch {
     let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
     let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
     arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
 fn job(manifest: &Path, out: &Path) -> Job {
-    let mut job = Job::new(read_manifest(manifest, &UnitDefaults::default()).unwrap(), out.to_path_buf());
+    let mut job = Job::new(
+        read_manifest(manifest, &UnitDefaults::default()).unwrap(),
+        out.to_path_buf(),
+    );
     job.cumulus = Some("92".into());
     job
 }
@@ -34,7 +40,10 @@ fn job(manifest: &Path, out: &Path) -> Job {
 fn manifest(dir: &Path, files: &[&str]) -> PathBuf {
     let mut text = String::from("path,node,recorder,deployment\n");
     for f in files {
-        text.push_str(&format!("{},0_00_1_0000,HARNESS,2021-08-04\n", golden().join(f).display()));
+        text.push_str(&format!(
+            "{},0_00_1_0000,HARNESS,2021-08-04\n",
+            golden().join(f).display()
+        ));
     }
     let p = dir.join("manifest.csv");
     std::fs::write(&p, text).unwrap();
@@ -42,16 +51,35 @@ fn manifest(dir: &Path, files: &[&str]) -> PathBuf {
 }
 
 fn column<'a>(b: &'a RecordBatch, name: &str) -> &'a dyn Array {
-    b.column_by_name(name).unwrap_or_else(|| panic!("no column {name}")).as_ref()
+    b.column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_ref()
 }
 
 /// Compares ours with the golden table; returns a line per index column for the log.
 fn compare(ours: &RecordBatch, gold: &RecordBatch) -> Vec<String> {
-    let names = |b: &RecordBatch| b.schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
+    let names = |b: &RecordBatch| {
+        b.schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(ours), names(gold), "column names and order");
     assert_eq!(ours.num_rows(), gold.num_rows(), "row count");
-    for c in ["id", "time_raw", "time_format", "time_zone", "node", "recorder", "deployment"] {
-        let (a, b) = (column(ours, c).as_string::<i32>(), column(gold, c).as_string::<i32>());
+    for c in [
+        "id",
+        "time_raw",
+        "time_format",
+        "time_zone",
+        "node",
+        "recorder",
+        "deployment",
+    ] {
+        let (a, b) = (
+            column(ours, c).as_string::<i32>(),
+            column(gold, c).as_string::<i32>(),
+        );
         assert!(a.iter().eq(b.iter()), "column {c} differs");
     }
     for c in ["time_utc", "abs_start_time", "abs_end_time"] {
@@ -63,14 +91,28 @@ fn compare(ours: &RecordBatch, gold: &RecordBatch) -> Vec<String> {
         assert_eq!(a.timezone(), b.timezone(), "time zone of {c}");
     }
     for c in ["crono_hash_30m", "__index_level_0__"] {
-        let (a, b) = (column(ours, c).as_primitive::<Int64Type>(), column(gold, c).as_primitive::<Int64Type>());
+        let (a, b) = (
+            column(ours, c).as_primitive::<Int64Type>(),
+            column(gold, c).as_primitive::<Int64Type>(),
+        );
         assert_eq!(a.values(), b.values(), "column {c} differs");
     }
     for c in ["start_time", "end_time", "min_freq", "max_freq", "weight"] {
-        let (a, b) = (column(ours, c).as_primitive::<Float64Type>(), column(gold, c).as_primitive::<Float64Type>());
+        let (a, b) = (
+            column(ours, c).as_primitive::<Float64Type>(),
+            column(gold, c).as_primitive::<Float64Type>(),
+        );
         assert_eq!(a.values(), b.values(), "column {c} differs");
     }
-    let pu = |b: &RecordBatch| format!("{:?}", column(b, "proc_unit").as_list::<i32>().values().as_string::<i32>());
+    let pu = |b: &RecordBatch| {
+        format!(
+            "{:?}",
+            column(b, "proc_unit")
+                .as_list::<i32>()
+                .values()
+                .as_string::<i32>()
+        )
+    };
     assert_eq!(pu(ours), pu(gold), "proc_unit");
 
     let mut log = Vec::new();
@@ -83,7 +125,10 @@ fn compare(ours: &RecordBatch, gold: &RecordBatch) -> Vec<String> {
         ("CORE", 1e-2, 0.995),
         ("EXAG", 1e-2, 0.995),
     ] {
-        let (a, b) = (column(ours, c).as_primitive::<Float64Type>(), column(gold, c).as_primitive::<Float64Type>());
+        let (a, b) = (
+            column(ours, c).as_primitive::<Float64Type>(),
+            column(gold, c).as_primitive::<Float64Type>(),
+        );
         let mut within = 0usize;
         let mut worst = 0f64;
         let mut outliers = Vec::new();
@@ -103,7 +148,10 @@ fn compare(ours: &RecordBatch, gold: &RecordBatch) -> Vec<String> {
                 outliers.push(format!("row {i}: {x} vs {y}"));
             }
         }
-        let line = format!("{c}: max |diff| {worst:.3e}, {} of {n} rows beyond {tol} {outliers:?}", n - within);
+        let line = format!(
+            "{c}: max |diff| {worst:.3e}, {} of {n} rows beyond {tol} {outliers:?}",
+            n - within
+        );
         assert!(within as f64 >= share * n as f64, "{line}");
         log.push(line);
     }
@@ -113,11 +161,20 @@ fn compare(ours: &RecordBatch, gold: &RecordBatch) -> Vec<String> {
 #[test]
 fn mini_matches_the_original() {
     let dir = tempfile::tempdir().unwrap();
-    let m = manifest(dir.path(), &["mini/MINI_20210804_055000.wav", "mini/MINI_20210804_062000.wav"]);
+    let m = manifest(
+        dir.path(),
+        &[
+            "mini/MINI_20210804_055000.wav",
+            "mini/MINI_20210804_062000.wav",
+        ],
+    );
     let out = dir.path().join("out");
     let result = run(&job(&m, &out), &|_| {}, &|_| {}).unwrap();
     assert_eq!(result.report.summary.done, 2);
-    let log = compare(&read_table(&out.join(PARQUET)), &read_table(&golden().join("mini/hashed_soundscape.parquet")));
+    let log = compare(
+        &read_table(&out.join(PARQUET)),
+        &read_table(&golden().join("mini/hashed_soundscape.parquet")),
+    );
     eprintln!("mini:\n  {}", log.join("\n  "));
 }
 
@@ -127,7 +184,10 @@ fn stereo_is_averaged_to_mono() {
     let m = manifest(dir.path(), &["edge/ESTEREO_20210804_071000.flac"]);
     let out = dir.path().join("out");
     run(&job(&m, &out), &|_| {}, &|_| {}).unwrap();
-    let log = compare(&read_table(&out.join(PARQUET)), &read_table(&golden().join("edge/ESTEREO.hashed_soundscape.parquet")));
+    let log = compare(
+        &read_table(&out.join(PARQUET)),
+        &read_table(&golden().join("edge/ESTEREO.hashed_soundscape.parquet")),
+    );
     eprintln!("stereo:\n  {}", log.join("\n  "));
 }
 
@@ -138,9 +198,16 @@ fn digital_silence_gives_nan_core_tail_exag() {
     let out = dir.path().join("out");
     run(&job(&m, &out), &|_| {}, &|_| {}).unwrap();
     let ours = read_table(&out.join(PARQUET));
-    compare(&ours, &read_table(&golden().join("edge/ESILENT.hashed_soundscape.parquet")));
+    compare(
+        &ours,
+        &read_table(&golden().join("edge/ESILENT.hashed_soundscape.parquet")),
+    );
     for c in ["CORE", "TAIL", "EXAG"] {
-        assert_eq!(column(&ours, c).null_count(), 96, "{c} is null in every row");
+        assert_eq!(
+            column(&ours, c).null_count(),
+            96,
+            "{c} is null in every row"
+        );
     }
     assert_eq!(column(&ours, "TOTAL").null_count(), 0);
 }
@@ -164,7 +231,15 @@ fn bad_inputs_are_reported_and_the_rest_goes_on() {
     let status: HashMap<&str, (Status, String)> = r
         .recordings
         .iter()
-        .map(|o| (o.id.as_str(), (o.status, o.reason.clone().unwrap_or_default() + &o.warnings.join(";"))))
+        .map(|o| {
+            (
+                o.id.as_str(),
+                (
+                    o.status,
+                    o.reason.clone().unwrap_or_default() + &o.warnings.join(";"),
+                ),
+            )
+        })
         .collect();
     let expect = |id: &str, s: Status, words: &[&str]| {
         let (got, reason) = &status[id];
@@ -173,17 +248,43 @@ fn bad_inputs_are_reported_and_the_rest_goes_on() {
             assert!(reason.contains(w), "{id}: {reason:?} should mention {w:?}");
         }
         if s != Status::Done {
-            assert!(reason.contains(id), "{id}: the reason names the file: {reason}");
+            assert!(
+                reason.contains(id),
+                "{id}: the reason names the file: {reason}"
+            );
         }
     };
     expect("ESTEREO_20210804_071000", Status::Done, &[]);
-    expect("E441_20210804_070000", Status::Done, &["7 of 96 bands", "Nyquist", "NaN"]);
-    expect("ESHORT_20210804_072000", Status::Skipped, &["shorter than one slice", "29.000 s"]);
-    expect("ETRUNC_20210804_074000", Status::Failed, &["truncated", "1488000"]);
+    expect(
+        "E441_20210804_070000",
+        Status::Done,
+        &["7 of 96 bands", "Nyquist", "NaN"],
+    );
+    expect(
+        "ESHORT_20210804_072000",
+        Status::Skipped,
+        &["shorter than one slice", "29.000 s"],
+    );
+    expect(
+        "ETRUNC_20210804_074000",
+        Status::Failed,
+        &["truncated", "1488000"],
+    );
     expect("EEMPTY_20210804_075000", Status::Failed, &["empty"]);
-    expect("ETEXT_20210804_080000", Status::Failed, &["not a recognised audio file"]);
-    expect("DOES_NOT_EXIST_20210804_090000", Status::Failed, &["cannot open"]);
-    assert_eq!((r.summary.done, r.summary.skipped, r.summary.failed), (2, 1, 4));
+    expect(
+        "ETEXT_20210804_080000",
+        Status::Failed,
+        &["not a recognised audio file"],
+    );
+    expect(
+        "DOES_NOT_EXIST_20210804_090000",
+        Status::Failed,
+        &["cannot open"],
+    );
+    assert_eq!(
+        (r.summary.done, r.summary.skipped, r.summary.failed),
+        (2, 1, 4)
+    );
     assert_eq!(r.exit_code(), 3);
 
     // The table holds the two good recordings; the 44.1 kHz one has NaN above 22050 Hz only.
@@ -197,11 +298,18 @@ fn bad_inputs_are_reported_and_the_rest_goes_on() {
         let nan = total.is_null(i);
         let e441 = ids.value(i).starts_with("E441");
         assert_eq!(idx.value(i), if e441 { 1 } else { 0 });
-        assert_eq!(nan, e441 && minf.value(i) >= 22250.0, "row {i}: {} {}", ids.value(i), minf.value(i));
+        assert_eq!(
+            nan,
+            e441 && minf.value(i) >= 22250.0,
+            "row {i}: {} {}",
+            ids.value(i),
+            minf.value(i)
+        );
     }
     // The report is on disk too.
     let on_disk: soundscape_core::RunReport =
-        serde_json::from_str(&std::fs::read_to_string(out.join("run_report.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("run_report.json")).unwrap())
+            .unwrap();
     assert_eq!(on_disk.summary, r.summary);
 }
 
@@ -212,10 +320,19 @@ fn a_rerun_with_unchanged_inputs_does_nothing() {
     let out = dir.path().join("out");
     let first = run(&job(&m, &out), &|_| {}, &|_| {}).unwrap();
     assert!(!first.up_to_date);
-    let modified = std::fs::metadata(out.join(PARQUET)).unwrap().modified().unwrap();
+    let modified = std::fs::metadata(out.join(PARQUET))
+        .unwrap()
+        .modified()
+        .unwrap();
     let second = run(&job(&m, &out), &|_| {}, &|_| {}).unwrap();
     assert!(second.up_to_date);
-    assert_eq!(std::fs::metadata(out.join(PARQUET)).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(out.join(PARQUET))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        modified
+    );
     // A removed output makes it recompute.
     std::fs::remove_file(out.join(PARQUET)).unwrap();
     let third = run(&job(&m, &out), &|_| {}, &|_| {}).unwrap();
@@ -232,7 +349,8 @@ fn metadata_json_follows_the_original_layout() {
     let m = manifest(dir.path(), &["mini/MINI_20210804_062000.wav"]);
     let out = dir.path().join("92/0_00_1_0000/HARNESS/2021-08-04");
     let mut j = job(&m, &out);
-    j.product_dir = Some("/shared_volume/audio/soundscapes/92/1_95_1_1350/248C7D075B1F7CDB/2021-08-04".into());
+    j.product_dir =
+        Some("/shared_volume/audio/soundscapes/92/1_95_1_1350/248C7D075B1F7CDB/2021-08-04".into());
     run(&j, &|_| {}, &|_| {}).unwrap();
     let text = std::fs::read_to_string(out.join("soundscape_metadata.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -240,9 +358,17 @@ fn metadata_json_follows_the_original_layout() {
     assert_eq!(
         keys,
         [
-            "product_id", "product_parent", "product_name", "product_configs", "product_path",
-            "product_spectrum", "CumulusName", "NodeCategoryIntegrity", "NomenclatureNode",
-            "SerialNumber", "DateDeployment"
+            "product_id",
+            "product_parent",
+            "product_name",
+            "product_configs",
+            "product_path",
+            "product_spectrum",
+            "CumulusName",
+            "NodeCategoryIntegrity",
+            "NomenclatureNode",
+            "SerialNumber",
+            "DateDeployment"
         ]
     );
     assert_eq!(v["product_id"], "c58892f5d93ec1adf0b17325c6c17f4a");
@@ -252,9 +378,25 @@ fn metadata_json_follows_the_original_layout() {
     assert_eq!(v["NodeCategoryIntegrity"], "Integro");
     assert_eq!(
         v["product_configs"]["indices"],
-        serde_json::json!(["TOTAL", "CORE", "TAIL", "INFORMATION", "ICOMPLEXITY", "EXAG"])
+        serde_json::json!([
+            "TOTAL",
+            "CORE",
+            "TAIL",
+            "INFORMATION",
+            "ICOMPLEXITY",
+            "EXAG"
+        ])
     );
-    assert_eq!(v["product_configs"]["slice_config"]["frequency_limits"], serde_json::json!([0.0, 24000.0]));
-    assert!(v["product_path"].as_str().unwrap().ends_with("/2021-08-04/hashed_soundscape.parquet"));
-    assert!(text.starts_with("{\n    \""), "4-space indent as json.dump(indent=4)");
+    assert_eq!(
+        v["product_configs"]["slice_config"]["frequency_limits"],
+        serde_json::json!([0.0, 24000.0])
+    );
+    assert!(v["product_path"]
+        .as_str()
+        .unwrap()
+        .ends_with("/2021-08-04/hashed_soundscape.parquet"));
+    assert!(
+        text.starts_with("{\n    \""),
+        "4-space indent as json.dump(indent=4)"
+    );
 }

@@ -35,7 +35,10 @@ impl AudioInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
     #[error("{path}: cannot open: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: empty file (0 bytes)")]
     Empty { path: PathBuf },
     #[error("{path}: not a recognised audio file ({detail})")]
@@ -43,9 +46,19 @@ pub enum AudioError {
     #[error("{path}: unsupported audio: {detail}")]
     Unsupported { path: PathBuf, detail: String },
     #[error("{path}: corrupt audio data after {frames} frames: {detail}")]
-    Corrupt { path: PathBuf, frames: u64, detail: String },
+    Corrupt {
+        path: PathBuf,
+        frames: u64,
+        detail: String,
+    },
     #[error("{path}: truncated: the header promises {expected} frames ({expected_s:.3} s) but the data holds {found} ({found_s:.3} s)")]
-    Truncated { path: PathBuf, expected: u64, found: u64, expected_s: f64, found_s: f64 },
+    Truncated {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+        expected_s: f64,
+        found_s: f64,
+    },
 }
 
 impl AudioError {
@@ -78,7 +91,10 @@ impl AudioReader {
     /// Opens and probes `path`. Fails on empty, unreadable or non-audio files.
     pub fn open(path: &Path) -> Result<Self, AudioError> {
         let p = path.to_path_buf();
-        let file = File::open(path).map_err(|e| AudioError::Io { path: p.clone(), source: e })?;
+        let file = File::open(path).map_err(|e| AudioError::Io {
+            path: p.clone(),
+            source: e,
+        })?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len == 0 {
             return Err(AudioError::Empty { path: p });
@@ -88,20 +104,34 @@ impl AudioReader {
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(&ext.to_ascii_lowercase());
         }
-        let fmt_opts = FormatOptions { enable_gapless: true, ..Default::default() };
+        let fmt_opts = FormatOptions {
+            enable_gapless: true,
+            ..Default::default()
+        };
         let probed = symphonia::default::get_probe()
             .format(&hint, mss, &fmt_opts, &MetadataOptions::default())
-            .map_err(|e| AudioError::NotAudio { path: p.clone(), detail: short(&e) })?;
+            .map_err(|e| AudioError::NotAudio {
+                path: p.clone(),
+                detail: short(&e),
+            })?;
         let format = probed.format;
         let track = format
             .tracks()
             .iter()
             .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-            .ok_or_else(|| AudioError::NotAudio { path: p.clone(), detail: "no audio track".into() })?;
+            .ok_or_else(|| AudioError::NotAudio {
+                path: p.clone(),
+                detail: "no audio track".into(),
+            })?;
         let params = &track.codec_params;
-        let sample_rate = params.sample_rate.filter(|&r| r > 0).ok_or_else(|| {
-            AudioError::Unsupported { path: p.clone(), detail: "no sample rate in header".into() }
-        })?;
+        let sample_rate =
+            params
+                .sample_rate
+                .filter(|&r| r > 0)
+                .ok_or_else(|| AudioError::Unsupported {
+                    path: p.clone(),
+                    detail: "no sample rate in header".into(),
+                })?;
         let channels = params.channels.map(|c| c.count() as u16).unwrap_or(0);
         let codec = symphonia::default::get_codecs()
             .get_codec(params.codec)
@@ -117,8 +147,20 @@ impl AudioReader {
         let track_id = track.id;
         let decoder = symphonia::default::get_codecs()
             .make(params, &DecoderOptions::default())
-            .map_err(|e| AudioError::Unsupported { path: p.clone(), detail: short(&e) })?;
-        Ok(AudioReader { path: p, format, decoder, track_id, info, mono: Vec::new(), decoded: 0, done: false })
+            .map_err(|e| AudioError::Unsupported {
+                path: p.clone(),
+                detail: short(&e),
+            })?;
+        Ok(AudioReader {
+            path: p,
+            format,
+            decoder,
+            track_id,
+            info,
+            mono: Vec::new(),
+            decoded: 0,
+            done: false,
+        })
     }
 
     pub fn info(&self) -> &AudioInfo {
@@ -197,7 +239,11 @@ impl AudioReader {
 
     fn corrupt(&mut self, detail: String) -> AudioError {
         self.done = true;
-        AudioError::Corrupt { path: self.path.clone(), frames: self.decoded, detail }
+        AudioError::Corrupt {
+            path: self.path.clone(),
+            frames: self.decoded,
+            detail,
+        }
     }
 }
 
@@ -247,8 +293,10 @@ fn downmix(buf: &AudioBufferRef<'_>, out: &mut [f32]) {
         AudioBufferRef::U24(b) => mix!(b, |s: symphonia::core::sample::u24| {
             (s.inner() as f32 - 8388608.0) / 8388608.0
         }),
-        AudioBufferRef::S24(b) => mix!(b, |s: symphonia::core::sample::i24| s.inner() as f32 / 8388608.0),
-        AudioBufferRef::U32(b) => mix!(b, |s: u32| ((s as f64 - 2147483648.0) / 2147483648.0) as f32),
+        AudioBufferRef::S24(b) => mix!(b, |s: symphonia::core::sample::i24| s.inner() as f32
+            / 8388608.0),
+        AudioBufferRef::U32(b) => mix!(b, |s: u32| ((s as f64 - 2147483648.0) / 2147483648.0)
+            as f32),
         AudioBufferRef::S32(b) => mix!(b, |s: i32| s as f32 / 2147483648.0),
         AudioBufferRef::F32(b) => mix!(b, |s: f32| s),
         AudioBufferRef::F64(b) => mix!(b, |s: f64| s as f32),

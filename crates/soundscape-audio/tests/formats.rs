@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use soundscape_audio::{read_mono, AudioError, AudioReader};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/formats").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/formats")
+        .join(name)
 }
 
 fn reference() -> Vec<f32> {
@@ -14,7 +16,10 @@ fn reference() -> Vec<f32> {
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -74,7 +79,9 @@ fn channels_are_averaged_in_float32() {
     let dir = tempfile::tempdir().unwrap();
     let n = 4800;
     let left: Vec<i16> = (0..n).map(|i| ((i * 7919) % 65536) as i32 as i16).collect();
-    let right: Vec<i16> = (0..n).map(|i| ((i * 104729 + 17) % 65536) as i32 as i16).collect();
+    let right: Vec<i16> = (0..n)
+        .map(|i| ((i * 104729 + 17) % 65536) as i32 as i16)
+        .collect();
     for channels in [2u16, 3] {
         let mut inter = Vec::new();
         for i in 0..n {
@@ -104,10 +111,24 @@ fn lossy_formats_decode_to_the_same_sound() {
     for name in ["TONE_mp3.mp3", "TONE_vorbis.ogg"] {
         let (info, x) = read_mono(&fixture(name)).unwrap();
         assert_eq!(info.sample_rate, 48_000, "{name}");
-        assert!((x.len() as i64 - r.len() as i64).abs() <= 1152, "{name}: {} samples", x.len());
+        assert!(
+            (x.len() as i64 - r.len() as i64).abs() <= 1152,
+            "{name}: {} samples",
+            x.len()
+        );
         let n = x.len().min(r.len());
-        let dot: f64 = x[..n].iter().zip(&r[..n]).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
-        let norm = |v: &[f32]| v[..n].iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
+        let dot: f64 = x[..n]
+            .iter()
+            .zip(&r[..n])
+            .map(|(a, b)| (*a as f64) * (*b as f64))
+            .sum();
+        let norm = |v: &[f32]| {
+            v[..n]
+                .iter()
+                .map(|a| (*a as f64).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
         let corr = dot / (norm(&x) * norm(&r));
         assert!(corr > 0.9, "{name}: correlation {corr}");
     }
@@ -138,11 +159,25 @@ fn bad_files_get_errors_that_name_them() {
     std::fs::write(&cut, &wav[..wav.len() / 3]).unwrap();
 
     let e = AudioReader::open(&empty).err().unwrap();
-    assert!(matches!(e, AudioError::Empty { .. }) && e.to_string().contains("empty.wav"), "{e}");
+    assert!(
+        matches!(e, AudioError::Empty { .. }) && e.to_string().contains("empty.wav"),
+        "{e}"
+    );
     let e = AudioReader::open(&text).err().unwrap();
-    assert!(matches!(e, AudioError::NotAudio { .. }) && e.to_string().contains("text.wav"), "{e}");
+    assert!(
+        matches!(e, AudioError::NotAudio { .. }) && e.to_string().contains("text.wav"),
+        "{e}"
+    );
     let e = read_mono(&cut).err().unwrap();
-    assert!(matches!(e, AudioError::Truncated { .. }) && e.to_string().contains("cut.wav"), "{e}");
-    let e = AudioReader::open(&dir.path().join("missing.wav")).err().unwrap();
-    assert!(matches!(e, AudioError::Io { .. }) && e.to_string().contains("missing.wav"), "{e}");
+    assert!(
+        matches!(e, AudioError::Truncated { .. }) && e.to_string().contains("cut.wav"),
+        "{e}"
+    );
+    let e = AudioReader::open(&dir.path().join("missing.wav"))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(e, AudioError::Io { .. }) && e.to_string().contains("missing.wav"),
+        "{e}"
+    );
 }

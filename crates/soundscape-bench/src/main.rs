@@ -20,7 +20,11 @@ use soundscape_engine::analyze::AnalyzeOptions;
 use soundscape_engine::{analyze_recording, EngineConfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "soundscape-bench", version, about = "Benchmark the soundscape engine on synthetic 48 kHz audio.")]
+#[command(
+    name = "soundscape-bench",
+    version,
+    about = "Benchmark the soundscape engine on synthetic 48 kHz audio."
+)]
 struct Args {
     /// Length of the long recording, minutes.
     #[arg(long, default_value_t = 60)]
@@ -76,7 +80,9 @@ fn breakdown(path: &Path, hours: f64) -> Result<()> {
     let mut state = 7u64;
     let values: Vec<f32> = (0..6 * 2813)
         .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 40) as f32 / (1u64 << 24) as f32) * 3.0
         })
         .collect();
@@ -116,16 +122,25 @@ fn write_wav(path: &Path, seconds: u32, seed: u64) -> Result<()> {
     w.write_all(&16u16.to_le_bytes())?;
     w.write_all(b"data")?;
     w.write_all(&data_bytes.to_le_bytes())?;
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut lp = 0.0f64;
     for i in 0..n {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let white = ((state >> 33) as f64 / (1u64 << 31) as f64) - 1.0;
         lp = 0.97 * lp + 0.03 * white;
         let t = i as f64 / sr as f64;
         let chirp_phase = (t % 2.0) * (2000.0 + 1500.0 * (t % 2.0));
-        let chirp = if t % 7.0 < 2.0 { 0.2 * (2.0 * std::f64::consts::PI * chirp_phase).sin() } else { 0.0 };
-        let insect = 0.05 * (2.0 * std::f64::consts::PI * 6100.0 * t).sin() * (0.5 + 0.5 * (t * 3.0).sin());
+        let chirp = if t % 7.0 < 2.0 {
+            0.2 * (2.0 * std::f64::consts::PI * chirp_phase).sin()
+        } else {
+            0.0
+        };
+        let insect =
+            0.05 * (2.0 * std::f64::consts::PI * 6100.0 * t).sin() * (0.5 + 0.5 * (t * 3.0).sin());
         let x = 0.3 * lp + 0.02 * white + chirp + insect;
         w.write_all(&((x.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())?;
     }
@@ -143,11 +158,16 @@ fn peak_rss_of_children_mb() -> f64 {
 fn main() -> Result<()> {
     let args = Args::parse();
     let tmp = tempfile::tempdir()?;
-    let dir = args.workdir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let dir = args
+        .workdir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let cfg = EngineConfig::default();
     let opts = AnalyzeOptions::default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     println!("soundscape-bench: {cores} cores available");
 
     // 1. One core, one long file.
@@ -181,18 +201,37 @@ fn main() -> Result<()> {
     if !args.no_memory {
         let exe = std::env::current_exe()?.with_file_name("compute-soundscapes");
         if !exe.exists() {
-            bail!("{} not found: build it first (just bench does)", exe.display());
+            bail!(
+                "{} not found: build it first (just bench does)",
+                exe.display()
+            );
         }
         let out = dir.join("out-memory");
         let status = Command::new(&exe)
-            .args(["--input", dir.to_str().context("path")?, "--out", out.to_str().context("path")?])
-            .args(["--threads", "1", "--force", "--no-progress", "--log-format", "json"])
+            .args([
+                "--input",
+                dir.to_str().context("path")?,
+                "--out",
+                out.to_str().context("path")?,
+            ])
+            .args([
+                "--threads",
+                "1",
+                "--force",
+                "--no-progress",
+                "--log-format",
+                "json",
+            ])
             .env("RUST_LOG", "warn")
             .status()?;
         if !status.success() {
             bail!("compute-soundscapes failed: {status}");
         }
-        println!("compute-soundscapes, 1 thread, {:.2} h file: peak memory {:.0} MB", hours, peak_rss_of_children_mb());
+        println!(
+            "compute-soundscapes, 1 thread, {:.2} h file: peak memory {:.0} MB",
+            hours,
+            peak_rss_of_children_mb()
+        );
     }
 
     // 3. Scaling over recordings.
@@ -210,10 +249,14 @@ fn main() -> Result<()> {
     let mut base = 0.0;
     let mut threads = 1;
     while threads <= cores {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
         let t0 = Instant::now();
         pool.install(|| {
-            files.par_iter().try_for_each(|f| analyze_recording(f, &cfg, &opts, &|_| {}).map(|_| ()))
+            files
+                .par_iter()
+                .try_for_each(|f| analyze_recording(f, &cfg, &opts, &|_| {}).map(|_| ()))
         })?;
         let s = t0.elapsed().as_secs_f64();
         if threads == 1 {

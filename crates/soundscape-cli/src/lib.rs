@@ -34,7 +34,10 @@ impl CommonArgs {
     pub fn init(&self) {
         init_logging(self.log_format);
         if let Some(n) = self.threads {
-            if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global() {
+            if let Err(e) = rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build_global()
+            {
                 tracing::warn!(error = %e, "thread pool already initialised");
             }
         }
@@ -69,8 +72,11 @@ fn resolve(f: LogFormat) -> LogFormat {
 /// Structured logs on stderr; the level comes from `RUST_LOG` (default `info`).
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,symphonia=off"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,symphonia=off"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match resolve(format) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         _ => builder.with_target(false).try_init(),

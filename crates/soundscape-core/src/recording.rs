@@ -58,7 +58,11 @@ mod tests {
     use super::*;
 
     fn key(node: &str) -> UnitKey {
-        UnitKey { node: node.into(), recorder: "R".into(), deployment: "2021-08-04".into() }
+        UnitKey {
+            node: node.into(),
+            recorder: "R".into(),
+            deployment: "2021-08-04".into(),
+        }
     }
 
     #[test]

@@ -40,7 +40,13 @@ pub struct Outcome {
 
 impl Outcome {
     /// An outcome with nothing measured yet.
-    pub fn new(index: usize, id: &str, path: &str, status: Status, reason: Option<String>) -> Outcome {
+    pub fn new(
+        index: usize,
+        id: &str,
+        path: &str,
+        status: Status,
+        reason: Option<String>,
+    ) -> Outcome {
         Outcome {
             index,
             id: id.into(),

@@ -41,13 +41,25 @@ pub enum AnalysisError {
     #[error(transparent)]
     Audio(#[from] AudioError),
     #[error("{path}: shorter than one slice ({duration:.3} s < {slice} s)")]
-    TooShort { path: PathBuf, duration: f64, slice: f64 },
+    TooShort {
+        path: PathBuf,
+        duration: f64,
+        slice: f64,
+    },
     #[error("{path}: unexpected sample rate {found} Hz (expected {expected} Hz)")]
-    SampleRate { path: PathBuf, found: u32, expected: u32 },
+    SampleRate {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
     #[error("{path}: the file has no audio channels")]
     NoChannels { path: PathBuf },
     #[error("{path}: the stream ended before frame {frame} of {needed}")]
-    Incomplete { path: PathBuf, frame: usize, needed: usize },
+    Incomplete {
+        path: PathBuf,
+        frame: usize,
+        needed: usize,
+    },
 }
 
 impl AnalysisError {
@@ -87,7 +99,11 @@ pub fn analyze_recording(
     let sr = info.sample_rate;
     if let Some(expected) = opts.expected_sample_rate {
         if sr != expected {
-            return Err(AnalysisError::SampleRate { path: path.into(), found: sr, expected });
+            return Err(AnalysisError::SampleRate {
+                path: path.into(),
+                found: sr,
+                expected,
+            });
         }
     }
     if info.channels == 0 && info.codec.starts_with("pcm") {
@@ -107,7 +123,11 @@ pub fn analyze_recording(
     let s = &cfg.slice;
     let grid = Grid::new(s, n, duration, sr);
     if grid.slices.is_empty() || n <= s.n_fft / 2 {
-        return Err(AnalysisError::TooShort { path: path.into(), duration, slice: s.time_unit });
+        return Err(AnalysisError::TooShort {
+            path: path.into(),
+            duration,
+            slice: s.time_unit,
+        });
     }
 
     let mut warnings = Vec::new();
@@ -170,9 +190,20 @@ pub fn analyze_recording(
         on_block(block, &mut framer);
     }
     if next_slice < grid.slices.len() {
-        return Err(AnalysisError::Incomplete { path: path.into(), frame: t, needed });
+        return Err(AnalysisError::Incomplete {
+            path: path.into(),
+            frame: t,
+            needed,
+        });
     }
-    Ok(RecordingAnalysis { info, n_samples: n, duration, grid, cells, warnings })
+    Ok(RecordingAnalysis {
+        info,
+        n_samples: n,
+        duration,
+        grid,
+        cells,
+        warnings,
+    })
 }
 
 /// Column-major `block` (columns of `rows` values) to row-major `out`.
@@ -203,7 +234,9 @@ fn slice_cells(by_row: &[f32], ncols: usize, grid: &Grid) -> Vec<CellIndices> {
             if band.is_empty() {
                 return CellIndices::NAN;
             }
-            scratch.power_mut().extend_from_slice(&by_row[band.row0 * ncols..band.row1 * ncols]);
+            scratch
+                .power_mut()
+                .extend_from_slice(&by_row[band.row0 * ncols..band.row1 * ncols]);
             scratch.indices()
         })
         .collect()

@@ -114,10 +114,12 @@ impl HasherConfig {
         let naive = NaiveDateTime::parse_from_str(&self.start_time, &self.start_format)
             .map_err(|e| format!("hasher start_time {:?}: {e}", self.start_time))?;
         let tz: chrono_tz::Tz = parse_tz(&self.start_tzone)?;
-        let local = tz
-            .from_local_datetime(&naive)
-            .earliest()
-            .ok_or_else(|| format!("hasher start_time {:?} does not exist in {}", self.start_time, self.start_tzone))?;
+        let local = tz.from_local_datetime(&naive).earliest().ok_or_else(|| {
+            format!(
+                "hasher start_time {:?} does not exist in {}",
+                self.start_time, self.start_tzone
+            )
+        })?;
         Ok(local.fixed_offset())
     }
 }
@@ -153,13 +155,15 @@ impl EngineConfig {
     /// Checks the values that would otherwise make nonsense (or divide by zero).
     pub fn validate(&self) -> Result<(), String> {
         let s = &self.slice;
-        if !(s.time_unit > 0.0) {
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if !positive(s.time_unit) {
             return Err("slice length must be positive".into());
         }
         if s.frequency_bins == 0 {
             return Err("frequency_bins must be at least 1".into());
         }
-        if !(s.frequency_limits.1 > s.frequency_limits.0) || s.frequency_limits.0 < 0.0 {
+        let (lo, hi) = s.frequency_limits;
+        if lo.is_nan() || hi.is_nan() || hi <= lo || lo < 0.0 {
             return Err("frequency limits must satisfy 0 <= low < high".into());
         }
         if s.n_fft < 2 || s.n_fft % 2 != 0 {
@@ -168,7 +172,7 @@ impl EngineConfig {
         if s.hop_length == 0 {
             return Err("hop_length must be at least 1".into());
         }
-        if !(s.time_hop > 0.0) || !(s.frequency_hop > 0.0) {
+        if !positive(s.time_hop) || !positive(s.frequency_hop) {
             return Err("time_hop and frequency_hop must be positive".into());
         }
         if self.hasher.time_unit <= 0 || self.hasher.time_module <= 0 {

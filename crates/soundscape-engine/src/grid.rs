@@ -81,7 +81,12 @@ impl Grid {
                 let (a, b) = (t0.clamp(0.0, duration), t1.clamp(0.0, duration));
                 let col0 = clampi(a * r_t, n_cols);
                 let col1 = clampi(b * r_t, n_cols).max(col0);
-                TimeSlice { start_time: t0, end_time: t1, col0, col1 }
+                TimeSlice {
+                    start_time: t0,
+                    end_time: t1,
+                    col0,
+                    col1,
+                }
             })
             .collect();
 
@@ -94,11 +99,24 @@ impl Grid {
                 let (a, b) = (f0.clamp(0.0, half_sr), f1.clamp(0.0, half_sr));
                 let row0 = clampi(a * r_f, n_rows);
                 let row1 = clampi(b * r_f, n_rows).max(row0);
-                Band { min_freq: f0, max_freq: f1, row0, row1 }
+                Band {
+                    min_freq: f0,
+                    max_freq: f1,
+                    row0,
+                    row1,
+                }
             })
             .collect();
 
-        Grid { n_samples, duration, n_frames, n_rows, n_cols, slices, bands }
+        Grid {
+            n_samples,
+            duration,
+            n_frames,
+            n_rows,
+            n_cols,
+            slices,
+            bands,
+        }
     }
 
     /// Number of frames the slices need (the STFT can stop there).
@@ -142,8 +160,16 @@ mod tests {
     fn partial_slices_are_dropped() {
         let cfg = SliceConfig::default();
         let n = 60 * 48000 - 1;
-        assert_eq!(Grid::new(&cfg, n, n as f64 / 48000.0, 48000).slices.len(), 1);
-        assert_eq!(Grid::new(&cfg, 95 * 48000 + 24000, 95.5, 48000).slices.len(), 3);
+        assert_eq!(
+            Grid::new(&cfg, n, n as f64 / 48000.0, 48000).slices.len(),
+            1
+        );
+        assert_eq!(
+            Grid::new(&cfg, 95 * 48000 + 24000, 95.5, 48000)
+                .slices
+                .len(),
+            3
+        );
         assert_eq!(Grid::new(&cfg, 29 * 48000, 29.0, 48000).slices.len(), 0);
     }
 

@@ -61,7 +61,11 @@ mod tests {
 
     #[test]
     fn hourly_cycle() {
-        let cfg = HasherConfig { time_unit: 3600, time_module: 24, ..HasherConfig::default() };
+        let cfg = HasherConfig {
+            time_unit: 3600,
+            time_module: 24,
+            ..HasherConfig::default()
+        };
         let hasher = CronoHasher::new(&cfg).unwrap();
         let t = DateTime::parse_from_rfc3339("2021-08-04T12:29:59Z").unwrap();
         assert_eq!(hasher.hash(&t), 6);

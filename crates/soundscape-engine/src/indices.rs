@@ -93,7 +93,9 @@ pub fn log2_positive(x: f32) -> f64 {
     let m = f32::from_bits((bits & 0x007f_ffff) | ((127 - adj) << 23)) as f64;
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
-    let series = 1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0)))));
+    let series = 1.0
+        + s2 * (1.0 / 3.0
+            + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0)))));
     e as f64 + 2.0 * std::f64::consts::LOG2_E * s * series
 }
 
@@ -194,13 +196,21 @@ impl CellScratch {
             max_bits,
             shift,
         };
-        let pct: [f64; 101] = std::array::from_fn(|q| percentile(n, q as u32, |k| decibels(cell.value(k))));
+        let pct: [f64; 101] =
+            std::array::from_fn(|q| percentile(n, q as u32, |k| decibels(cell.value(k))));
         let tail = cell.mean_db(&[(pct[90], pct[100])]);
         let core = match cell.mode_deciles(&pct) {
             Some(ranges) => cell.mean_db(&ranges),
             None => f64::NAN,
         };
-        CellIndices { total, core, tail, exag: tail - core, information, icomplexity }
+        CellIndices {
+            total,
+            core,
+            tail,
+            exag: tail - core,
+            information,
+            icomplexity,
+        }
     }
 }
 
@@ -236,7 +246,13 @@ fn mean_to_db(sum: f64, count: usize) -> f64 {
 /// `decile_mod(R, tolerance=0.1)` given the percentiles, R's extremes and `below(e)`, the
 /// number of values with `R < e`: the percentile ranges of the deciles holding the histogram
 /// mode(s). `None` when all values are equal (no range can select anything).
-fn mode_deciles(n: usize, pct: &[f64; 101], min: f64, max: f64, mut below: impl FnMut(f32) -> usize) -> Option<Vec<(f64, f64)>> {
+fn mode_deciles(
+    n: usize,
+    pct: &[f64; 101],
+    min: f64,
+    max: f64,
+    mut below: impl FnMut(f32) -> usize,
+) -> Option<Vec<(f64, f64)>> {
     if min == max {
         return None;
     }
@@ -274,7 +290,12 @@ fn mode_deciles(n: usize, pct: &[f64; 101], min: f64, max: f64, mut below: impl 
         let q_star = (s / c as f64).round_ties_even() as usize;
         deciles[(q_star / 10 + 1).min(10)] = true;
     }
-    Some((1..=10).filter(|&d| deciles[d]).map(|d| (pct[(d - 1) * 10], pct[d * 10])).collect())
+    Some(
+        (1..=10)
+            .filter(|&d| deciles[d])
+            .map(|d| (pct[(d - 1) * 10], pct[d * 10]))
+            .collect(),
+    )
 }
 
 /// Count and sum of the union of selections given as `(count, sum)` pairs at their lower and
@@ -321,7 +342,10 @@ impl Buckets<'_> {
     /// dB of the mean power over the union of `lo < R <= hi` for each `(lo, hi)`, compared in
     /// float64. NaN when nothing is selected.
     fn mean_db(&self, ranges: &[(f64, f64)]) -> f64 {
-        let spans = ranges.iter().map(|&(lo, hi)| (self.count_sum_db(lo, false), self.count_sum_db(hi, false))).collect();
+        let spans = ranges
+            .iter()
+            .map(|&(lo, hi)| (self.count_sum_db(lo, false), self.count_sum_db(hi, false)))
+            .collect();
         let (count, sum) = union_count_sum(spans);
         mean_to_db(sum, count)
     }
@@ -329,7 +353,9 @@ impl Buckets<'_> {
     fn mode_deciles(&mut self, pct: &[f64; 101]) -> Option<Vec<(f64, f64)>> {
         let min = decibels(f32::from_bits(self.min_bits)) as f64;
         let max = decibels(f32::from_bits(self.max_bits)) as f64;
-        mode_deciles(self.len(), pct, min, max, |e| self.count_sum_db(e as f64, true).0)
+        mode_deciles(self.len(), pct, min, max, |e| {
+            self.count_sum_db(e as f64, true).0
+        })
     }
 
     fn len(&self) -> usize {
@@ -386,7 +412,11 @@ impl Buckets<'_> {
     fn power_threshold(&self, x: f64, strict: bool) -> Option<f32> {
         let pred = |bits: u32| {
             let r = decibels(f32::from_bits(bits)) as f64;
-            if strict { r < x } else { r <= x }
+            if strict {
+                r < x
+            } else {
+                r <= x
+            }
         };
         let (lo_b, hi_b) = (self.min_bits, self.max_bits);
         if !pred(lo_b) {
@@ -424,7 +454,11 @@ impl Buckets<'_> {
         }
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            if pred(mid) { lo = mid } else { hi = mid }
+            if pred(mid) {
+                lo = mid
+            } else {
+                hi = mid
+            }
         }
         Some(f32::from_bits(lo))
     }
@@ -450,13 +484,25 @@ fn reference_indices(magnitudes: &[f32]) -> CellIndices {
     p.sort_unstable_by(f32::total_cmp);
     let sum: f64 = p.iter().map(|&v| v as f64).sum();
     let plogp: f64 = p.iter().map(|&v| v as f64 * (v as f64).log2()).sum();
-    let h = if n > 1 { -(plogp / sum - sum.log2()) / (n as f64).log2() } else { f64::NAN };
+    let h = if n > 1 {
+        -(plogp / sum - sum.log2()) / (n as f64).log2()
+    } else {
+        f64::NAN
+    };
     let mut prefix = vec![0.0f64];
     for &v in &p {
         prefix.push(prefix.last().unwrap() + v as f64);
     }
     let r = |k: usize| decibels(p[k]);
-    let upto = |x: f64, strict: bool| p.partition_point(|&v| if strict { (decibels(v) as f64) < x } else { decibels(v) as f64 <= x });
+    let upto = |x: f64, strict: bool| {
+        p.partition_point(|&v| {
+            if strict {
+                (decibels(v) as f64) < x
+            } else {
+                decibels(v) as f64 <= x
+            }
+        })
+    };
     let mean_db = |ranges: &[(f64, f64)]| {
         let spans = ranges
             .iter()
@@ -470,7 +516,9 @@ fn reference_indices(magnitudes: &[f32]) -> CellIndices {
     };
     let pct: [f64; 101] = std::array::from_fn(|q| percentile(n, q as u32, r));
     let tail = mean_db(&[(pct[90], pct[100])]);
-    let core = match mode_deciles(n, &pct, r(0) as f64, r(n - 1) as f64, |e| upto(e as f64, true)) {
+    let core = match mode_deciles(n, &pct, r(0) as f64, r(n - 1) as f64, |e| {
+        upto(e as f64, true)
+    }) {
         Some(ranges) => mean_db(&ranges),
         None => f64::NAN,
     };
@@ -517,7 +565,7 @@ mod tests {
     fn two_levels() {
         // 900 quiet values (power 1) and 100 loud ones (power 100).
         let mut v = vec![1.0f32; 900];
-        v.extend(std::iter::repeat(10.0f32).take(100));
+        v.extend(std::iter::repeat_n(10.0f32, 100));
         let c = cell(&v);
         assert!((c.total - db(900.0 + 100.0 * 100.0)).abs() < 1e-4);
         // pct(90) lies between the levels' boundary: 0.9*999 = 899.1 -> between R=0 and R=20,
@@ -541,12 +589,19 @@ mod tests {
         // R uniform in dB from -20 to 20: a flat histogram, every bin is a mode, every decile
         // is selected, CORE = mean power over all values except the minimum.
         let n = 10_000;
-        let r: Vec<f64> = (0..n).map(|i| -20.0 + 40.0 * i as f64 / (n - 1) as f64).collect();
+        let r: Vec<f64> = (0..n)
+            .map(|i| -20.0 + 40.0 * i as f64 / (n - 1) as f64)
+            .collect();
         let a: Vec<f32> = r.iter().map(|&x| 10f64.powf(x / 20.0) as f32).collect();
         let c = cell(&a);
         let p: Vec<f64> = a.iter().map(|&x| (x * x) as f64).collect();
         let mean_all_but_min = (p.iter().sum::<f64>() - p[0]) / (n - 1) as f64;
-        assert!((c.core - db(mean_all_but_min)).abs() < 1e-3, "{} vs {}", c.core, db(mean_all_but_min));
+        assert!(
+            (c.core - db(mean_all_but_min)).abs() < 1e-3,
+            "{} vs {}",
+            c.core,
+            db(mean_all_but_min)
+        );
         let top: Vec<f64> = p[9000..].to_vec();
         let tail = db(top.iter().sum::<f64>() / top.len() as f64);
         assert!((c.tail - tail).abs() < 1e-2, "{} vs {}", c.tail, tail);
@@ -580,7 +635,14 @@ mod tests {
         let mut worst = 0f64;
         let mut x = 1e-6f32;
         while x < 1e6 {
-            for y in [x, f32::from_bits(x.to_bits() + 1), x * 1.41421, x * 1.41422, x * 1.9999999] {
+            for y in [
+                x,
+                f32::from_bits(x.to_bits() + 1),
+                x * std::f32::consts::SQRT_2,
+                f32::from_bits((x * std::f32::consts::SQRT_2).to_bits() + 1),
+                f32::from_bits((x * std::f32::consts::SQRT_2).to_bits() - 1),
+                x * 1.9999999,
+            ] {
                 worst = worst.max((log2_positive(y) - (y as f64).log2()).abs());
             }
             x *= 1.0137;
@@ -607,13 +669,19 @@ mod tests {
                 .map(|i| {
                     let u = next();
                     match shape % 8 {
-                        0 => (u * 0.05) as f32,                               // near the clip floor
-                        1 => (-(u.max(1e-12)).ln() * 0.3) as f32,             // exponential
-                        2 => if i % 3 == 0 { 5.0 } else { (u * 0.01) as f32 }, // tone + floor
-                        3 => (10f64.powf(u * 6.0 - 4.0)) as f32,             // 60 dB spread
-                        4 => ((u * 8.0).floor() / 8.0) as f32,               // many ties
-                        5 => (1e-4 + u * 1e-4) as f32,                        // all clipped
-                        6 => (u.powi(8) * 2000.0) as f32,                     // above the clip top
+                        0 => (u * 0.05) as f32,                   // near the clip floor
+                        1 => (-(u.max(1e-12)).ln() * 0.3) as f32, // exponential
+                        2 => {
+                            if i % 3 == 0 {
+                                5.0
+                            } else {
+                                (u * 0.01) as f32
+                            }
+                        } // tone + floor
+                        3 => (10f64.powf(u * 6.0 - 4.0)) as f32,  // 60 dB spread
+                        4 => ((u * 8.0).floor() / 8.0) as f32,    // many ties
+                        5 => (1e-4 + u * 1e-4) as f32,            // all clipped
+                        6 => (u.powi(8) * 2000.0) as f32,         // above the clip top
                         _ => ((u - 0.5) * 3.0).abs() as f32,
                     }
                 })
@@ -629,7 +697,9 @@ mod tests {
         for (i, cell) in cells().iter().enumerate() {
             let got = scratch.indices_of_magnitudes(cell);
             let want = reference_indices(cell);
-            let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * (1.0 + b.abs());
+            let same = |a: f64, b: f64| {
+                (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * (1.0 + b.abs())
+            };
             for (name, a, b) in [
                 ("total", got.total, want.total),
                 ("core", got.core, want.core),
@@ -638,7 +708,11 @@ mod tests {
                 ("information", got.information, want.information),
                 ("icomplexity", got.icomplexity, want.icomplexity),
             ] {
-                assert!(same(a, b), "cell {i} (len {}): {name} {a} vs reference {b}", cell.len());
+                assert!(
+                    same(a, b),
+                    "cell {i} (len {}): {name} {a} vs reference {b}",
+                    cell.len()
+                );
             }
         }
     }

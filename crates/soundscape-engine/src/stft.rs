@@ -102,7 +102,15 @@ impl Framer {
     /// A framer for a signal of exactly `n` samples (`n > n_fft/2`).
     pub fn new(n_fft: usize, hop: usize, n: usize) -> Framer {
         assert!(n > n_fft / 2, "signal shorter than half a frame");
-        Framer { n_fft, hop, n, buf: Vec::new(), buf_start: 0, received: 0, frame: vec![0.0; n_fft] }
+        Framer {
+            n_fft,
+            hop,
+            n,
+            buf: Vec::new(),
+            buf_start: 0,
+            received: 0,
+            frame: vec![0.0; n_fft],
+        }
     }
 
     /// Adds samples; anything past the `n` announced samples is ignored.
@@ -148,7 +156,9 @@ impl Framer {
     pub fn release_before_frame(&mut self, t: usize) {
         let pad = self.n_fft / 2;
         // Frame t starts at t*hop - pad; the tail reflection can reach one sample further back.
-        let keep_from = (t * self.hop).saturating_sub(pad + 1).min(self.n.saturating_sub(pad + 1));
+        let keep_from = (t * self.hop)
+            .saturating_sub(pad + 1)
+            .min(self.n.saturating_sub(pad + 1));
         // Compact in large steps so that the memmove cost stays negligible.
         if keep_from >= self.buf_start + (1 << 16) {
             let drop = keep_from - self.buf_start;
@@ -205,7 +215,9 @@ mod tests {
     fn streamed_frames_match_whole_signal_reflect_padding() {
         let (n_fft, hop) = (64, 32);
         for n in [96usize, 128, 131, 200] {
-            let x: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * 0.5).collect();
+            let x: Vec<f32> = (0..n)
+                .map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * 0.5)
+                .collect();
             let mut fr = Framer::new(n_fft, hop, n);
             let mut stft = Stft::new(n_fft);
             let frames = 1 + n / hop;
@@ -226,7 +238,10 @@ mod tests {
             for (t, col) in got.iter().enumerate() {
                 let want = reference_column(&x, t, n_fft, hop);
                 for (a, b) in col.iter().zip(&want) {
-                    assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "n={n} t={t}: {a} vs {b}");
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                        "n={n} t={t}: {a} vs {b}"
+                    );
                 }
             }
         }

@@ -38,7 +38,9 @@ pub struct RowError {
 pub type Row = Result<Recording, RowError>;
 
 fn stem(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Reads a CSV manifest.
@@ -53,8 +55,11 @@ pub fn read_manifest(manifest: &Path, defaults: &UnitDefaults) -> Result<Vec<Row
         .headers()
         .map_err(|e| format!("{}: bad manifest header: {e}", manifest.display()))?
         .clone();
-    let col: HashMap<String, usize> =
-        headers.iter().enumerate().map(|(i, h)| (h.to_ascii_lowercase(), i)).collect();
+    let col: HashMap<String, usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.to_ascii_lowercase(), i))
+        .collect();
     let find = |names: &[&str]| names.iter().find_map(|n| col.get(*n).copied());
     let c_path = find(&["path", "file", "filename"])
         .ok_or_else(|| format!("{}: the manifest has no 'path' column", manifest.display()))?;
@@ -65,8 +70,11 @@ pub fn read_manifest(manifest: &Path, defaults: &UnitDefaults) -> Result<Vec<Row
         find(&["recorder", "serialnumber"]),
         find(&["deployment", "datedeployment"]),
     );
-    let (c_lat, c_lon, c_tz) =
-        (find(&["latitude", "lat"]), find(&["longitude", "lon"]), find(&["time_zone", "timezone"]));
+    let (c_lat, c_lon, c_tz) = (
+        find(&["latitude", "lat"]),
+        find(&["longitude", "lon"]),
+        find(&["time_zone", "timezone"]),
+    );
     let (c_dur, c_sr) = (find(&["duration"]), find(&["samplerate", "sample_rate"]));
 
     let mut rows = Vec::new();
@@ -85,17 +93,31 @@ pub fn read_manifest(manifest: &Path, defaults: &UnitDefaults) -> Result<Vec<Row
         };
         let get = |c: Option<usize>| c.and_then(|i| rec.get(i)).filter(|s| !s.is_empty());
         let raw_path = get(Some(c_path)).unwrap_or("");
-        let path = if Path::new(raw_path).is_absolute() { PathBuf::from(raw_path) } else { base.join(raw_path) };
+        let path = if Path::new(raw_path).is_absolute() {
+            PathBuf::from(raw_path)
+        } else {
+            base.join(raw_path)
+        };
         let id = get(c_id).map(str::to_string).unwrap_or_else(|| stem(&path));
-        let fail = |reason: String| RowError { index, id: id.clone(), path: path.clone(), reason };
+        let fail = |reason: String| RowError {
+            index,
+            id: id.clone(),
+            path: path.clone(),
+            reason,
+        };
         if raw_path.is_empty() {
-            rows.push(Err(fail(format!("{}: row {}: empty path", manifest.display(), index + 2))));
+            rows.push(Err(fail(format!(
+                "{}: row {}: empty path",
+                manifest.display(),
+                index + 2
+            ))));
             continue;
         }
         let start = match get(c_start) {
             Some(s) => parse_start(s),
-            None => start_from_file_name(&stem(&path))
-                .ok_or_else(|| "no start column and no YYYYMMDD_HHMMSS in the file name".to_string()),
+            None => start_from_file_name(&stem(&path)).ok_or_else(|| {
+                "no start column and no YYYYMMDD_HHMMSS in the file name".to_string()
+            }),
         };
         let start = match start {
             Ok(s) => s,
@@ -105,7 +127,11 @@ pub fn read_manifest(manifest: &Path, defaults: &UnitDefaults) -> Result<Vec<Row
             }
         };
         let number = |c: Option<usize>, what: &str| -> Result<Option<f64>, String> {
-            get(c).map(|s| s.parse::<f64>().map_err(|_| format!("{}: {what} {s:?} is not a number", path.display())))
+            get(c)
+                .map(|s| {
+                    s.parse::<f64>()
+                        .map_err(|_| format!("{}: {what} {s:?} is not a number", path.display()))
+                })
                 .transpose()
         };
         let parsed = (|| {
@@ -124,14 +150,22 @@ pub fn read_manifest(manifest: &Path, defaults: &UnitDefaults) -> Result<Vec<Row
             }
         };
         let unit = UnitKey {
-            node: get(c_node).map(str::to_string).or_else(|| defaults.node.clone())
+            node: get(c_node)
+                .map(str::to_string)
+                .or_else(|| defaults.node.clone())
                 .unwrap_or_else(|| UnitKey::PLACEHOLDER_NODE.into()),
-            recorder: get(c_rec).map(str::to_string).or_else(|| defaults.recorder.clone())
+            recorder: get(c_rec)
+                .map(str::to_string)
+                .or_else(|| defaults.recorder.clone())
                 .unwrap_or_else(|| UnitKey::PLACEHOLDER_RECORDER.into()),
-            deployment: get(c_dep).map(str::to_string).or_else(|| defaults.deployment.clone())
+            deployment: get(c_dep)
+                .map(str::to_string)
+                .or_else(|| defaults.deployment.clone())
                 .unwrap_or_else(|| start.format("%Y-%m-%d").to_string()),
         };
-        let time_zone = get(c_tz).map(str::to_string).or_else(|| defaults.time_zone.clone())
+        let time_zone = get(c_tz)
+            .map(str::to_string)
+            .or_else(|| defaults.time_zone.clone())
             .unwrap_or_else(|| zone_label(start.offset()));
         rows.push(Ok(Recording {
             index,
@@ -172,9 +206,16 @@ pub fn scan_folder(dir: &Path, defaults: &UnitDefaults) -> Result<Vec<Row>, Stri
     let mut files = Vec::new();
     walk(dir, &mut files).map_err(|e| format!("{}: cannot list folder: {e}", dir.display()))?;
     files.sort();
-    let starts: Vec<_> = files.iter().map(|p| start_from_file_name(&stem(p))).collect();
+    let starts: Vec<_> = files
+        .iter()
+        .map(|p| start_from_file_name(&stem(p)))
+        .collect();
     let deployment = defaults.deployment.clone().or_else(|| {
-        starts.iter().flatten().min().map(|s| s.format("%Y-%m-%d").to_string())
+        starts
+            .iter()
+            .flatten()
+            .min()
+            .map(|s| s.format("%Y-%m-%d").to_string())
     });
     Ok(files
         .into_iter()
@@ -186,17 +227,29 @@ pub fn scan_folder(dir: &Path, defaults: &UnitDefaults) -> Result<Vec<Row>, Stri
                 return Err(RowError {
                     index,
                     id,
-                    reason: format!("{}: no YYYYMMDD_HHMMSS start time in the file name", path.display()),
+                    reason: format!(
+                        "{}: no YYYYMMDD_HHMMSS start time in the file name",
+                        path.display()
+                    ),
                     path,
                 });
             };
             Ok(Recording {
                 index,
                 id,
-                time_zone: defaults.time_zone.clone().unwrap_or_else(|| zone_label(start.offset())),
+                time_zone: defaults
+                    .time_zone
+                    .clone()
+                    .unwrap_or_else(|| zone_label(start.offset())),
                 unit: UnitKey {
-                    node: defaults.node.clone().unwrap_or_else(|| UnitKey::PLACEHOLDER_NODE.into()),
-                    recorder: defaults.recorder.clone().unwrap_or_else(|| UnitKey::PLACEHOLDER_RECORDER.into()),
+                    node: defaults
+                        .node
+                        .clone()
+                        .unwrap_or_else(|| UnitKey::PLACEHOLDER_NODE.into()),
+                    recorder: defaults
+                        .recorder
+                        .clone()
+                        .unwrap_or_else(|| UnitKey::PLACEHOLDER_RECORDER.into()),
                     deployment: deployment.clone().unwrap_or_default(),
                 },
                 path,
@@ -236,7 +289,11 @@ mod tests {
         assert_eq!(r0.time_zone, "-05:00");
         assert_eq!(r0.unit.node, "1_95_1_1350");
         assert_eq!(r0.latitude, Some(19.5));
-        assert!(rows[1].as_ref().unwrap_err().reason.contains("no start column"));
+        assert!(rows[1]
+            .as_ref()
+            .unwrap_err()
+            .reason
+            .contains("no start column"));
         let r2 = rows[2].as_ref().unwrap();
         assert_eq!(r2.start.to_rfc3339(), "2021-08-04T10:15:00+00:00");
         assert_eq!(r2.unit.node, UnitKey::PLACEHOLDER_NODE);
@@ -250,15 +307,30 @@ mod tests {
     fn folder_scan_is_sorted_and_recursive() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("sub")).unwrap();
-        for f in ["sub/B_20210804_020000.WAV", "A_20210804_010000.flac", "notes.txt", "nodate.wav"] {
+        for f in [
+            "sub/B_20210804_020000.WAV",
+            "A_20210804_010000.flac",
+            "notes.txt",
+            "nodate.wav",
+        ] {
             std::fs::write(dir.path().join(f), b"x").unwrap();
         }
-        let d = UnitDefaults { recorder: Some("R".into()), ..Default::default() };
+        let d = UnitDefaults {
+            recorder: Some("R".into()),
+            ..Default::default()
+        };
         let rows = scan_folder(dir.path(), &d).unwrap();
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].as_ref().unwrap().id, "A_20210804_010000");
         assert!(rows[1].is_err());
         let b = rows[2].as_ref().unwrap();
-        assert_eq!((b.index, b.unit.recorder.as_str(), b.unit.deployment.as_str()), (2, "R", "2021-08-04"));
+        assert_eq!(
+            (
+                b.index,
+                b.unit.recorder.as_str(),
+                b.unit.deployment.as_str()
+            ),
+            (2, "R", "2021-08-04")
+        );
     }
 }

@@ -59,7 +59,10 @@ pub struct ProductInfo<'a> {
 pub fn product_metadata(p: &ProductInfo<'_>, configs: Option<Value>) -> Result<Value, String> {
     let mut m = Map::new();
     m.insert("product_id".into(), json!(p.product_id));
-    m.insert("product_parent".into(), json!(p.product_parent.clone().unwrap_or_else(|| "Null".into())));
+    m.insert(
+        "product_parent".into(),
+        json!(p.product_parent.clone().unwrap_or_else(|| "Null".into())),
+    );
     m.insert("product_name".into(), json!(p.product_name));
     if let Some(c) = configs {
         m.insert("product_configs".into(), c);
@@ -67,11 +70,17 @@ pub fn product_metadata(p: &ProductInfo<'_>, configs: Option<Value>) -> Result<V
     m.insert("product_path".into(), json!(p.product_path));
     m.insert("product_spectrum".into(), json!(p.spectrum));
     let cumulus = match p.cumulus {
-        Some(c) => c.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(c)),
+        Some(c) => c
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| json!(c)),
         None => Value::Null,
     };
     m.insert("CumulusName".into(), cumulus);
-    m.insert("NodeCategoryIntegrity".into(), json!(p.unit.node_integrity()?));
+    m.insert(
+        "NodeCategoryIntegrity".into(),
+        json!(p.unit.node_integrity()?),
+    );
     m.insert("NomenclatureNode".into(), json!(p.unit.node));
     m.insert("SerialNumber".into(), json!(p.unit.recorder));
     m.insert("DateDeployment".into(), json!(p.unit.deployment));

@@ -14,7 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, ListBuilder, StringArray, StringBuilder, TimestampNanosecondArray,
+    ArrayRef, Float64Array, Int64Array, ListBuilder, StringArray, StringBuilder,
+    TimestampNanosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -71,7 +72,11 @@ pub fn schema(cfg: &EngineConfig, tz: &str) -> SchemaRef {
         s("node"),
         s("recorder"),
         s("deployment"),
-        Field::new("proc_unit", DataType::List(Arc::new(Field::new("element", DataType::Utf8, true))), false),
+        Field::new(
+            "proc_unit",
+            DataType::List(Arc::new(Field::new("element", DataType::Utf8, true))),
+            false,
+        ),
         f("start_time", false),
         f("end_time", false),
         f("min_freq", false),
@@ -130,22 +135,28 @@ pub fn recording_batch(
         DataType::Timestamp(_, Some(tz)) => tz.clone(),
         _ => Arc::from("UTC"),
     };
-    let rep = |s: &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(std::iter::repeat_n(s, rows))) };
-    let ts = |v: Vec<i64>| -> ArrayRef { Arc::new(TimestampNanosecondArray::from(v).with_timezone(tz.clone())) };
+    let rep = |s: &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(s, rows)))
+    };
+    let ts = |v: Vec<i64>| -> ArrayRef {
+        Arc::new(TimestampNanosecondArray::from(v).with_timezone(tz.clone()))
+    };
     let f64s = |v: Vec<f64>| -> ArrayRef { Arc::new(Float64Array::from(v)) };
     let opt = |x: Option<f64>| -> ArrayRef { Arc::new(Float64Array::from(vec![x; rows])) };
 
-    let start_ns = rec
-        .start
-        .timestamp_nanos_opt()
-        .ok_or_else(|| TableError::Config(format!("{}: start time out of range", rec.path.display())))?;
+    let start_ns = rec.start.timestamp_nanos_opt().ok_or_else(|| {
+        TableError::Config(format!("{}: start time out of range", rec.path.display()))
+    })?;
     let at = |secs: f64| start_ns + (secs * 1e6).round_ties_even() as i64 * 1000;
     let per_row = |f: &dyn Fn(usize, usize) -> f64| -> Vec<f64> {
         (0..rows).map(|i| f(i / nb, i % nb)).collect()
     };
 
-    let mut proc_unit = ListBuilder::new(StringBuilder::new())
-        .with_field(Arc::new(Field::new("element", DataType::Utf8, true)));
+    let mut proc_unit = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
+        "element",
+        DataType::Utf8,
+        true,
+    )));
     for _ in 0..rows {
         proc_unit.values().append_value(&rec.unit.node);
         proc_unit.values().append_value(&rec.unit.recorder);
@@ -177,7 +188,11 @@ pub fn recording_batch(
     ];
     for &index in &cfg.indices {
         // Undefined values (empty selections, empty cells) are nulls, as in the original table.
-        let values: Float64Array = analysis.cells.iter().map(|c| Some(c.get(index)).filter(|v| !v.is_nan())).collect();
+        let values: Float64Array = analysis
+            .cells
+            .iter()
+            .map(|c| Some(c.get(index)).filter(|v| !v.is_nan()))
+            .collect();
         cols.push(Arc::new(values));
     }
     let abs_start: Vec<i64> = (0..rows).map(|i| at(g.slices[i / nb].start_time)).collect();
