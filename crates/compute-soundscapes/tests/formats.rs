@@ -8,21 +8,30 @@ use soundscape_core::Status;
 use soundscape_engine::analyze::AnalyzeOptions;
 use soundscape_table::input::{scan_folder, UnitDefaults};
 
-#[test]
-fn mp3_and_ogg_recordings_are_analysed() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/formats");
+/// Runs the stage over copies of `files` (under tests/fixtures/`fixtures`) in a fresh folder,
+/// expecting 48 kHz.
+fn run_over(fixtures: &str, files: &[&str]) -> soundscape_core::RunReport {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(fixtures);
     let dir = tempfile::tempdir().unwrap();
-    for f in ["LONG_20210804_101500.ogg", "LONG_20210804_103000.mp3"] {
+    for f in files {
         std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
     }
-    let mut job = Job::new(
-        scan_folder(dir.path(), &UnitDefaults::default()).unwrap(),
-        dir.path().join("out"),
-    );
+    let rows = scan_folder(dir.path(), &UnitDefaults::default()).unwrap();
+    let mut job = Job::new(rows, dir.path().join("out"));
     job.options = AnalyzeOptions {
         expected_sample_rate: Some(48_000),
     };
-    let r = run(&job, &|_| {}, &|_| {}).unwrap().report;
+    run(&job, &|_| {}, &|_| {}).unwrap().report
+}
+
+#[test]
+fn mp3_and_ogg_recordings_are_analysed() {
+    let r = run_over(
+        "formats",
+        &["LONG_20210804_101500.ogg", "LONG_20210804_103000.mp3"],
+    );
     for o in &r.recordings {
         assert_eq!(o.status, Status::Done, "{}: {:?}", o.id, o.reason);
         assert_eq!((o.slices, o.rows), (1, 96), "{}", o.id);
@@ -38,19 +47,10 @@ fn mp3_and_ogg_recordings_are_analysed() {
 
 #[test]
 fn an_unexpected_sample_rate_fails_that_recording_only() {
-    let g = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/golden/edge");
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["E441_20210804_070000.flac", "ESTEREO_20210804_071000.flac"] {
-        std::fs::copy(g.join(f), dir.path().join(f)).unwrap();
-    }
-    let mut job = Job::new(
-        scan_folder(dir.path(), &UnitDefaults::default()).unwrap(),
-        dir.path().join("out"),
+    let r = run_over(
+        "golden/edge",
+        &["E441_20210804_070000.flac", "ESTEREO_20210804_071000.flac"],
     );
-    job.options = AnalyzeOptions {
-        expected_sample_rate: Some(48_000),
-    };
-    let r = run(&job, &|_| {}, &|_| {}).unwrap().report;
     let e441 = &r.recordings[0];
     assert_eq!(e441.status, Status::Failed);
     assert!(e441

@@ -61,6 +61,14 @@ fn arange(start: f64, stop: f64, step: f64) -> impl Iterator<Item = f64> {
     (0..len).map(move |i| start + i as f64 * step)
 }
 
+/// Spectrogram index range of the interval `[x0, x1)` (seconds or Hz): both ends clamped to
+/// `[0, limit]`, scaled by `resolution`, floored, and clipped to `n` as numpy slicing does.
+fn index_range(x0: f64, x1: f64, limit: f64, resolution: f64, n: usize) -> (usize, usize) {
+    let index = |x: f64| ((x.clamp(0.0, limit) * resolution).floor().max(0.0) as usize).min(n);
+    let start = index(x0);
+    (start, index(x1).max(start))
+}
+
 impl Grid {
     /// The grid for `n_samples` samples at `sample_rate` lasting `duration` seconds.
     pub fn new(cfg: &SliceConfig, n_samples: usize, duration: f64, sample_rate: u32) -> Grid {
@@ -72,15 +80,11 @@ impl Grid {
         let n_rows = ((half_sr * r_f).floor() as usize).min(1 + cfg.n_fft / 2);
         let n_cols = ((duration * r_t).floor() as usize).min(n_frames);
 
-        let clampi = |x: f64, hi: usize| (x.floor().max(0.0) as usize).min(hi);
-
         let slices = arange(0.0, duration, cfg.time_unit * cfg.time_hop)
             .filter(|t| t + cfg.time_unit <= duration)
             .map(|t0| {
                 let t1 = t0 + cfg.time_unit;
-                let (a, b) = (t0.clamp(0.0, duration), t1.clamp(0.0, duration));
-                let col0 = clampi(a * r_t, n_cols);
-                let col1 = clampi(b * r_t, n_cols).max(col0);
+                let (col0, col1) = index_range(t0, t1, duration, r_t, n_cols);
                 TimeSlice {
                     start_time: t0,
                     end_time: t1,
@@ -96,9 +100,7 @@ impl Grid {
             .filter(|f| f + unit <= hi)
             .map(|f0| {
                 let f1 = f0 + unit;
-                let (a, b) = (f0.clamp(0.0, half_sr), f1.clamp(0.0, half_sr));
-                let row0 = clampi(a * r_f, n_rows);
-                let row1 = clampi(b * r_f, n_rows).max(row0);
+                let (row0, row1) = index_range(f0, f1, half_sr, r_f, n_rows);
                 Band {
                     min_freq: f0,
                     max_freq: f1,
