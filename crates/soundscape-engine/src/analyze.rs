@@ -1,8 +1,9 @@
 //! One recording, streamed: decode, frame, STFT, cut into cells, compute the indices.
 //!
 //! Only one slice of spectrogram columns (30 s: 2813 x 513 power values, under 6 MB, plus its
-//! row-major copy) is held at a time; the bands of a slice are computed in parallel. The whole file is decoded even past
-//! the last complete slice, so that a truncated or corrupt tail is still reported.
+//! row-major copy) is held at a time; the bands of a slice are computed in parallel. The whole
+//! file is decoded even past the last complete slice, so that a truncated or corrupt tail is
+//! still reported.
 
 use std::path::{Path, PathBuf};
 

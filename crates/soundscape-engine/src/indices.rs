@@ -1,4 +1,4 @@
-//! The six acoustic indices of one cell (SPEC §4.5), from a single sort.
+//! The six acoustic indices of one cell (SPEC §4.5), without sorting the cell.
 //!
 //! With `A` the magnitude cell, `P = clip(A, 1e-3, 1e3)^2` (float32) and `R = 10 log10 P`
 //! (float32 dB):
@@ -11,10 +11,12 @@
 //!   the power distribution.
 //!
 //! The original calls `np.percentile` about 18 times per cell, each a partial sort. Here the
-//! power values are sorted once (radix sort; R is a monotone function of P, so the order is
-//! that of R too) and every percentile, histogram count and interval mean becomes a lookup:
-//! percentiles by index, histogram counts by binary search, means by prefix sums. R is only
-//! evaluated where it is looked at.
+//! power values are grouped once into value-ordered buckets (a counting sort on the high bits
+//! of the float pattern, with the count and power of each bucket; R is a monotone function of
+//! P, so the order is that of R too). A percentile rank sorts only the bucket it lands in; a
+//! dB threshold becomes the exact power threshold (a short search over float bit patterns),
+//! after which counts and sums below it need one bucket scan. R is only evaluated where it is
+//! looked at. A fully sorted reference implementation is kept in the tests.
 //!
 //! Numerics follow numpy 1.x as the original ran it: float32 percentile neighbours with a
 //! float64 `linear` interpolation (difference in float32), percentile thresholds compared in
@@ -63,11 +65,14 @@ impl CellIndices {
 pub struct CellScratch {
     /// Power values of the cell (filled by the caller through [`CellScratch::power_mut`]).
     power: Vec<f32>,
-    /// The same values grouped by bucket.
+    /// The same values grouped by bucket; bucket `b` is `vals[start[b]..start[b + 1]]`.
     vals: Vec<f32>,
     start: Vec<u32>,
+    /// Next free place of each bucket while grouping.
     cursor: Vec<u32>,
+    /// Power of the buckets before `b`.
     sum_before: Vec<f64>,
+    /// Whether a bucket has been sorted (by a rank query).
     sorted: Vec<bool>,
 }
 
