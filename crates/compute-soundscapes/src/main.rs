@@ -173,6 +173,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
         recorder: args.recorder.clone(),
         deployment: args.deployment.clone(),
         time_zone: args.time_zone.clone(),
+        cumulus: args.cumulus.clone(),
     };
     let rows = match (&args.manifest, &args.input) {
         (Some(m), _) => read_manifest(m, &defaults),

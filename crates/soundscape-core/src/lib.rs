@@ -7,9 +7,13 @@
 
 pub mod fsutil;
 pub mod ids;
+pub mod layout;
 pub mod recording;
 pub mod report;
 pub mod timefmt;
+pub mod units;
 
+pub use layout::UnitPath;
 pub use recording::{Recording, UnitKey};
-pub use report::{Outcome, RunReport, Status};
+pub use report::{Outcome, RunReport, Status, UnitOutcome};
+pub use units::{Unit, UnitsManifest};

@@ -45,6 +45,9 @@ pub struct Recording {
     /// Time zone label stored with the recording (SiPeCaM `sipecam:Timezone`).
     pub time_zone: String,
     pub unit: UnitKey,
+    /// Cumulus (SiPeCaM site group) the recording belongs to, when the input names one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cumulus: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     /// Duration declared by metadata (seconds), checked against the file header.

@@ -64,12 +64,34 @@ impl Outcome {
     }
 }
 
+/// What happened to one processing unit (stages that work per unit: dirstruct, plots, uploads).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitOutcome {
+    /// `<cumulus>/<node>/<recorder>/<deployment>`.
+    pub unit: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
+    #[serde(default)]
+    pub recordings: usize,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub total: usize,
     pub done: usize,
     pub skipped: usize,
     pub failed: usize,
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub units: usize,
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub units_failed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The report of one stage run.
@@ -86,6 +108,8 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub errors: Vec<String>,
     pub recordings: Vec<Outcome>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub units: Vec<UnitOutcome>,
     /// Digest of the inputs and settings; a rerun with the same digest and complete outputs
     /// has nothing to do.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -103,6 +127,7 @@ impl RunReport {
             outputs: Vec::new(),
             errors: Vec::new(),
             recordings: Vec::new(),
+            units: Vec::new(),
             input_fingerprint: None,
         }
     }
@@ -115,16 +140,24 @@ impl RunReport {
             done: count(Status::Done),
             skipped: count(Status::Skipped),
             failed: count(Status::Failed),
+            units: self.units.len(),
+            units_failed: self
+                .units
+                .iter()
+                .filter(|u| u.status == Status::Failed)
+                .count(),
         };
         self.finished_at = chrono::Utc::now().to_rfc3339();
     }
 
     /// Exit code convention of every stage: 0 all done or skipped with a reason, 3 some
-    /// recordings failed (the rest was written), 1 the run itself failed.
+    /// recordings or units failed (the rest was written), 1 the run itself failed.
     pub fn exit_code(&self) -> i32 {
         if !self.errors.is_empty() {
             1
-        } else if self.recordings.iter().any(|o| o.status == Status::Failed) {
+        } else if self.recordings.iter().any(|o| o.status == Status::Failed)
+            || self.units.iter().any(|u| u.status == Status::Failed)
+        {
             3
         } else {
             0

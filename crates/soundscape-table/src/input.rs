@@ -1,9 +1,10 @@
-//! Recordings to process: a CSV manifest or a folder.
+//! Recordings to process: a CSV or parquet manifest, or a folder.
 //!
 //! Manifest columns (header names are case-insensitive; only `path` is required):
-//! `path` (relative to the manifest's folder), `start` (ISO 8601 with offset; without one it is
-//! UTC; absent: from the file name), `id` (default: file stem), `node`, `recorder`,
-//! `deployment`, `latitude`, `longitude`, `time_zone`, `duration`, `samplerate`.
+//! `path` (relative to the manifest's folder, absolute, or a URL), `start` (ISO 8601 with
+//! offset; without one it is UTC; absent: from the file name), `id` (default: file stem),
+//! `cumulus`, `node`, `recorder`, `deployment`, `latitude`, `longitude`, `time_zone`,
+//! `duration`, `samplerate` (declared values, checked against the file header).
 //!
 //! A folder is walked recursively for audio files (`wav`, `flac`, `mp3`, `ogg`, `oga`), in
 //! path order; start times come from the `YYYYMMDD_HHMMSS` in the file names (UTC).
@@ -24,6 +25,7 @@ pub struct UnitDefaults {
     pub recorder: Option<String>,
     pub deployment: Option<String>,
     pub time_zone: Option<String>,
+    pub cumulus: Option<String>,
 }
 
 /// A row of the input that cannot become a recording, with the reason.
@@ -43,9 +45,13 @@ fn stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Reads a CSV manifest.
-pub fn read_manifest(manifest: &Path, defaults: &UnitDefaults) -> Result<Vec<Row>, String> {
-    let base = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
+/// A manifest read into text cells: header names (lower case) and rows.
+struct TextTable {
+    headers: Vec<String>,
+    rows: Vec<Result<Vec<Option<String>>, String>>,
+}
+
+fn read_csv(manifest: &Path) -> Result<TextTable, String> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(false)
@@ -54,31 +60,116 @@ pub fn read_manifest(manifest: &Path, defaults: &UnitDefaults) -> Result<Vec<Row
     let headers = rdr
         .headers()
         .map_err(|e| format!("{}: bad manifest header: {e}", manifest.display()))?
-        .clone();
-    let col: HashMap<String, usize> = headers
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    let rows = rdr
+        .records()
+        .map(|r| {
+            r.map(|rec| {
+                rec.iter()
+                    .map(|c| (!c.is_empty()).then(|| c.to_string()))
+                    .collect()
+            })
+            .map_err(|e| e.to_string())
+        })
+        .collect();
+    Ok(TextTable { headers, rows })
+}
+
+fn read_parquet(manifest: &Path) -> Result<TextTable, String> {
+    use arrow::array::{Array, StringArray};
+    use arrow::compute::cast;
+    use arrow::datatypes::DataType;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let err =
+        |e: &dyn std::fmt::Display| format!("{}: cannot read manifest: {e}", manifest.display());
+    let file = std::fs::File::open(manifest).map_err(|e| err(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(&e))?;
+    let headers: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().to_ascii_lowercase())
+        .collect();
+    let reader = builder.build().map_err(|e| err(&e))?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| err(&e))?;
+        let cols: Vec<StringArray> = batch
+            .columns()
+            .iter()
+            .map(|c| {
+                let text = cast(c, &DataType::Utf8)
+                    .unwrap_or_else(|_| arrow::array::new_null_array(&DataType::Utf8, c.len()));
+                text.as_any()
+                    .downcast_ref::<StringArray>()
+                    .cloned()
+                    .expect("cast to Utf8 gives strings")
+            })
+            .collect();
+        for i in 0..batch.num_rows() {
+            rows.push(Ok(cols
+                .iter()
+                .map(|c| (c.is_valid(i) && !c.value(i).is_empty()).then(|| c.value(i).to_string()))
+                .collect()));
+        }
+    }
+    Ok(TextTable { headers, rows })
+}
+
+/// Reads a manifest: CSV, or parquet when the name ends in `.parquet`/`.pq` (the audio table
+/// that get-audio-df writes is such a manifest).
+pub fn read_manifest(manifest: &Path, defaults: &UnitDefaults) -> Result<Vec<Row>, String> {
+    let is_parquet = manifest
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "parquet" | "pq"));
+    let table = if is_parquet {
+        read_parquet(manifest)?
+    } else {
+        read_csv(manifest)?
+    };
+    rows_of_table(manifest, table, defaults)
+}
+
+fn rows_of_table(
+    manifest: &Path,
+    table: TextTable,
+    defaults: &UnitDefaults,
+) -> Result<Vec<Row>, String> {
+    let base = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let col: HashMap<&str, usize> = table
+        .headers
         .iter()
         .enumerate()
-        .map(|(i, h)| (h.to_ascii_lowercase(), i))
+        .map(|(i, h)| (h.as_str(), i))
         .collect();
     let find = |names: &[&str]| names.iter().find_map(|n| col.get(*n).copied());
     let c_path = find(&["path", "file", "filename"])
         .ok_or_else(|| format!("{}: the manifest has no 'path' column", manifest.display()))?;
     let c_start = find(&["start", "time_utc", "start_time", "datetime"]);
-    let (c_id, c_node, c_rec, c_dep) = (
+    let (c_id, c_node, c_rec, c_dep, c_cum) = (
         find(&["id"]),
         find(&["node", "nomenclaturenode"]),
         find(&["recorder", "serialnumber"]),
         find(&["deployment", "datedeployment"]),
+        find(&["cumulus", "cumulusname"]),
     );
     let (c_lat, c_lon, c_tz) = (
         find(&["latitude", "lat"]),
         find(&["longitude", "lon"]),
         find(&["time_zone", "timezone"]),
     );
-    let (c_dur, c_sr) = (find(&["duration"]), find(&["samplerate", "sample_rate"]));
+    let (c_dur, c_sr) = (
+        find(&["declared_duration", "duration"]),
+        find(&["declared_samplerate", "samplerate", "sample_rate"]),
+    );
 
     let mut rows = Vec::new();
-    for (index, rec) in rdr.records().enumerate() {
+    for (index, rec) in table.rows.into_iter().enumerate() {
+        let line = index + 2;
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
@@ -86,14 +177,14 @@ pub fn read_manifest(manifest: &Path, defaults: &UnitDefaults) -> Result<Vec<Row
                     index,
                     id: String::new(),
                     path: PathBuf::new(),
-                    reason: format!("{}: row {}: {e}", manifest.display(), index + 2),
+                    reason: format!("{}: row {line}: {e}", manifest.display()),
                 }));
                 continue;
             }
         };
-        let get = |c: Option<usize>| c.and_then(|i| rec.get(i)).filter(|s| !s.is_empty());
+        let get = |c: Option<usize>| c.and_then(|i| rec.get(i)).and_then(|v| v.as_deref());
         let raw_path = get(Some(c_path)).unwrap_or("");
-        let path = if Path::new(raw_path).is_absolute() {
+        let path = if Path::new(raw_path).is_absolute() || raw_path.contains("://") {
             PathBuf::from(raw_path)
         } else {
             base.join(raw_path)
@@ -107,9 +198,8 @@ pub fn read_manifest(manifest: &Path, defaults: &UnitDefaults) -> Result<Vec<Row
         };
         if raw_path.is_empty() {
             rows.push(Err(fail(format!(
-                "{}: row {}: empty path",
-                manifest.display(),
-                index + 2
+                "{}: row {line}: empty path",
+                manifest.display()
             ))));
             continue;
         }
@@ -149,24 +239,18 @@ pub fn read_manifest(manifest: &Path, defaults: &UnitDefaults) -> Result<Vec<Row
                 continue;
             }
         };
+        let pick = |c: Option<usize>, default: &Option<String>| {
+            get(c).map(str::to_string).or_else(|| default.clone())
+        };
         let unit = UnitKey {
-            node: get(c_node)
-                .map(str::to_string)
-                .or_else(|| defaults.node.clone())
-                .unwrap_or_else(|| UnitKey::PLACEHOLDER_NODE.into()),
-            recorder: get(c_rec)
-                .map(str::to_string)
-                .or_else(|| defaults.recorder.clone())
+            node: pick(c_node, &defaults.node).unwrap_or_else(|| UnitKey::PLACEHOLDER_NODE.into()),
+            recorder: pick(c_rec, &defaults.recorder)
                 .unwrap_or_else(|| UnitKey::PLACEHOLDER_RECORDER.into()),
-            deployment: get(c_dep)
-                .map(str::to_string)
-                .or_else(|| defaults.deployment.clone())
+            deployment: pick(c_dep, &defaults.deployment)
                 .unwrap_or_else(|| start.format("%Y-%m-%d").to_string()),
         };
-        let time_zone = get(c_tz)
-            .map(str::to_string)
-            .or_else(|| defaults.time_zone.clone())
-            .unwrap_or_else(|| zone_label(start.offset()));
+        let time_zone =
+            pick(c_tz, &defaults.time_zone).unwrap_or_else(|| zone_label(start.offset()));
         rows.push(Ok(Recording {
             index,
             id,
@@ -174,6 +258,7 @@ pub fn read_manifest(manifest: &Path, defaults: &UnitDefaults) -> Result<Vec<Row
             start,
             time_zone,
             unit,
+            cumulus: pick(c_cum, &defaults.cumulus),
             latitude,
             longitude,
             declared_duration,
@@ -252,6 +337,7 @@ pub fn scan_folder(dir: &Path, defaults: &UnitDefaults) -> Result<Vec<Row>, Stri
                         .unwrap_or_else(|| UnitKey::PLACEHOLDER_RECORDER.into()),
                     deployment: deployment.clone().unwrap_or_default(),
                 },
+                cumulus: defaults.cumulus.clone(),
                 path,
                 start,
                 latitude: None,

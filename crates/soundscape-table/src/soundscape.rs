@@ -208,29 +208,24 @@ pub fn recording_batch(
     Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
-/// Writes the table atomically; returns the number of rows.
-pub fn write_soundscape(
+/// Writes a parquet file atomically (ZSTD, created-by stamp): `fill` writes the batches.
+pub fn write_parquet_atomic<F>(
     path: &Path,
-    cfg: &EngineConfig,
-    items: &[(&Recording, &RecordingAnalysis)],
-) -> Result<usize, TableError> {
-    let tz = table_timezone(items.iter().map(|(r, _)| *r));
-    let schema = schema(cfg, &tz);
-    let hasher = CronoHasher::new(&cfg.hasher).map_err(TableError::Config)?;
+    schema: &SchemaRef,
+    mut fill: F,
+) -> Result<(), TableError>
+where
+    F: FnMut(&mut ArrowWriter<&mut std::fs::File>) -> Result<(), TableError>,
+{
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_created_by(format!("soundscape {}", env!("CARGO_PKG_VERSION")))
         .build();
-    let mut rows = 0usize;
     let mut failure: Option<TableError> = None;
     write_atomic_with(path, |file| {
         let result = (|| -> Result<(), TableError> {
-            let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
-            for (rec, analysis) in items {
-                let batch = recording_batch(&schema, cfg, &hasher, rec, analysis)?;
-                rows += batch.num_rows();
-                w.write(&batch)?;
-            }
+            let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?;
+            fill(&mut w)?;
             w.close()?;
             Ok(())
         })();
@@ -240,6 +235,26 @@ pub fn write_soundscape(
             std::io::Error::other(msg)
         })
     })
-    .map_err(|e| failure.take().unwrap_or(TableError::Io(e)))?;
+    .map_err(|e| failure.take().unwrap_or(TableError::Io(e)))
+}
+
+/// Writes the table atomically; returns the number of rows.
+pub fn write_soundscape(
+    path: &Path,
+    cfg: &EngineConfig,
+    items: &[(&Recording, &RecordingAnalysis)],
+) -> Result<usize, TableError> {
+    let tz = table_timezone(items.iter().map(|(r, _)| *r));
+    let schema = schema(cfg, &tz);
+    let hasher = CronoHasher::new(&cfg.hasher).map_err(TableError::Config)?;
+    let mut rows = 0usize;
+    write_parquet_atomic(path, &schema, |w| {
+        for (rec, analysis) in items {
+            let batch = recording_batch(&schema, cfg, &hasher, rec, analysis)?;
+            rows += batch.num_rows();
+            w.write(&batch)?;
+        }
+        Ok(())
+    })?;
     Ok(rows)
 }

@@ -1,0 +1,351 @@
+//! A local folder of recordings, walked recursively, with an optional layout that names the
+//! folder levels (`{cumulus}/{node}/{recorder}/{deployment}`; `{*}` skips a level). Files below
+//! the layout's depth (such as `.../2021-08-04/audio/x.wav`) belong to the unit above them.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use soundscape_core::timefmt::zone_label;
+use soundscape_core::{Recording, UnitKey};
+use soundscape_table::input::{RowError, UnitDefaults, AUDIO_EXTENSIONS};
+
+use crate::clues::clues;
+use crate::header::probe_file;
+use crate::{Listed, ListedRow};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Cumulus,
+    Node,
+    Recorder,
+    Deployment,
+    Any,
+}
+
+/// Names of the folder levels under the root.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layout(Vec<Level>);
+
+impl Layout {
+    /// The SiPeCaM archive layout: `{cumulus}/{node}/{recorder}/{deployment}`.
+    pub const SIPECAM: &'static str = "{cumulus}/{node}/{recorder}/{deployment}";
+
+    pub fn parse(text: &str) -> Result<Layout, String> {
+        let mut levels = Vec::new();
+        for part in text.split('/').filter(|p| !p.is_empty()) {
+            let level = match part {
+                "{cumulus}" => Level::Cumulus,
+                "{node}" => Level::Node,
+                "{recorder}" => Level::Recorder,
+                "{deployment}" => Level::Deployment,
+                "{*}" | "*" => Level::Any,
+                other => {
+                    return Err(format!(
+                        "layout level {other:?} is not one of {{cumulus}}, {{node}}, {{recorder}}, {{deployment}}, {{*}}"
+                    ))
+                }
+            };
+            if level != Level::Any && levels.contains(&level) {
+                return Err(format!("layout {text:?} names {part} twice"));
+            }
+            levels.push(level);
+        }
+        Ok(Layout(levels))
+    }
+
+    fn depth(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Lists the audio files under `root` (recursively, in path order).
+pub fn audio_files(root: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| format!("{}: cannot list folder: {e}", root.display()))?;
+        if entry.file_type().is_file()
+            && entry
+                .path()
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        {
+            files.push(entry.into_path());
+        }
+    }
+    Ok(files)
+}
+
+/// Options of a folder listing.
+#[derive(Debug, Clone, Default)]
+pub struct FolderOptions {
+    pub layout: Layout,
+    pub defaults: UnitDefaults,
+    /// Read the file headers (duration, sample rate, start-time clues). On by default in the
+    /// command; off it trusts file names alone.
+    pub probe: bool,
+}
+
+/// Lists a folder as recordings: unit keys from the layout, then from recorder clues, then
+/// from the defaults; start times from GUANO, AudioMoth comments or file names.
+pub fn list_folder(root: &Path, opts: &FolderOptions) -> Result<Vec<ListedRow>, String> {
+    let files = audio_files(root)?;
+    let rows: Vec<ListedRow> = files
+        .par_iter()
+        .enumerate()
+        .map(|(index, path)| list_file(root, index, path, opts))
+        .collect();
+    Ok(fill_deployments(rows, &opts.defaults))
+}
+
+fn list_file(root: &Path, index: usize, path: &Path, opts: &FolderOptions) -> ListedRow {
+    let id = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let fail = |reason: String| RowError {
+        index,
+        id: id.clone(),
+        path: path.to_path_buf(),
+        reason,
+    };
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let dirs: Vec<String> = rel
+        .parent()
+        .map(|p| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if dirs.len() < opts.layout.depth() {
+        return Err(fail(format!(
+            "{}: only {} folder level(s) under {}, the layout needs {}",
+            path.display(),
+            dirs.len(),
+            root.display(),
+            opts.layout.depth()
+        )));
+    }
+    let mut named = UnitDefaults::default();
+    for (level, value) in opts.layout.0.iter().zip(&dirs) {
+        let slot = match level {
+            Level::Cumulus => &mut named.cumulus,
+            Level::Node => &mut named.node,
+            Level::Recorder => &mut named.recorder,
+            Level::Deployment => &mut named.deployment,
+            Level::Any => continue,
+        };
+        *slot = Some(value.clone());
+    }
+    let size = std::fs::metadata(path).map(|m| m.len()).ok();
+    let header = if opts.probe {
+        match probe_file(path) {
+            Ok(h) => Some(h),
+            Err(e) => return Err(fail(e)),
+        }
+    } else {
+        None
+    };
+    let c = clues(&id, header.as_ref());
+    let Some((start, start_source)) = c.start else {
+        return Err(fail(format!(
+            "{}: no start time (no GUANO timestamp, AudioMoth comment or YYYYMMDD_HHMMSS in the name)",
+            path.display()
+        )));
+    };
+    let d = &opts.defaults;
+    let recorder = named
+        .recorder
+        .or_else(|| d.recorder.clone())
+        .or(c.serial)
+        .unwrap_or_else(|| UnitKey::PLACEHOLDER_RECORDER.into());
+    let warnings = header
+        .as_ref()
+        .map(|h| h.warnings.clone())
+        .unwrap_or_default();
+    Ok(Listed {
+        recording: Recording {
+            index,
+            id,
+            path: path.to_path_buf(),
+            start,
+            time_zone: d
+                .time_zone
+                .clone()
+                .unwrap_or_else(|| zone_label(start.offset())),
+            unit: UnitKey {
+                node: named
+                    .node
+                    .or_else(|| d.node.clone())
+                    .unwrap_or_else(|| UnitKey::PLACEHOLDER_NODE.into()),
+                recorder,
+                deployment: named
+                    .deployment
+                    .or_else(|| d.deployment.clone())
+                    .unwrap_or_default(),
+            },
+            cumulus: named.cumulus.or_else(|| d.cumulus.clone()),
+            latitude: c.position.map(|p| p.0),
+            longitude: c.position.map(|p| p.1),
+            declared_duration: None,
+            declared_samplerate: None,
+        },
+        size,
+        header,
+        start_source,
+        metadata: None,
+        declared_format: None,
+        warnings,
+    })
+}
+
+/// Recordings without a deployment get the date of the earliest recording of their recorder.
+fn fill_deployments(mut rows: Vec<ListedRow>, _defaults: &UnitDefaults) -> Vec<ListedRow> {
+    use std::collections::HashMap;
+    let mut first: HashMap<
+        (Option<String>, String, String),
+        chrono::DateTime<chrono::FixedOffset>,
+    > = HashMap::new();
+    for l in rows.iter().flatten() {
+        let r = &l.recording;
+        if r.unit.deployment.is_empty() {
+            let k = (
+                r.cumulus.clone(),
+                r.unit.node.clone(),
+                r.unit.recorder.clone(),
+            );
+            let e = first.entry(k).or_insert(r.start);
+            if r.start < *e {
+                *e = r.start;
+            }
+        }
+    }
+    for l in rows.iter_mut().flatten() {
+        let r = &mut l.recording;
+        if r.unit.deployment.is_empty() {
+            let k = (
+                r.cumulus.clone(),
+                r.unit.node.clone(),
+                r.unit.recorder.clone(),
+            );
+            r.unit.deployment = first[&k].format("%Y-%m-%d").to_string();
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::tests::wav_bytes;
+
+    #[test]
+    fn layout_parsing() {
+        assert_eq!(Layout::parse(Layout::SIPECAM).unwrap().depth(), 4);
+        assert_eq!(Layout::parse("{*}/{node}").unwrap().depth(), 2);
+        assert!(Layout::parse("{node}/{node}").is_err());
+        assert!(Layout::parse("{site}").is_err());
+        assert_eq!(Layout::parse("").unwrap().depth(), 0);
+    }
+
+    #[test]
+    fn tree_with_layout_clues_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let put = |rel: &str, bytes: &[u8]| {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        };
+        let w = wav_bytes(48000, 1, 4800, None, None);
+        put(
+            "92/1_92_1_0001/SER1/2021-08-04/audio/A_20210804_100000.wav",
+            &w,
+        );
+        put(
+            "92/1_92_1_0001/SER1/2021-08-04/audio/A_20210804_090000.WAV",
+            &w,
+        );
+        let moth = wav_bytes(
+            48000,
+            1,
+            4800,
+            Some("Recorded at 05:00:00 05/08/2021 (UTC-5) by AudioMoth 24F3 at medium gain"),
+            None,
+        );
+        put("95/1_95_0_0002/SER2/2021-08-05/rec.wav", &moth);
+        put("95/1_95_0_0002/SER2/2021-08-05/notes.txt", b"x");
+        put(
+            "95/1_95_0_0002/SER2/2021-08-05/broken_20210805_000000.wav",
+            b"RIFFxxxxWAVEjunk",
+        );
+        put("95/stray_20210805_000000.wav", &w);
+        let opts = FolderOptions {
+            layout: Layout::parse(Layout::SIPECAM).unwrap(),
+            probe: true,
+            ..Default::default()
+        };
+        let rows = list_folder(root, &opts).unwrap();
+        assert_eq!(rows.len(), 5);
+        let ok: Vec<_> = rows.iter().flatten().collect();
+        assert_eq!(ok.len(), 3);
+        let a = &ok[0].recording;
+        assert_eq!(a.id, "A_20210804_090000");
+        assert_eq!(a.cumulus.as_deref(), Some("92"));
+        assert_eq!(
+            (
+                a.unit.node.as_str(),
+                a.unit.recorder.as_str(),
+                a.unit.deployment.as_str()
+            ),
+            ("1_92_1_0001", "SER1", "2021-08-04")
+        );
+        assert_eq!(ok[0].header.as_ref().unwrap().duration(), Some(0.1));
+        let m = &ok[2].recording;
+        assert_eq!(m.start.to_rfc3339(), "2021-08-05T05:00:00-05:00");
+        assert_eq!(m.time_zone, "-05:00");
+        let errs: Vec<_> = rows.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert!(errs
+            .iter()
+            .any(|e| e.id == "broken_20210805_000000" && e.reason.contains("fmt")));
+        assert!(errs
+            .iter()
+            .any(|e| e.id == "stray_20210805_000000" && e.reason.contains("layout")));
+    }
+
+    #[test]
+    fn flat_folder_uses_clues_then_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = wav_bytes(
+            48000,
+            1,
+            480,
+            Some("Recorded at 05:00:00 05/08/2021 (UTC) by AudioMoth MOTH1 x"),
+            None,
+        );
+        std::fs::write(dir.path().join("a.wav"), &w).unwrap();
+        std::fs::write(
+            dir.path().join("B_20210803_120000.wav"),
+            wav_bytes(48000, 1, 480, None, None),
+        )
+        .unwrap();
+        let rows = list_folder(
+            dir.path(),
+            &FolderOptions {
+                probe: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let a = &rows[1].as_ref().unwrap().recording;
+        assert_eq!(a.unit.recorder, "MOTH1");
+        assert_eq!(a.unit.deployment, "2021-08-05");
+        let b = &rows[0].as_ref().unwrap().recording;
+        assert_eq!(b.unit.recorder, UnitKey::PLACEHOLDER_RECORDER);
+        assert_eq!(b.unit.deployment, "2021-08-03");
+    }
+}
