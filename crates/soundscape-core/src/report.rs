@@ -107,6 +107,9 @@ pub struct RunReport {
     /// Errors that concern the run as a whole (unreadable manifest, unwritable output).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub errors: Vec<String>,
+    /// Things about the run as a whole a person should know (it still succeeded).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
     pub recordings: Vec<Outcome>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub units: Vec<UnitOutcome>,
@@ -126,6 +129,7 @@ impl RunReport {
             summary: Summary::default(),
             outputs: Vec::new(),
             errors: Vec::new(),
+            warnings: Vec::new(),
             recordings: Vec::new(),
             units: Vec::new(),
             input_fingerprint: None,

@@ -10,7 +10,7 @@ use soundscape_core::{Recording, UnitKey};
 use soundscape_table::input::{RowError, UnitDefaults, AUDIO_EXTENSIONS};
 
 use crate::clues::clues;
-use crate::header::probe_file;
+use crate::header::{probe_file, HeaderInfo};
 use crate::{Listed, ListedRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +25,7 @@ enum Level {
 /// Names of the folder levels under the root.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Layout(Vec<Level>);
+
 
 impl Layout {
     /// The SiPeCaM archive layout: `{cumulus}/{node}/{recorder}/{deployment}`.
@@ -53,7 +54,7 @@ impl Layout {
         Ok(Layout(levels))
     }
 
-    fn depth(&self) -> usize {
+    pub fn depth(&self) -> usize {
         self.0.len()
     }
 }
@@ -98,20 +99,10 @@ pub fn list_folder(root: &Path, opts: &FolderOptions) -> Result<Vec<ListedRow>, 
         .enumerate()
         .map(|(index, path)| list_file(root, index, path, opts))
         .collect();
-    Ok(fill_deployments(rows, &opts.defaults))
+    Ok(fill_deployments(rows))
 }
 
 fn list_file(root: &Path, index: usize, path: &Path, opts: &FolderOptions) -> ListedRow {
-    let id = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let fail = |reason: String| RowError {
-        index,
-        id: id.clone(),
-        path: path.to_path_buf(),
-        reason,
-    };
     let rel = path.strip_prefix(root).unwrap_or(path);
     let dirs: Vec<String> = rel
         .parent()
@@ -121,17 +112,46 @@ fn list_file(root: &Path, index: usize, path: &Path, opts: &FolderOptions) -> Li
                 .collect()
         })
         .unwrap_or_default();
+    let size = std::fs::metadata(path).map(|m| m.len()).ok();
+    let header = if opts.probe {
+        Some(probe_file(path))
+    } else {
+        None
+    };
+    listed_from(index, path.to_path_buf(), &dirs, size, header, opts, &root.display().to_string())
+}
+
+/// Builds a listed recording from its place under a root (`dirs`: the folder names between
+/// the root and the file) and its header, if read. Shared by folders and object stores.
+pub(crate) fn listed_from(
+    index: usize,
+    path: PathBuf,
+    dirs: &[String],
+    size: Option<u64>,
+    header: Option<Result<HeaderInfo, String>>,
+    opts: &FolderOptions,
+    root: &str,
+) -> ListedRow {
+    let id = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let fail = |reason: String| RowError {
+        index,
+        id: id.clone(),
+        path: path.clone(),
+        reason,
+    };
     if dirs.len() < opts.layout.depth() {
         return Err(fail(format!(
-            "{}: only {} folder level(s) under {}, the layout needs {}",
+            "{}: only {} folder level(s) under {root}, the layout needs {}",
             path.display(),
             dirs.len(),
-            root.display(),
             opts.layout.depth()
         )));
     }
     let mut named = UnitDefaults::default();
-    for (level, value) in opts.layout.0.iter().zip(&dirs) {
+    for (level, value) in opts.layout.0.iter().zip(dirs) {
         let slot = match level {
             Level::Cumulus => &mut named.cumulus,
             Level::Node => &mut named.node,
@@ -141,15 +161,7 @@ fn list_file(root: &Path, index: usize, path: &Path, opts: &FolderOptions) -> Li
         };
         *slot = Some(value.clone());
     }
-    let size = std::fs::metadata(path).map(|m| m.len()).ok();
-    let header = if opts.probe {
-        match probe_file(path) {
-            Ok(h) => Some(h),
-            Err(e) => return Err(fail(e)),
-        }
-    } else {
-        None
-    };
+    let header = header.transpose().map_err(fail)?;
     let c = clues(&id, header.as_ref());
     let Some((start, start_source)) = c.start else {
         return Err(fail(format!(
@@ -163,30 +175,21 @@ fn list_file(root: &Path, index: usize, path: &Path, opts: &FolderOptions) -> Li
         .or_else(|| d.recorder.clone())
         .or(c.serial)
         .unwrap_or_else(|| UnitKey::PLACEHOLDER_RECORDER.into());
-    let warnings = header
-        .as_ref()
-        .map(|h| h.warnings.clone())
-        .unwrap_or_default();
+    let warnings = header.as_ref().map(|h| h.warnings.clone()).unwrap_or_default();
     Ok(Listed {
         recording: Recording {
             index,
             id,
-            path: path.to_path_buf(),
+            path,
             start,
-            time_zone: d
-                .time_zone
-                .clone()
-                .unwrap_or_else(|| zone_label(start.offset())),
+            time_zone: d.time_zone.clone().unwrap_or_else(|| zone_label(start.offset())),
             unit: UnitKey {
                 node: named
                     .node
                     .or_else(|| d.node.clone())
                     .unwrap_or_else(|| UnitKey::PLACEHOLDER_NODE.into()),
                 recorder,
-                deployment: named
-                    .deployment
-                    .or_else(|| d.deployment.clone())
-                    .unwrap_or_default(),
+                deployment: named.deployment.or_else(|| d.deployment.clone()).unwrap_or_default(),
             },
             cumulus: named.cumulus.or_else(|| d.cumulus.clone()),
             latitude: c.position.map(|p| p.0),
@@ -204,7 +207,7 @@ fn list_file(root: &Path, index: usize, path: &Path, opts: &FolderOptions) -> Li
 }
 
 /// Recordings without a deployment get the date of the earliest recording of their recorder.
-fn fill_deployments(mut rows: Vec<ListedRow>, _defaults: &UnitDefaults) -> Vec<ListedRow> {
+pub(crate) fn fill_deployments(mut rows: Vec<ListedRow>) -> Vec<ListedRow> {
     use std::collections::HashMap;
     let mut first: HashMap<
         (Option<String>, String, String),

@@ -1,8 +1,133 @@
 //! Recordings under an object-store prefix (`s3://`, `gs://`, `az://`, `file://`), listed
 //! through `object_store`. Headers of WAV objects are read from their first 64 KiB with a range
-//! request, so durations and sample rates come from the files, not from names.
+//! request, so durations and sample rates come from the files, not from names; other formats
+//! are listed without a header (a warning says so).
 //!
-//! Credentials and endpoints come from the environment (`AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ALLOW_HTTP`, and the
-//! `GOOGLE_*`/`AZURE_*` equivalents), as `object_store` reads them.
-pub fn placeholder() {}
+//! Credentials and endpoints come from the environment as `object_store` reads them:
+//! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`, `AWS_REGION`,
+//! `AWS_ALLOW_HTTP`, `AWS_VIRTUAL_HOSTED_STYLE_REQUEST` (path-style by default), and the
+//! `GOOGLE_*` and `AZURE_*` equivalents.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use url::Url;
+
+use soundscape_table::input::AUDIO_EXTENSIONS;
+
+use crate::folder::{fill_deployments, listed_from, FolderOptions};
+use crate::header::probe_wav_prefix;
+use crate::ListedRow;
+
+/// Bytes read from the start of a WAV object to find its header.
+pub const HEADER_BYTES: u64 = 64 * 1024;
+/// Header requests in flight at once.
+pub const CONCURRENCY: usize = 32;
+
+/// Whether a source string names an object store.
+pub fn is_store_url(source: &str) -> bool {
+    ["s3://", "s3a://", "gs://", "az://", "azure://", "abfs://", "abfss://", "file://"]
+        .iter()
+        .any(|p| source.starts_with(p))
+}
+
+/// Opens the store of a URL, configured from the environment; returns it with the prefix.
+pub fn open_store(url: &str) -> Result<(Arc<dyn ObjectStore>, StorePath), String> {
+    let parsed = Url::parse(url).map_err(|e| format!("{url}: not a URL: {e}"))?;
+    let prefix = StorePath::from_url_path(parsed.path())
+        .map_err(|e| format!("{url}: bad object path: {e}"))?;
+    let err = |e: object_store::Error| format!("{url}: {e}");
+    let store: Arc<dyn ObjectStore> = match parsed.scheme() {
+        "s3" | "s3a" => Arc::new(
+            object_store::aws::AmazonS3Builder::from_env()
+                .with_url(url)
+                .build()
+                .map_err(err)?,
+        ),
+        "gs" => Arc::new(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(url)
+                .build()
+                .map_err(err)?,
+        ),
+        "az" | "azure" | "abfs" | "abfss" => Arc::new(
+            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(url)
+                .build()
+                .map_err(err)?,
+        ),
+        "file" => {
+            let (store, path) = object_store::parse_url(&parsed).map_err(err)?;
+            return Ok((Arc::from(store), path));
+        }
+        other => return Err(format!("{url}: unsupported scheme {other:?}")),
+    };
+    Ok((store, prefix))
+}
+
+fn is_audio(key: &str) -> bool {
+    key.rsplit_once('.')
+        .is_some_and(|(_, e)| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Lists the recordings under `url` (a prefix); `opts.layout` names the key levels below it.
+pub async fn list_prefix(url: &str, opts: &FolderOptions) -> Result<Vec<ListedRow>, String> {
+    let (store, prefix) = open_store(url)?;
+    let mut metas: Vec<object_store::ObjectMeta> = store
+        .list(Some(&prefix))
+        .try_filter(|m| futures::future::ready(is_audio(m.location.as_ref())))
+        .try_collect()
+        .await
+        .map_err(|e| format!("{url}: cannot list: {e}"))?;
+    metas.sort_by(|a, b| a.location.cmp(&b.location));
+    let base = url.trim_end_matches('/').to_string();
+    let scheme_root = {
+        let p = Url::parse(url).map_err(|e| e.to_string())?;
+        format!("{}://{}", p.scheme(), p.host_str().unwrap_or(""))
+    };
+    let rows = futures::stream::iter(metas.into_iter().enumerate())
+        .map(|(index, meta)| {
+            let store = store.clone();
+            let prefix = prefix.clone();
+            let scheme_root = scheme_root.clone();
+            let base = base.clone();
+            async move {
+                let key = meta.location.as_ref().to_string();
+                let rel: Vec<String> = meta
+                    .location
+                    .prefix_match(&prefix)
+                    .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
+                    .unwrap_or_default();
+                let dirs = &rel[..rel.len().saturating_sub(1)];
+                let wav = key.to_ascii_lowercase().ends_with(".wav");
+                let header = if opts.probe && wav {
+                    let end = HEADER_BYTES.min(meta.size);
+                    Some(
+                        match store.get_range(&meta.location, 0..end).await {
+                            Ok(bytes) => probe_wav_prefix(&bytes, meta.size),
+                            Err(e) => Err(e.to_string()),
+                        }
+                        .map_err(|e| format!("{scheme_root}/{key}: {e}")),
+                    )
+                } else {
+                    None
+                };
+                let path = PathBuf::from(format!("{scheme_root}/{key}"));
+                let mut row = listed_from(index, path, dirs, Some(meta.size), header, opts, &base);
+                if let Ok(l) = &mut row {
+                    if opts.probe && !wav {
+                        l.warnings
+                            .push("header not read (only WAV headers are read remotely)".into());
+                    }
+                }
+                row
+            }
+        })
+        .buffered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    Ok(fill_deployments(rows))
+}
