@@ -43,7 +43,10 @@ fn make_unit(unit: &Unit, results: &Path, id_root: &str) -> Result<(Status, Vec<
     }
     for r in &unit.recordings {
         if r.unit != path.key() {
-            return Err(format!("recording {} does not belong to unit {}", r.id, unit.id));
+            return Err(format!(
+                "recording {} does not belong to unit {}",
+                r.id, unit.id
+            ));
         }
     }
     let dir = results.join(path.relative());
@@ -81,7 +84,9 @@ pub fn run(job: &Job) -> Result<RunReport> {
     let mut report = RunReport::new("dirstruct", env!("CARGO_PKG_VERSION"));
     for wanted in &job.only {
         if manifest.unit(wanted).is_none() {
-            report.errors.push(format!("unit {wanted:?} is not in {}", job.units.display()));
+            report
+                .errors
+                .push(format!("unit {wanted:?} is not in {}", job.units.display()));
         }
     }
     for unit in &manifest.units {
@@ -106,9 +111,10 @@ pub fn run(job: &Job) -> Result<RunReport> {
     }
     report.outputs = vec![job.results_dir.display().to_string()];
     report.finish();
-    let report_path = job.report.clone().unwrap_or_else(|| {
-        job.units.parent().unwrap_or(Path::new(".")).join(REPORT)
-    });
+    let report_path = job
+        .report
+        .clone()
+        .unwrap_or_else(|| job.units.parent().unwrap_or(Path::new(".")).join(REPORT));
     write_json_atomic(&report_path, &report)?;
     tracing::info!(
         units = report.summary.units,

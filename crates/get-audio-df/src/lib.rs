@@ -45,7 +45,9 @@ impl Source {
         } else if p.is_file() {
             Ok(Source::Manifest(p))
         } else {
-            anyhow::bail!("source {s:?} is not a folder, a manifest file, an object-store URL or 'alfresco'")
+            anyhow::bail!(
+                "source {s:?} is not a folder, a manifest file, an object-store URL or 'alfresco'"
+            )
         }
     }
 
@@ -170,7 +172,8 @@ pub fn run(job: &Job) -> Result<RunReport> {
         report.warnings.push(n);
     }
     let table = job.out.join(AUDIO_TABLE);
-    write_audio_table(&table, &inventory.rows).with_context(|| format!("writing {}", table.display()))?;
+    write_audio_table(&table, &inventory.rows)
+        .with_context(|| format!("writing {}", table.display()))?;
     let units = job.out.join(UNITS_FILE);
     write_json_atomic(&units, &inventory.manifest)?;
     let fanout = job.out.join(FANOUT_FILE);

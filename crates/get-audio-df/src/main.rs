@@ -74,7 +74,12 @@ struct Args {
     #[arg(long, default_value_t = 9000, help_heading = "Alfresco")]
     page_size: usize,
     /// Sort fields of the search, for stable paging.
-    #[arg(long, value_delimiter = ',', default_value = "cm:created,cm:name", help_heading = "Alfresco")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "cm:created,cm:name",
+        help_heading = "Alfresco"
+    )]
     sort: Vec<String>,
     /// Local mount of the document library, the prefix of the listed paths.
     #[arg(long, default_value = soundscape_inventory::alfresco::DEFAULT_MOUNT, help_heading = "Alfresco")]

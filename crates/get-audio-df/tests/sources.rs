@@ -13,12 +13,31 @@ fn folder_tree_with_layout() {
     let out = tempfile::tempdir().unwrap();
     let o = out.path().to_str().unwrap();
     let run = get_audio_df(
-        &["--source", src.path().to_str().unwrap(), "--out", o, "--layout", "sipecam", "--cumulus", "92"],
+        &[
+            "--source",
+            src.path().to_str().unwrap(),
+            "--out",
+            o,
+            "--layout",
+            "sipecam",
+            "--cumulus",
+            "92",
+        ],
         &[],
     );
-    assert_eq!(run.status.code(), Some(3), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(
+        run.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let units = json(&out.path().join("units.json"));
-    let ids: Vec<&str> = units["units"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = units["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
     assert_eq!(
         ids,
         [
@@ -27,12 +46,21 @@ fn folder_tree_with_layout() {
             "92/1_92_1_0001/SER1/2021-09-01"
         ]
     );
-    assert_eq!(json(&out.path().join("fanout.json")), serde_json::json!(ids));
+    assert_eq!(
+        json(&out.path().join("fanout.json")),
+        serde_json::json!(ids)
+    );
     let u1 = &units["units"][1];
-    assert_eq!(u1["recordings"][0]["id"], "A_20210804_090000", "start order");
+    assert_eq!(
+        u1["recordings"][0]["id"], "A_20210804_090000",
+        "start order"
+    );
     assert_eq!(u1["recordings"][1]["id"], "A_20210804_100000");
     assert_eq!(u1["duration_s"], 5.0);
-    assert_eq!(units["units"][0]["recordings"][0]["start"], "2021-08-04T05:00:00-05:00");
+    assert_eq!(
+        units["units"][0]["recordings"][0]["start"],
+        "2021-08-04T05:00:00-05:00"
+    );
 
     let report = json(&out.path().join("run_report.json"));
     let by_id = |id: &str| {
@@ -45,13 +73,25 @@ fn folder_tree_with_layout() {
             .clone()
     };
     assert_eq!(by_id("B_20210805_000000")["status"], "skipped");
-    assert!(by_id("B_20210805_000000")["reason"].as_str().unwrap().contains("cumulus 95"));
+    assert!(by_id("B_20210805_000000")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("cumulus 95"));
     let empty = by_id("E_20210804_110000");
     assert_eq!(empty["status"], "failed");
-    assert!(empty["reason"].as_str().unwrap().contains("E_20210804_110000.wav"));
+    assert!(empty["reason"]
+        .as_str()
+        .unwrap()
+        .contains("E_20210804_110000.wav"));
     let bad = by_id("C_20210804_000000");
     assert_eq!(bad["status"], "failed");
-    assert!(bad["reason"].as_str().unwrap().contains("control character"), "{bad}");
+    assert!(
+        bad["reason"]
+            .as_str()
+            .unwrap()
+            .contains("control character"),
+        "{bad}"
+    );
     assert_eq!(report["summary"]["done"], 4);
     assert_eq!(report["summary"]["total"], 7);
 }
@@ -64,7 +104,20 @@ fn filters_and_limit() {
     let o = out.path().to_str().unwrap();
     let s = src.path().to_str().unwrap();
     let run = get_audio_df(
-        &["--source", s, "--out", o, "--layout", "sipecam", "--from", "2021-08-04", "--to", "2021-08-04", "--limit", "2"],
+        &[
+            "--source",
+            s,
+            "--out",
+            o,
+            "--layout",
+            "sipecam",
+            "--from",
+            "2021-08-04",
+            "--to",
+            "2021-08-04",
+            "--limit",
+            "2",
+        ],
         &[],
     );
     assert_eq!(run.status.code(), Some(3));
@@ -78,10 +131,30 @@ fn filters_and_limit() {
         .filter(|r| r["status"] == "skipped")
         .map(|r| r["reason"].as_str().unwrap().to_string())
         .collect();
-    assert!(reasons.iter().any(|r| r.contains("outside 2021-08-04..2021-08-04")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("--limit 2")), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("outside 2021-08-04..2021-08-04")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("--limit 2")),
+        "{reasons:?}"
+    );
 
-    let run = get_audio_df(&["--source", s, "--out", o, "--layout", "sipecam", "--sample-rate", "48000"], &[]);
+    let run = get_audio_df(
+        &[
+            "--source",
+            s,
+            "--out",
+            o,
+            "--layout",
+            "sipecam",
+            "--sample-rate",
+            "48000",
+        ],
+        &[],
+    );
     assert_eq!(run.status.code(), Some(3));
     assert_eq!(json(&out.path().join("units.json"))["recordings"], 0);
 }
@@ -89,8 +162,16 @@ fn filters_and_limit() {
 #[test]
 fn manifests_csv_and_parquet_round_trip() {
     let src = tempfile::tempdir().unwrap();
-    put(src.path(), "a/X_20210804_100000.wav", &wav(8000, 16000, None));
-    put(src.path(), "a/Y_20210804_101500.wav", &wav(8000, 8000, None));
+    put(
+        src.path(),
+        "a/X_20210804_100000.wav",
+        &wav(8000, 16000, None),
+    );
+    put(
+        src.path(),
+        "a/Y_20210804_101500.wav",
+        &wav(8000, 8000, None),
+    );
     std::fs::write(
         src.path().join("m.csv"),
         "path,start,cumulus,node,recorder,deployment,latitude,longitude,duration,samplerate\n\
@@ -101,24 +182,66 @@ fn manifests_csv_and_parquet_round_trip() {
     .unwrap();
     let out = tempfile::tempdir().unwrap();
     let o = out.path().to_str().unwrap();
-    let run = get_audio_df(&["--source", src.path().join("m.csv").to_str().unwrap(), "--out", o], &[]);
-    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = get_audio_df(
+        &[
+            "--source",
+            src.path().join("m.csv").to_str().unwrap(),
+            "--out",
+            o,
+        ],
+        &[],
+    );
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let report = json(&out.path().join("run_report.json"));
-    let y = report["recordings"].as_array().unwrap().iter().find(|r| r["id"] == "Y_20210804_101500").unwrap();
+    let y = report["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "Y_20210804_101500")
+        .unwrap();
     let w = y["warnings"].to_string();
-    assert!(w.contains("declared duration 60") && w.contains("declared sample rate 48000"), "{w}");
+    assert!(
+        w.contains("declared duration 60") && w.contains("declared sample rate 48000"),
+        "{w}"
+    );
     let units = json(&out.path().join("units.json"));
-    assert_eq!(units["recordings"], 3, "a file missing locally is listed with its declared values");
+    assert_eq!(
+        units["recordings"], 3,
+        "a file missing locally is listed with its declared values"
+    );
     let first = units.clone();
 
     // The audio table is itself a manifest.
     let out2 = tempfile::tempdir().unwrap();
     let table = out.path().join("audio.parquet");
-    let run = get_audio_df(&["--source", table.to_str().unwrap(), "--out", out2.path().to_str().unwrap()], &[]);
-    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = get_audio_df(
+        &[
+            "--source",
+            table.to_str().unwrap(),
+            "--out",
+            out2.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let again = json(&out2.path().join("units.json"));
     assert_eq!(again["units"][0]["id"], first["units"][0]["id"]);
-    for (a, b) in again["units"][0]["recordings"].as_array().unwrap().iter().zip(first["units"][0]["recordings"].as_array().unwrap()) {
+    for (a, b) in again["units"][0]["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(first["units"][0]["recordings"].as_array().unwrap())
+    {
         assert_eq!(a["start"], b["start"]);
         assert_eq!(a["path"], b["path"]);
         assert_eq!(a["latitude"], b["latitude"]);
@@ -134,7 +257,11 @@ fn alfresco_entries() -> Vec<serde_json::Value> {
             ("1_92_0_1351", "248C7D075B1F7CDC", "2021-08-05")
         };
         let minute = i * 10;
-        let start = format!("2021-08-04T{:02}:{:02}:00.000-0500", minute / 60, minute % 60);
+        let start = format!(
+            "2021-08-04T{:02}:{:02}:00.000-0500",
+            minute / 60,
+            minute % 60
+        );
         v.push(sipecam_entry(
             &format!("node-{i:03}"),
             "92",
@@ -148,8 +275,21 @@ fn alfresco_entries() -> Vec<serde_json::Value> {
         ));
     }
     // A recording of another cumulus and a malformed entry.
-    v.push(sipecam_entry("node-x", "95", "1_95_1_0001", "S", "2021-08-04", "X.WAV", "2021-08-04T00:00:00.000-0500", 48000.0, 60.0));
-    v[7]["properties"].as_object_mut().unwrap().remove("sipecam:SerialNumber");
+    v.push(sipecam_entry(
+        "node-x",
+        "95",
+        "1_95_1_0001",
+        "S",
+        "2021-08-04",
+        "X.WAV",
+        "2021-08-04T00:00:00.000-0500",
+        48000.0,
+        60.0,
+    ));
+    v[7]["properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sipecam:SerialNumber");
     v
 }
 
@@ -164,7 +304,19 @@ async fn alfresco_three_pages_a_504_and_a_malformed_entry() {
     let url = fake.url();
     let run = tokio::task::spawn_blocking(move || {
         get_audio_df(
-            &["--source", "alfresco", "--out", &o, "--cumulus", "92", "--sample-rate", "48000", "--page-size", "15", "--no-probe"],
+            &[
+                "--source",
+                "alfresco",
+                "--out",
+                &o,
+                "--cumulus",
+                "92",
+                "--sample-rate",
+                "48000",
+                "--page-size",
+                "15",
+                "--no-probe",
+            ],
             &[("ALFRESCO_URL", &url), ("X_API_KEY", "secret-key-123")],
         )
     })
@@ -172,14 +324,24 @@ async fn alfresco_three_pages_a_504_and_a_malformed_entry() {
     .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(3), "{stderr}");
-    assert!(!stderr.contains("secret-key-123"), "the key must not be logged");
+    assert!(
+        !stderr.contains("secret-key-123"),
+        "the key must not be logged"
+    );
     {
         let s = fake.state();
         assert!(s.violations.is_empty(), "{:?}", s.violations);
-        let pages: Vec<_> = s.seen.iter().filter(|r| r.body.get("include").is_some()).collect();
+        let pages: Vec<_> = s
+            .seen
+            .iter()
+            .filter(|r| r.body.get("include").is_some())
+            .collect();
         assert_eq!(pages.len(), 3, "40 entries in pages of 15");
         let q = s.seen[0].body["query"]["query"].as_str().unwrap();
-        assert!(q.ends_with("AND (sipecam:CumulusName:\"92\") AND (sipecam:SampleRate:48000.0)"), "{q}");
+        assert!(
+            q.ends_with("AND (sipecam:CumulusName:\"92\") AND (sipecam:SampleRate:48000.0)"),
+            "{q}"
+        );
     }
     let units = json(&out.path().join("units.json"));
     assert_eq!(units["recordings"], 39);
@@ -191,7 +353,12 @@ async fn alfresco_three_pages_a_504_and_a_malformed_entry() {
         "/shared_volume/webdav_alfresco/Sites/sipecam/documentLibrary/92/1_92_1_1350/248C7D075B1F7CDB/2021-08-04/audio/R_000.WAV"
     );
     let report = json(&out.path().join("run_report.json"));
-    let failed: Vec<_> = report["recordings"].as_array().unwrap().iter().filter(|r| r["status"] == "failed").collect();
+    let failed: Vec<_> = report["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "failed")
+        .collect();
     assert_eq!(failed.len(), 1);
     assert!(failed[0]["reason"].as_str().unwrap().contains("node-007"));
     for f in ["units.json", "run_report.json", "fanout.json"] {
@@ -203,7 +370,15 @@ async fn alfresco_three_pages_a_504_and_a_malformed_entry() {
 #[test]
 fn alfresco_needs_its_url() {
     let out = tempfile::tempdir().unwrap();
-    let run = get_audio_df(&["--source", "alfresco", "--out", out.path().to_str().unwrap()], &[]);
+    let run = get_audio_df(
+        &[
+            "--source",
+            "alfresco",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(run.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&run.stderr).contains("ALFRESCO_URL"));
 }

@@ -87,7 +87,11 @@ async fn client_errors_are_not_retried() {
     let fake = fake(5).await;
     let mut c = config(&fake);
     c.api_key = Some(Secret::new("wrong"));
-    let err = SearchClient::new(c).unwrap().search_all(&query(10)).await.unwrap_err();
+    let err = SearchClient::new(c)
+        .unwrap()
+        .search_all(&query(10))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");
     assert_eq!(fake.state().seen.len(), 1);
 }
@@ -98,22 +102,47 @@ async fn unsorted_paging_is_caught() {
     // the de-duplication and second pass still list every entry once.
     let fake = fake(50).await;
     let client = SearchClient::new(config(&fake)).unwrap();
-    let q = SearchQuery { sort: vec![], ..query(15) };
+    let q = SearchQuery {
+        sort: vec![],
+        ..query(15)
+    };
     let out = client.search_all(&q).await.unwrap();
-    let mut ids: Vec<&str> = out.entries.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = out
+        .entries
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), out.entries.len(), "no entry twice");
-    eprintln!("dups {} warnings {:?} listed {}", out.duplicates, out.warnings, out.entries.len());
-    assert!(out.duplicates > 0, "the unsorted fake should have repeated entries");
-    assert_eq!(out.entries.len(), 40, "the second pass finds what paging skipped");
+    eprintln!(
+        "dups {} warnings {:?} listed {}",
+        out.duplicates,
+        out.warnings,
+        out.entries.len()
+    );
+    assert!(
+        out.duplicates > 0,
+        "the unsorted fake should have repeated entries"
+    );
+    assert_eq!(
+        out.entries.len(),
+        40,
+        "the second pass finds what paging skipped"
+    );
 }
 
 #[tokio::test]
 async fn limit_keeps_exactly_that_many() {
     let fake = fake(50).await;
     let client = SearchClient::new(config(&fake)).unwrap();
-    let out = client.search_all(&SearchQuery { limit: Some(7), ..query(5) }).await.unwrap();
+    let out = client
+        .search_all(&SearchQuery {
+            limit: Some(7),
+            ..query(5)
+        })
+        .await
+        .unwrap();
     assert_eq!(out.entries.len(), 7);
 }
 

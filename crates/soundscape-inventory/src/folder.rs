@@ -26,7 +26,6 @@ enum Level {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Layout(Vec<Level>);
 
-
 impl Layout {
     /// The SiPeCaM archive layout: `{cumulus}/{node}/{recorder}/{deployment}`.
     pub const SIPECAM: &'static str = "{cumulus}/{node}/{recorder}/{deployment}";
@@ -118,7 +117,15 @@ fn list_file(root: &Path, index: usize, path: &Path, opts: &FolderOptions) -> Li
     } else {
         None
     };
-    listed_from(index, path.to_path_buf(), &dirs, size, header, opts, &root.display().to_string())
+    listed_from(
+        index,
+        path.to_path_buf(),
+        &dirs,
+        size,
+        header,
+        opts,
+        &root.display().to_string(),
+    )
 }
 
 /// Builds a listed recording from its place under a root (`dirs`: the folder names between
@@ -175,21 +182,30 @@ pub(crate) fn listed_from(
         .or_else(|| d.recorder.clone())
         .or(c.serial)
         .unwrap_or_else(|| UnitKey::PLACEHOLDER_RECORDER.into());
-    let warnings = header.as_ref().map(|h| h.warnings.clone()).unwrap_or_default();
+    let warnings = header
+        .as_ref()
+        .map(|h| h.warnings.clone())
+        .unwrap_or_default();
     Ok(Listed {
         recording: Recording {
             index,
             id,
             path,
             start,
-            time_zone: d.time_zone.clone().unwrap_or_else(|| zone_label(start.offset())),
+            time_zone: d
+                .time_zone
+                .clone()
+                .unwrap_or_else(|| zone_label(start.offset())),
             unit: UnitKey {
                 node: named
                     .node
                     .or_else(|| d.node.clone())
                     .unwrap_or_else(|| UnitKey::PLACEHOLDER_NODE.into()),
                 recorder,
-                deployment: named.deployment.or_else(|| d.deployment.clone()).unwrap_or_default(),
+                deployment: named
+                    .deployment
+                    .or_else(|| d.deployment.clone())
+                    .unwrap_or_default(),
             },
             cumulus: named.cumulus.or_else(|| d.cumulus.clone()),
             latitude: c.position.map(|p| p.0),

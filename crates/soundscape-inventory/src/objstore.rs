@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
@@ -29,9 +29,11 @@ pub const CONCURRENCY: usize = 32;
 
 /// Whether a source string names an object store.
 pub fn is_store_url(source: &str) -> bool {
-    ["s3://", "s3a://", "gs://", "az://", "azure://", "abfs://", "abfss://", "file://"]
-        .iter()
-        .any(|p| source.starts_with(p))
+    [
+        "s3://", "s3a://", "gs://", "az://", "azure://", "abfs://", "abfss://", "file://",
+    ]
+    .iter()
+    .any(|p| source.starts_with(p))
 }
 
 /// Opens the store of a URL, configured from the environment; returns it with the prefix.
@@ -76,12 +78,18 @@ fn is_audio(key: &str) -> bool {
 /// Lists the recordings under `url` (a prefix); `opts.layout` names the key levels below it.
 pub async fn list_prefix(url: &str, opts: &FolderOptions) -> Result<Vec<ListedRow>, String> {
     let (store, prefix) = open_store(url)?;
-    let mut metas: Vec<object_store::ObjectMeta> = store
-        .list(Some(&prefix))
-        .try_filter(|m| futures::future::ready(is_audio(m.location.as_ref())))
-        .try_collect()
-        .await
-        .map_err(|e| format!("{url}: cannot list: {e}"))?;
+    let listed: Vec<object_store::Result<object_store::ObjectMeta>> =
+        store.list(Some(&prefix)).collect().await;
+    // A key object_store cannot represent (control characters) spoils its whole listing
+    // page, so it fails the run with the key named rather than losing a page of recordings.
+    let mut metas = Vec::new();
+    for item in listed {
+        match item {
+            Ok(m) if is_audio(m.location.as_ref()) => metas.push(m),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{url}: cannot list: {e}")),
+        }
+    }
     metas.sort_by(|a, b| a.location.cmp(&b.location));
     let base = url.trim_end_matches('/').to_string();
     let scheme_root = {

@@ -54,8 +54,17 @@ pub fn put(root: &Path, rel: &str, bytes: &[u8]) {
 
 pub fn get_audio_df(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_get-audio-df"));
-    c.args(args).arg("--no-progress").arg("--log-format").arg("json");
-    for k in ["ALFRESCO_URL", "X_API_KEY", "ALFRESCO_SEARCH_URL", "ALFRESCO_USER", "ALFRESCO_PASSWORD"] {
+    c.args(args)
+        .arg("--no-progress")
+        .arg("--log-format")
+        .arg("json");
+    for k in [
+        "ALFRESCO_URL",
+        "X_API_KEY",
+        "ALFRESCO_SEARCH_URL",
+        "ALFRESCO_USER",
+        "ALFRESCO_PASSWORD",
+    ] {
         c.env_remove(k);
     }
     for (k, v) in env {
@@ -73,9 +82,21 @@ pub fn json(path: &Path) -> serde_json::Value {
 pub fn archive(root: &Path) {
     let w = |secs: u32| wav(8000, 8000 * secs, None);
     let base = "92/1_92_1_0001/SER1";
-    put(root, &format!("{base}/2021-08-04/audio/A_20210804_100000.wav"), &w(2));
-    put(root, &format!("{base}/2021-08-04/audio/A_20210804_090000.wav"), &w(3));
-    put(root, &format!("{base}/2021-09-01/audio/A_20210901_000000.wav"), &w(1));
+    put(
+        root,
+        &format!("{base}/2021-08-04/audio/A_20210804_100000.wav"),
+        &w(2),
+    );
+    put(
+        root,
+        &format!("{base}/2021-08-04/audio/A_20210804_090000.wav"),
+        &w(3),
+    );
+    put(
+        root,
+        &format!("{base}/2021-09-01/audio/A_20210901_000000.wav"),
+        &w(1),
+    );
     put(
         root,
         "92/1_92_0_0002/SER2/2021-08-04/rec0001.wav",
@@ -85,8 +106,24 @@ pub fn archive(root: &Path) {
             Some("Recorded at 05:00:00 04/08/2021 (UTC-5) by AudioMoth 24F3 at medium gain"),
         ),
     );
-    put(root, "95/1_95_1_0003/SER3/2021-08-05/B_20210805_000000.wav", &w(1));
-    put(root, "92/1_92_1_0001/SER1/2021-08-04/audio/notes.txt", b"not audio");
-    put(root, "92/1_92_1_0001/SER1/2021-08-04/audio/E_20210804_110000.wav", b"");
-    put(root, "92/bad\u{1}node/SER9/2021-08-04/C_20210804_000000.wav", &w(1));
+    put(
+        root,
+        "95/1_95_1_0003/SER3/2021-08-05/B_20210805_000000.wav",
+        &w(1),
+    );
+    put(
+        root,
+        "92/1_92_1_0001/SER1/2021-08-04/audio/notes.txt",
+        b"not audio",
+    );
+    put(
+        root,
+        "92/1_92_1_0001/SER1/2021-08-04/audio/E_20210804_110000.wav",
+        b"",
+    );
+    put(
+        root,
+        "92/bad\u{1}node/SER9/2021-08-04/C_20210804_000000.wav",
+        &w(1),
+    );
 }
