@@ -25,13 +25,18 @@ demo: setup
 # (pyarrow, pandas, polars, DuckDB).
 test: lint
     cargo test --workspace
-    cargo build -p compute-soundscapes
+    cargo build --workspace --bins
     .venv/bin/python -m pytest -q tests/python
 
 # Benchmark: seconds per audio hour on one core, peak memory of a one-hour file, scaling with cores.
 bench *ARGS:
     cargo build --release -p compute-soundscapes -p soundscape-bench
     ./target/release/soundscape-bench {{ARGS}}
+
+# Benchmark: listing 100,000 files with get-audio-df (names only, and with headers read).
+bench-listing *ARGS:
+    cargo build --release -p get-audio-df -p soundscape-bench
+    ./target/release/listing-bench {{ARGS}}
 
 # Lints.
 lint:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, the demo and the tests need, on Debian 12 (and reruns as a no-op):
-# C toolchain and pkg-config (apt), Rust (rustup, only if cargo is missing), `just` (cargo),
-# and the Python packages the tests read parquet with, in .venv.
+# C toolchain and pkg-config (apt), Rust (rustup, only if cargo is missing), `just` and the
+# s3s-fs S3 test server (cargo), and the Python packages the tests read parquet with, in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,11 @@ fi
 if ! command -v just >/dev/null 2>&1; then
   echo "setup: installing just (cargo install)"
   cargo install just --locked --quiet
+fi
+
+if ! command -v s3s-fs >/dev/null 2>&1; then
+  echo "setup: installing s3s-fs, the local S3 server of the tests (cargo install)"
+  cargo install s3s-fs@0.14.1 --features binary --locked --quiet
 fi
 
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pyarrow, pandas, polars, duckdb, pytest' >/dev/null 2>&1; then

@@ -114,7 +114,8 @@ fn equals(v: &Value, want: &str) -> bool {
     match v {
         Value::String(s) => s == want,
         Value::Number(n) => want.parse::<f64>().ok() == n.as_f64(),
-        other => other.to_string() == want,
+        Value::Bool(b) => want == if *b { "true" } else { "false" },
+        _ => false,
     }
 }
 

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use soundscape_cli::CommonArgs;
+use soundscape_core::units::UNIT_FILE;
+use soundscape_core::Unit;
 use soundscape_engine::analyze::AnalyzeOptions;
 use soundscape_engine::{EngineConfig, HasherConfig, IndexName, SliceConfig};
 use soundscape_table::input::{read_manifest, scan_folder, UnitDefaults};
@@ -23,14 +25,18 @@ use soundscape_table::input::{read_manifest, scan_folder, UnitDefaults};
 struct Args {
     /// CSV manifest of recordings (columns: path, start, id, node, recorder, deployment,
     /// latitude, longitude, time_zone, duration, samplerate; only path is required).
-    #[arg(long, conflicts_with = "input", required_unless_present = "input")]
+    #[arg(long, conflicts_with_all = ["input", "unit_dir"], required_unless_present_any = ["input", "unit_dir"])]
     manifest: Option<PathBuf>,
     /// Folder of recordings named <PREFIX>_YYYYMMDD_HHMMSS.<ext> (start read as UTC).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "unit_dir")]
     input: Option<PathBuf>,
-    /// Output folder (the unit folder).
+    /// A unit folder made by dirstruct: recordings, cumulus and product ids from its
+    /// unit.json; the outputs go there.
     #[arg(long)]
-    out: PathBuf,
+    unit_dir: Option<PathBuf>,
+    /// Output folder (the unit folder); not needed with --unit-dir.
+    #[arg(long, required_unless_present = "unit_dir")]
+    out: Option<PathBuf>,
     /// Recompute even if the outputs are up to date.
     #[arg(long)]
     force: bool,
@@ -175,26 +181,39 @@ fn run(args: Args) -> anyhow::Result<u8> {
         time_zone: args.time_zone.clone(),
         cumulus: args.cumulus.clone(),
     };
-    let rows = match (&args.manifest, &args.input) {
-        (Some(m), _) => read_manifest(m, &defaults),
-        (None, Some(dir)) => scan_folder(dir, &defaults),
-        (None, None) => unreachable!("clap requires one of --manifest / --input"),
+    let mut cumulus = args.cumulus.clone();
+    let mut product_dir = args.product_dir.clone();
+    let rows = match (&args.manifest, &args.input, &args.unit_dir) {
+        (Some(m), _, _) => read_manifest(m, &defaults),
+        (None, Some(dir), _) => scan_folder(dir, &defaults),
+        (None, None, Some(dir)) => {
+            let unit = Unit::read(&dir.join(UNIT_FILE)).map_err(anyhow::Error::msg)?;
+            cumulus = cumulus.or(Some(unit.path.cumulus.clone()));
+            product_dir = product_dir.or(unit.unit_dir.clone());
+            Ok(unit.recordings.into_iter().map(Ok).collect())
+        }
+        (None, None, None) => unreachable!("clap requires --manifest, --input or --unit-dir"),
     }
     .map_err(anyhow::Error::msg)?;
-    tracing::info!(recordings = rows.len(), out = %args.out.display(), "computing soundscapes");
+    let out = match (&args.out, &args.unit_dir) {
+        (Some(o), _) => o.clone(),
+        (None, Some(d)) => d.clone(),
+        (None, None) => unreachable!("clap requires --out without --unit-dir"),
+    };
+    tracing::info!(recordings = rows.len(), out = %out.display(), "computing soundscapes");
 
     let bar = args.common.progress(rows.len() as u64, "recordings");
     let audio = std::sync::Mutex::new(0.0f64);
     let job = compute_soundscapes::Job {
         rows,
-        out: args.out.clone(),
+        out: out.clone(),
         config,
         options: AnalyzeOptions {
             expected_sample_rate: args.expect_sample_rate,
         },
-        cumulus: args.cumulus.clone(),
+        cumulus,
         spectrum: args.spectrum.clone(),
-        product_dir: args.product_dir.clone(),
+        product_dir,
         force: args.force,
     };
     let result = compute_soundscapes::run(&job, &|_| bar.inc(1), &|secs| {
@@ -208,7 +227,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
         done = s.done,
         skipped = s.skipped,
         failed = s.failed,
-        report = %args.out.join(compute_soundscapes::REPORT).display(),
+        report = %out.join(compute_soundscapes::REPORT).display(),
         "finished"
     );
     Ok(result.report.exit_code() as u8)

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use soundscape_alfresco::{AlfrescoConfig, SearchClient, SearchQuery};
-use soundscape_core::fsutil::write_json_atomic;
+use soundscape_core::fsutil::{write_json_atomic, write_json_compact_atomic};
 use soundscape_core::units::{FANOUT_FILE, UNITS_FILE};
 use soundscape_core::RunReport;
 use soundscape_inventory::folder::{list_folder, FolderOptions};
@@ -175,7 +175,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
     write_audio_table(&table, &inventory.rows)
         .with_context(|| format!("writing {}", table.display()))?;
     let units = job.out.join(UNITS_FILE);
-    write_json_atomic(&units, &inventory.manifest)?;
+    write_json_compact_atomic(&units, &inventory.manifest)?;
     let fanout = job.out.join(FANOUT_FILE);
     write_json_atomic(&fanout, &inventory.manifest.fanout())?;
     report.outputs = vec![

@@ -205,7 +205,7 @@ pub(crate) mod tests {
         guano: Option<&str>,
     ) -> Vec<u8> {
         let mut chunks: Vec<u8> = Vec::new();
-        let mut push = |id: &[u8], body: &[u8], out: &mut Vec<u8>| {
+        let push = |id: &[u8], body: &[u8], out: &mut Vec<u8>| {
             out.extend_from_slice(id);
             out.extend_from_slice(&(body.len() as u32).to_le_bytes());
             out.extend_from_slice(body);

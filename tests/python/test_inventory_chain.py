@@ -1,0 +1,91 @@
+"""The first three stages chained as the workflow runs them: get-audio-df on a SiPeCaM-like
+folder tree, dirstruct, then compute-soundscapes on each unit folder; the audio table read back
+by pyarrow/pandas, polars and DuckDB."""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "fixtures" / "golden"
+BIN = Path(os.environ.get("SOUNDSCAPE_BIN_DIR", ROOT / "target" / "debug"))
+UNIT = "92/1_92_1_1350/248C7D075B1F7CDB/2021-08-04"
+ID_ROOT = "/shared_volume/audio/soundscapes"
+
+
+def run(name, *args, expect=0):
+    done = subprocess.run([str(BIN / name), *map(str, args), "--no-progress"], capture_output=True, text=True)
+    assert done.returncode == expect, f"{name}: {done.returncode}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    base = tmp_path_factory.mktemp("chain")
+    tree = base / "archive"
+    audio = tree / UNIT / "audio"
+    audio.mkdir(parents=True)
+    for f in (GOLDEN / "mini").glob("*.wav"):
+        shutil.copy(f, audio / f.name)
+    (audio / "EMPTY_20210804_070000.wav").write_bytes(b"")
+    work, results = base / "work", base / "results"
+    run("get-audio-df", "--source", tree, "--out", work, "--layout", "sipecam", expect=3)
+    run("dirstruct", "--units", work / "units.json", "--results-dir", results, "--id-root", ID_ROOT)
+    units = json.loads((work / "units.json").read_text())
+    for u in units["units"]:
+        run("compute-soundscapes", "--unit-dir", results / u["id"])
+    return work, results
+
+
+def test_audio_table_through_pandas(chain):
+    import pandas as pd
+    work, _ = chain
+    df = pd.read_parquet(work / "audio.parquet")
+    assert list(df["id"]) == ["MINI_20210804_055000", "MINI_20210804_062000"]
+    assert list(df["duration"]) == [64.0, 31.5]
+    assert list(df["samplerate"]) == [48000.0, 48000.0]
+    assert list(df["nchannels"]) == [1, 1] and list(df["sampwidth"]) == [2, 2]
+    assert list(df["time_raw"]) == ["05:50:00 04/08/2021 (+0000)", "06:20:00 04/08/2021 (+0000)"]
+    assert str(df.time_utc.dt.tz) == "UTC"
+    assert set(df["proc_unit"]) == {UNIT}
+    assert list(df["cumulus"]) == ["92", "92"] and list(df["start_source"]) == ["file_name"] * 2
+
+
+def test_audio_table_through_polars_and_duckdb(chain):
+    import duckdb
+    import polars as pl
+    work, _ = chain
+    path = work / "audio.parquet"
+    assert pl.read_parquet(path).height == 2
+    assert duckdb.sql(f"select sum(duration) from read_parquet('{path}')").fetchall() == [(95.5,)]
+
+
+def test_report_names_the_bad_file(chain):
+    work, _ = chain
+    report = json.loads((work / "run_report.json").read_text())
+    assert report["summary"]["done"] == 2 and report["summary"]["failed"] == 1
+    bad = [r for r in report["recordings"] if r["status"] == "failed"][0]
+    assert "EMPTY_20210804_070000.wav" in bad["reason"]
+
+
+def test_unit_folder_products_and_ids(chain):
+    import pandas as pd
+    _, results = chain
+    unit = results / UNIT
+    df = pd.read_parquet(unit / "hashed_soundscape.parquet")
+    assert len(df) == 288
+    assert list(df.proc_unit.iloc[0]) == ["1_92_1_1350", "248C7D075B1F7CDB", "2021-08-04"]
+    meta = json.loads((unit / "soundscape_metadata.json").read_text())
+    assert meta["product_id"] == json.loads((unit / "unit.json").read_text())["products"][0]["product_id"]
+    assert meta["product_path"] == f"{ID_ROOT}/{UNIT}/hashed_soundscape.parquet"
+    assert meta["CumulusName"] == 92
+    assert meta["NodeCategoryIntegrity"] == "Integro"
+
+
+def test_help_of_the_new_stages():
+    for name in ["get-audio-df", "dirstruct"]:
+        h = subprocess.run([str(BIN / name), "--help"], capture_output=True, text=True)
+        assert h.returncode == 0 and "Exit codes" in h.stdout
