@@ -52,6 +52,7 @@ def test_audio_table_through_pandas(chain):
     assert str(df.time_utc.dt.tz) == "UTC"
     assert set(df["proc_unit"]) == {UNIT}
     assert list(df["cumulus"]) == ["92", "92"] and list(df["start_source"]) == ["file_name"] * 2
+    assert list(df["node_integrity"]) == ["Integro", "Integro"]
 
 
 def test_audio_table_through_polars_and_duckdb(chain):

@@ -142,7 +142,26 @@ pub fn process(
         Status::Done,
         None,
     );
-    let result = analyze_recording(&rec.path, cfg, opts, progress);
+    // Recordings in an object store are streamed into a local temporary copy first.
+    let local = if soundscape_inventory::fetch::is_remote(&rec.path) {
+        match soundscape_inventory::fetch::fetch_to_temp(
+            &rec.path.display().to_string(),
+            &std::env::temp_dir(),
+        ) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(recording = %rec.id, "failed: {e}");
+                o.status = Status::Failed;
+                o.reason = Some(format!("{e} (fetch)"));
+                o.seconds = t0.elapsed().as_secs_f64();
+                return (o, None);
+            }
+        }
+    } else {
+        None
+    };
+    let path = local.as_ref().map(|t| t.path()).unwrap_or(&rec.path);
+    let result = analyze_recording(path, cfg, opts, progress);
     o.seconds = t0.elapsed().as_secs_f64();
     match result {
         Ok(a) => {
@@ -164,7 +183,15 @@ pub fn process(
             } else {
                 Status::Failed
             };
-            o.reason = Some(format!("{} ({})", e, e.kind()));
+            let mut reason = format!("{} ({})", e, e.kind());
+            if let Some(t) = &local {
+                // Name the recording, not its temporary copy.
+                reason = reason.replace(
+                    &t.path().display().to_string(),
+                    &rec.path.display().to_string(),
+                );
+            }
+            o.reason = Some(reason);
             if e.is_skip() {
                 tracing::warn!(recording = %rec.id, "skipped: {e}");
             } else {

@@ -1,86 +1,17 @@
 //! get-audio-df on an S3 prefix served by a real S3-compatible server (s3s-fs) on 127.0.0.1,
 //! path-style addressing; headers read with range requests.
 //!
-//! `scripts/setup.sh` installs s3s-fs (`cargo install s3s-fs --features binary`); `S3S_FS`
-//! may name the binary.
+//! `scripts/setup.sh` installs s3s-fs; `S3S_FS` may name the binary.
 
 mod common;
 
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use common::*;
-
-struct S3Server {
-    child: Child,
-    port: u16,
-    root: tempfile::TempDir,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn s3s_fs_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("S3S_FS") {
-        return p.into();
-    }
-    let home = std::env::var("HOME").unwrap_or_default();
-    let candidates = std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|d| PathBuf::from(d).join("s3s-fs"))
-        .chain([PathBuf::from(home).join(".cargo/bin/s3s-fs")])
-        .collect::<Vec<_>>();
-    candidates.into_iter().find(|p| p.is_file()).expect(
-        "s3s-fs not found: run scripts/setup.sh (cargo install s3s-fs@0.14.1 --features binary --locked) or set S3S_FS",
-    )
-}
-
-fn start_s3() -> S3Server {
-    let root = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(s3s_fs_binary())
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--access-key",
-            "AKTEST",
-            "--secret-key",
-            "SKTEST",
-        ])
-        .arg(root.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start s3s-fs");
-    let t0 = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "s3s-fs did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    S3Server { child, port, root }
-}
+use soundscape_testkit::{S3Server, SECRET_KEY};
 
 #[test]
 fn s3_prefix_with_layout_and_range_headers() {
-    let s3 = start_s3();
-    // s3s-fs keeps bucket `b` as the folder `<root>/b`.
-    let bucket = s3.root.path().join("recordings");
+    let s3 = S3Server::start();
+    let bucket = s3.bucket("recordings");
     archive(&bucket.join("sipecam"));
     std::fs::remove_dir_all(bucket.join("sipecam/92/bad\u{1}node")).unwrap();
     put(
@@ -89,14 +20,7 @@ fn s3_prefix_with_layout_and_range_headers() {
         &wav(8000, 8000, None),
     );
     let out = tempfile::tempdir().unwrap();
-    let endpoint = format!("http://127.0.0.1:{}", s3.port);
-    let env = [
-        ("AWS_ACCESS_KEY_ID", "AKTEST"),
-        ("AWS_SECRET_ACCESS_KEY", "SKTEST"),
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ALLOW_HTTP", "true"),
-    ];
+    let env = s3.env();
     let run = get_audio_df(
         &[
             "--source",
@@ -110,7 +34,7 @@ fn s3_prefix_with_layout_and_range_headers() {
     );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(3), "{stderr}");
-    assert!(!stderr.contains("SKTEST"));
+    assert!(!stderr.contains(SECRET_KEY));
     let units = json(&out.path().join("units.json"));
     let ids: Vec<&str> = units["units"]
         .as_array()
@@ -160,26 +84,20 @@ fn s3_prefix_with_layout_and_range_headers() {
 
 #[test]
 fn s3_key_with_control_characters_fails_the_run_by_name() {
-    let s3 = start_s3();
-    archive(&s3.root.path().join("recordings"));
+    let s3 = S3Server::start();
+    archive(&s3.bucket("recordings"));
     let out = tempfile::tempdir().unwrap();
-    let endpoint = format!("http://127.0.0.1:{}", s3.port);
+    let o = out.path().to_str().unwrap();
     let run = get_audio_df(
         &[
             "--source",
             "s3://recordings/",
             "--out",
-            out.path().to_str().unwrap(),
+            o,
             "--layout",
             "sipecam",
         ],
-        &[
-            ("AWS_ACCESS_KEY_ID", "AKTEST"),
-            ("AWS_SECRET_ACCESS_KEY", "SKTEST"),
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ALLOW_HTTP", "true"),
-        ],
+        &s3.env(),
     );
     assert_eq!(run.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -188,24 +106,13 @@ fn s3_key_with_control_characters_fails_the_run_by_name() {
 
 #[test]
 fn s3_wrong_credentials_fail_the_run() {
-    let s3 = start_s3();
-    std::fs::create_dir_all(s3.root.path().join("recordings")).unwrap();
+    let s3 = S3Server::start();
+    s3.bucket("recordings");
     let out = tempfile::tempdir().unwrap();
-    let endpoint = format!("http://127.0.0.1:{}", s3.port);
+    let o = out.path().to_str().unwrap();
     let run = get_audio_df(
-        &[
-            "--source",
-            "s3://recordings/x/",
-            "--out",
-            out.path().to_str().unwrap(),
-        ],
-        &[
-            ("AWS_ACCESS_KEY_ID", "AKTEST"),
-            ("AWS_SECRET_ACCESS_KEY", "nope"),
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ALLOW_HTTP", "true"),
-        ],
+        &["--source", "s3://recordings/x/", "--out", o],
+        &s3.env_with_secret("nope"),
     );
     assert_eq!(run.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&run.stderr).contains("s3://recordings/x/"));

@@ -23,7 +23,7 @@ fn folder_tree_with_layout() {
             "--cumulus",
             "92",
         ],
-        &[],
+        NO_ENV,
     );
     assert_eq!(
         run.status.code(),
@@ -118,7 +118,7 @@ fn filters_and_limit() {
             "--limit",
             "2",
         ],
-        &[],
+        NO_ENV,
     );
     assert_eq!(run.status.code(), Some(3));
     let units = json(&out.path().join("units.json"));
@@ -153,7 +153,7 @@ fn filters_and_limit() {
             "--sample-rate",
             "48000",
         ],
-        &[],
+        NO_ENV,
     );
     assert_eq!(run.status.code(), Some(3));
     assert_eq!(json(&out.path().join("units.json"))["recordings"], 0);
@@ -189,7 +189,7 @@ fn manifests_csv_and_parquet_round_trip() {
             "--out",
             o,
         ],
-        &[],
+        NO_ENV,
     );
     assert_eq!(
         run.status.code(),
@@ -226,7 +226,7 @@ fn manifests_csv_and_parquet_round_trip() {
             "--out",
             out2.path().to_str().unwrap(),
         ],
-        &[],
+        NO_ENV,
     );
     assert_eq!(
         run.status.code(),
@@ -317,7 +317,10 @@ async fn alfresco_three_pages_a_504_and_a_malformed_entry() {
                 "15",
                 "--no-probe",
             ],
-            &[("ALFRESCO_URL", &url), ("X_API_KEY", "secret-key-123")],
+            &[
+                ("ALFRESCO_URL", url.as_str()),
+                ("X_API_KEY", "secret-key-123"),
+            ],
         )
     })
     .await
@@ -377,7 +380,7 @@ fn alfresco_needs_its_url() {
             "--out",
             out.path().to_str().unwrap(),
         ],
-        &[],
+        NO_ENV,
     );
     assert_eq!(run.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&run.stderr).contains("ALFRESCO_URL"));
@@ -385,8 +388,8 @@ fn alfresco_needs_its_url() {
 
 #[test]
 fn bad_source_and_usage() {
-    let run = get_audio_df(&["--source", "/no/such/place", "--out", "/tmp/x"], &[]);
+    let run = get_audio_df(&["--source", "/no/such/place", "--out", "/tmp/x"], NO_ENV);
     assert_eq!(run.status.code(), Some(1));
-    let run = get_audio_df(&["--out", "/tmp/x"], &[]);
+    let run = get_audio_df(&["--out", "/tmp/x"], NO_ENV);
     assert_eq!(run.status.code(), Some(2));
 }

@@ -9,6 +9,7 @@
 pub mod alfresco;
 pub mod assemble;
 pub mod clues;
+pub mod fetch;
 pub mod folder;
 pub mod header;
 pub mod objstore;

@@ -1,6 +1,9 @@
 //! `audio.parquet`: the audio table of SPEC §2, one row per kept recording in unit/start
 //! order, with the header values where they were read and the declared ones beside them.
 //!
+//! `node_integrity` is the SiPeCaM integrity flag of the node name (3rd `_` token: 1
+//! "Integro", 0 "Degradado", null otherwise).
+//!
 //! It is also a manifest: `compute-soundscapes --manifest audio.parquet` reads it back.
 
 use std::path::Path;
@@ -51,6 +54,7 @@ fn schema(tz: &str) -> SchemaRef {
         f("longitude", Float64, true),
         f("cumulus", Utf8, false),
         f("node", Utf8, false),
+        f("node_integrity", Utf8, true),
         f("recorder", Utf8, false),
         f("deployment", Utf8, false),
         f("proc_unit", Utf8, false),
@@ -142,6 +146,11 @@ pub fn write_audio_table(path: &Path, rows: &[Listed]) -> Result<(), TableError>
         f64s(&|l| l.recording.longitude),
         col(&cumulus),
         col(&|l| l.recording.unit.node.clone()),
+        Arc::new(StringArray::from(
+            rows.iter()
+                .map(|l| l.recording.unit.node_integrity().ok())
+                .collect::<Vec<_>>(),
+        )),
         col(&|l| l.recording.unit.recorder.clone()),
         col(&|l| l.recording.unit.deployment.clone()),
         col(&|l| UnitPath::new(&cumulus(l), &l.recording.unit).relative()),

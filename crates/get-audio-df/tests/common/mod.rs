@@ -4,55 +4,12 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// A PCM16 mono WAV of `frames` frames, with an optional AudioMoth comment.
-pub fn wav(rate: u32, frames: u32, comment: Option<&str>) -> Vec<u8> {
-    let mut chunks = Vec::new();
-    let mut push = |id: &[u8], body: &[u8]| {
-        chunks.extend_from_slice(id);
-        chunks.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        chunks.extend_from_slice(body);
-        if body.len() % 2 == 1 {
-            chunks.push(0);
-        }
-    };
-    let mut fmt = Vec::new();
-    for v in [1u16, 1] {
-        fmt.extend_from_slice(&v.to_le_bytes());
-    }
-    fmt.extend_from_slice(&rate.to_le_bytes());
-    fmt.extend_from_slice(&(rate * 2).to_le_bytes());
-    fmt.extend_from_slice(&2u16.to_le_bytes());
-    fmt.extend_from_slice(&16u16.to_le_bytes());
-    push(b"fmt ", &fmt);
-    if let Some(c) = comment {
-        let mut list = b"INFO".to_vec();
-        list.extend_from_slice(b"ICMT");
-        list.extend_from_slice(&(c.len() as u32 + 1).to_le_bytes());
-        list.extend_from_slice(c.as_bytes());
-        list.push(0);
-        if (c.len() + 1) % 2 == 1 {
-            list.push(0);
-        }
-        push(b"LIST", &list);
-    }
-    let samples: Vec<u8> = (0..frames)
-        .flat_map(|i| (((i * 37) % 2000) as i16 - 1000).to_le_bytes())
-        .collect();
-    push(b"data", &samples);
-    let mut out = b"RIFF".to_vec();
-    out.extend_from_slice(&(chunks.len() as u32 + 4).to_le_bytes());
-    out.extend_from_slice(b"WAVE");
-    out.extend_from_slice(&chunks);
-    out
-}
+pub use soundscape_testkit::{put, wav};
 
-pub fn put(root: &Path, rel: &str, bytes: &[u8]) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, bytes).unwrap();
-}
+/// No extra environment.
+pub const NO_ENV: &[(&str, &str)] = &[];
 
-pub fn get_audio_df(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub fn get_audio_df<K: AsRef<str>, V: AsRef<str>>(args: &[&str], env: &[(K, V)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_get-audio-df"));
     c.args(args)
         .arg("--no-progress")
@@ -68,7 +25,7 @@ pub fn get_audio_df(args: &[&str], env: &[(&str, &str)]) -> Output {
         c.env_remove(k);
     }
     for (k, v) in env {
-        c.env(k, v);
+        c.env(k.as_ref(), v.as_ref());
     }
     c.output().unwrap()
 }

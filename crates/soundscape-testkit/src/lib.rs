@@ -1,0 +1,148 @@
+//! Test helpers shared by the stage crates: a real S3-compatible server ([`S3Server`],
+//! s3s-fs on 127.0.0.1) and tiny WAV files ([`wav`]).
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// An s3s-fs server on a free port of 127.0.0.1, serving a temporary folder (bucket `b` is the
+/// folder `root/b`), path-style addressing. Stopped when dropped.
+pub struct S3Server {
+    child: Child,
+    pub port: u16,
+    pub root: tempfile::TempDir,
+}
+
+pub const ACCESS_KEY: &str = "AKTEST";
+pub const SECRET_KEY: &str = "SKTEST";
+
+impl S3Server {
+    /// Starts the server; panics with install instructions when s3s-fs is missing.
+    pub fn start() -> S3Server {
+        let root = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(s3s_fs_binary())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        let t0 = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "s3s-fs did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        S3Server { child, port, root }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The folder behind a bucket (created).
+    pub fn bucket(&self, name: &str) -> PathBuf {
+        let p = self.root.path().join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    /// The `AWS_*` variables that point object_store at this server, with the given secret.
+    pub fn env_with_secret(&self, secret: &str) -> Vec<(String, String)> {
+        [
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", secret.to_string()),
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.env_with_secret(SECRET_KEY)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The s3s-fs binary: `$S3S_FS`, else on `PATH`, else `~/.cargo/bin`.
+pub fn s3s_fs_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("S3S_FS") {
+        return p.into();
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| PathBuf::from(d).join("s3s-fs"))
+        .chain([PathBuf::from(home).join(".cargo/bin/s3s-fs")])
+        .find(|p| p.is_file())
+        .expect("s3s-fs not found: run scripts/setup.sh (cargo install s3s-fs@0.14.1 --features binary --locked) or set S3S_FS")
+}
+
+/// A PCM16 mono WAV of `frames` frames, with an optional `LIST/INFO/ICMT` comment.
+pub fn wav(rate: u32, frames: u32, comment: Option<&str>) -> Vec<u8> {
+    let mut chunks = Vec::new();
+    let mut push = |id: &[u8], body: &[u8]| {
+        chunks.extend_from_slice(id);
+        chunks.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        chunks.extend_from_slice(body);
+        if body.len() % 2 == 1 {
+            chunks.push(0);
+        }
+    };
+    let mut fmt = Vec::new();
+    for v in [1u16, 1] {
+        fmt.extend_from_slice(&v.to_le_bytes());
+    }
+    fmt.extend_from_slice(&rate.to_le_bytes());
+    fmt.extend_from_slice(&(rate * 2).to_le_bytes());
+    fmt.extend_from_slice(&2u16.to_le_bytes());
+    fmt.extend_from_slice(&16u16.to_le_bytes());
+    push(b"fmt ", &fmt);
+    if let Some(c) = comment {
+        let mut text = c.as_bytes().to_vec();
+        text.push(0);
+        let mut list = b"INFO".to_vec();
+        list.extend_from_slice(b"ICMT");
+        list.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        list.extend_from_slice(&text);
+        if text.len() % 2 == 1 {
+            list.push(0);
+        }
+        push(b"LIST", &list);
+    }
+    let samples: Vec<u8> = (0..frames)
+        .flat_map(|i| (((i * 37) % 2000) as i16 - 1000).to_le_bytes())
+        .collect();
+    push(b"data", &samples);
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(chunks.len() as u32 + 4).to_le_bytes());
+    out.extend_from_slice(b"WAVE");
+    out.extend_from_slice(&chunks);
+    out
+}
+
+/// Writes `bytes` at `root/rel`, creating folders.
+pub fn put(root: &Path, rel: &str, bytes: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, bytes).unwrap();
+}
