@@ -136,15 +136,8 @@ fn parse_index(name: &str) -> Result<IndexName, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    args.common.init();
-    match run(args) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("compute-soundscapes: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    let common = args.common.clone();
+    common.main("compute-soundscapes", || run(args))
 }
 
 fn run(args: Args) -> anyhow::Result<u8> {

@@ -39,7 +39,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    args.common.init();
+    let common = args.common.clone();
     let job = dirstruct::Job {
         units: args.units,
         results_dir: args.results_dir,
@@ -47,12 +47,5 @@ fn main() -> ExitCode {
         only: args.unit,
         report: args.report,
     };
-    match dirstruct::run(&job) {
-        Ok(report) => ExitCode::from(report.exit_code() as u8),
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("dirstruct: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    common.main("dirstruct", || Ok(dirstruct::run(&job)?.exit_code() as u8))
 }

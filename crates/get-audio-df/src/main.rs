@@ -94,15 +94,8 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    args.common.init();
-    match run(args) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("get-audio-df: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    let common = args.common.clone();
+    common.main("get-audio-df", || run(args))
 }
 
 fn run(args: Args) -> anyhow::Result<u8> {

@@ -36,43 +36,30 @@ fn s3_prefix_with_layout_and_range_headers() {
     assert_eq!(run.status.code(), Some(3), "{stderr}");
     assert!(!stderr.contains(SECRET_KEY));
     let units = json(&out.path().join("units.json"));
-    let ids: Vec<&str> = units["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_str().unwrap())
-        .collect();
+    let ids = unit_ids(&units);
     assert_eq!(ids.len(), 4, "{ids:?}");
-    assert!(ids.contains(&"95/1_95_1_0003/SER3/2021-08-05"));
-    let u = units["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["id"] == "92/1_92_1_0001/SER1/2021-08-04")
-        .unwrap();
+    assert!(ids.iter().any(|i| i == "95/1_95_1_0003/SER3/2021-08-05"));
+    let u = find(
+        items(&units, "units"),
+        "id",
+        "92/1_92_1_0001/SER1/2021-08-04",
+    );
     assert_eq!(u["duration_s"], 5.0, "durations from ranged header reads");
     assert_eq!(
         u["recordings"][0]["path"],
         "s3://recordings/sipecam/92/1_92_1_0001/SER1/2021-08-04/audio/A_20210804_090000.wav"
     );
-    let moth = units["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["id"] == "92/1_92_0_0002/SER2/2021-08-04")
-        .unwrap();
+    let moth = find(
+        items(&units, "units"),
+        "id",
+        "92/1_92_0_0002/SER2/2021-08-04",
+    );
     assert_eq!(
         moth["recordings"][0]["start"], "2021-08-04T05:00:00-05:00",
         "AudioMoth comment read remotely"
     );
     let report = json(&out.path().join("run_report.json"));
-    let failed: Vec<String> = report["recordings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["status"] == "failed")
-        .map(|r| r["reason"].as_str().unwrap().to_string())
-        .collect();
+    let failed = reasons(&report, "failed");
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(
         failed.iter().any(|r| r.contains(

@@ -25,19 +25,9 @@ fn folder_tree_with_layout() {
         ],
         NO_ENV,
     );
-    assert_eq!(
-        run.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_exit(&run, 3);
     let units = json(&out.path().join("units.json"));
-    let ids: Vec<&str> = units["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_str().unwrap())
-        .collect();
+    let ids = unit_ids(&units);
     assert_eq!(
         ids,
         [
@@ -63,15 +53,7 @@ fn folder_tree_with_layout() {
     );
 
     let report = json(&out.path().join("run_report.json"));
-    let by_id = |id: &str| {
-        report["recordings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == id)
-            .unwrap_or_else(|| panic!("{id} not in report"))
-            .clone()
-    };
+    let by_id = |id: &str| find(items(&report, "recordings"), "id", id).clone();
     assert_eq!(by_id("B_20210805_000000")["status"], "skipped");
     assert!(by_id("B_20210805_000000")["reason"]
         .as_str()
@@ -124,13 +106,7 @@ fn filters_and_limit() {
     let units = json(&out.path().join("units.json"));
     assert_eq!(units["recordings"], 2);
     let report = json(&out.path().join("run_report.json"));
-    let reasons: Vec<String> = report["recordings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["status"] == "skipped")
-        .map(|r| r["reason"].as_str().unwrap().to_string())
-        .collect();
+    let reasons = reasons(&report, "skipped");
     assert!(
         reasons
             .iter()
@@ -191,19 +167,9 @@ fn manifests_csv_and_parquet_round_trip() {
         ],
         NO_ENV,
     );
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_exit(&run, 0);
     let report = json(&out.path().join("run_report.json"));
-    let y = report["recordings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == "Y_20210804_101500")
-        .unwrap();
+    let y = find(items(&report, "recordings"), "id", "Y_20210804_101500");
     let w = y["warnings"].to_string();
     assert!(
         w.contains("declared duration 60") && w.contains("declared sample rate 48000"),
@@ -228,12 +194,7 @@ fn manifests_csv_and_parquet_round_trip() {
         ],
         NO_ENV,
     );
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_exit(&run, 0);
     let again = json(&out2.path().join("units.json"));
     assert_eq!(again["units"][0]["id"], first["units"][0]["id"]);
     for (a, b) in again["units"][0]["recordings"]
@@ -356,14 +317,9 @@ async fn alfresco_three_pages_a_504_and_a_malformed_entry() {
         "/shared_volume/webdav_alfresco/Sites/sipecam/documentLibrary/92/1_92_1_1350/248C7D075B1F7CDB/2021-08-04/audio/R_000.WAV"
     );
     let report = json(&out.path().join("run_report.json"));
-    let failed: Vec<_> = report["recordings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["status"] == "failed")
-        .collect();
+    let failed = reasons(&report, "failed");
     assert_eq!(failed.len(), 1);
-    assert!(failed[0]["reason"].as_str().unwrap().contains("node-007"));
+    assert!(failed[0].contains("node-007"));
     for f in ["units.json", "run_report.json", "fanout.json"] {
         let text = std::fs::read_to_string(out.path().join(f)).unwrap();
         assert!(!text.contains("secret-key-123"), "{f} holds the key");

@@ -43,6 +43,24 @@ impl CommonArgs {
         }
     }
 
+    /// The `main` of a stage binary: sets up logging and threads, runs `run`, and turns an
+    /// error into a logged and printed message with exit code 1. `run` returns the exit code.
+    pub fn main(
+        &self,
+        stage: &str,
+        run: impl FnOnce() -> anyhow::Result<u8>,
+    ) -> std::process::ExitCode {
+        self.init();
+        match run() {
+            Ok(code) => std::process::ExitCode::from(code),
+            Err(e) => {
+                tracing::error!("{e:#}");
+                eprintln!("{stage}: {e:#}");
+                std::process::ExitCode::from(1)
+            }
+        }
+    }
+
     /// A progress bar of `len` steps, drawn only on an interactive terminal.
     pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
         let interactive = std::io::stderr().is_terminal() && !self.no_progress;

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+
+use serde_json::Value;
 use std::process::{Command, Output};
 
 pub use soundscape_testkit::{put, wav};
@@ -28,6 +30,45 @@ pub fn get_audio_df<K: AsRef<str>, V: AsRef<str>>(args: &[&str], env: &[(K, V)])
         c.env(k.as_ref(), v.as_ref());
     }
     c.output().unwrap()
+}
+
+/// Asserts the exit code, showing stderr when it differs.
+pub fn assert_exit(run: &Output, code: i32) {
+    assert_eq!(
+        run.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// Ids of the units of a units manifest.
+pub fn unit_ids(units: &Value) -> Vec<String> {
+    items(units, "units")
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The array under `key`.
+pub fn items<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v[key].as_array().unwrap()
+}
+
+/// The element of `list` whose `field` is `value`.
+pub fn find<'a>(list: &'a [Value], field: &str, value: &str) -> &'a Value {
+    list.iter()
+        .find(|x| x[field] == value)
+        .unwrap_or_else(|| panic!("no {field} = {value}"))
+}
+
+/// Reasons of the report's recordings with this status.
+pub fn reasons(report: &Value, status: &str) -> Vec<String> {
+    items(report, "recordings")
+        .iter()
+        .filter(|r| r["status"] == status)
+        .map(|r| r["reason"].as_str().unwrap().to_string())
+        .collect()
 }
 
 pub fn json(path: &Path) -> serde_json::Value {
