@@ -18,6 +18,9 @@ use soundscape_table::input::{Row, RowError};
 use soundscape_table::metadata::{product_configs, product_metadata, ProductInfo};
 use soundscape_table::soundscape::write_soundscape;
 
+use soundscape_core::layout::{MEAN, SEQUENCE, STD};
+pub use soundscape_plots::PlotConfig;
+
 pub const PARQUET: &str = "hashed_soundscape.parquet";
 pub const METADATA: &str = "soundscape_metadata.json";
 pub const REPORT: &str = "run_report.json";
@@ -36,6 +39,8 @@ pub struct Job {
     pub product_dir: Option<String>,
     /// Recompute even if the outputs are up to date.
     pub force: bool,
+    /// The three soundscape plots (sequence, mean, std); `None` skips them.
+    pub plots: Option<PlotConfig>,
 }
 
 impl Job {
@@ -50,6 +55,7 @@ impl Job {
             spectrum: "Audible".into(),
             product_dir: None,
             force: false,
+            plots: Some(PlotConfig::default()),
         }
     }
 }
@@ -65,8 +71,8 @@ fn fingerprint(job: &Job) -> String {
     let mut ctx = md5::Context::new();
     ctx.consume(serde_json::to_vec(&job.config).unwrap_or_default());
     ctx.consume(format!(
-        "{:?}|{:?}|{:?}",
-        job.cumulus, job.spectrum, job.product_dir
+        "{:?}|{:?}|{:?}|{:?}",
+        job.cumulus, job.spectrum, job.product_dir, job.plots
     ));
     for row in &job.rows {
         match row {
@@ -288,16 +294,48 @@ pub fn run(
                 unit,
             };
             let npartitions = rayon::current_num_threads();
-            let written = product_metadata(&info, Some(product_configs(&job.config, npartitions)))
-                .map_err(anyhow::Error::msg)
-                .and_then(|m| Ok(write_json_atomic(&job.out.join(METADATA), &m)?));
-            match written {
-                Ok(()) => report
-                    .outputs
-                    .push(job.out.join(METADATA).display().to_string()),
+            let configs = product_configs(&job.config, npartitions);
+            let write_meta = |info: &ProductInfo, file: &str| -> Result<PathBuf> {
+                let path = job.out.join(file);
+                let m =
+                    product_metadata(info, Some(configs.clone())).map_err(anyhow::Error::msg)?;
+                write_json_atomic(&path, &m)?;
+                Ok(path)
+            };
+            match write_meta(&info, METADATA) {
+                Ok(p) => report.outputs.push(p.display().to_string()),
                 Err(e) => report
                     .errors
                     .push(format!("{}: {e}", job.out.join(METADATA).display())),
+            }
+            if let (Some(cfg), false) = (&job.plots, done.is_empty()) {
+                let label = format!(
+                    "{} / {} / {} / {}",
+                    job.cumulus.as_deref().unwrap_or("-"),
+                    unit.node,
+                    unit.recorder,
+                    unit.deployment
+                );
+                match soundscape_plots::plot_unit(&parquet, &job.out, &label, cfg) {
+                    Ok(written) => {
+                        for (path, product) in written.iter().zip([SEQUENCE, MEAN, STD]) {
+                            report.outputs.push(path.display().to_string());
+                            let plot = ProductInfo {
+                                product_id: product_id(&format!("{product_dir}/{}", product.file)),
+                                product_parent: Some(product_id(&product_dir)),
+                                product_name: product.name,
+                                product_path: format!("{product_dir}/{}", product.file),
+                                ..info.clone()
+                            };
+                            match write_meta(&plot, product.metadata) {
+                                Ok(p) => report.outputs.push(p.display().to_string()),
+                                Err(e) => report.errors.push(format!("{}: {e}", product.metadata)),
+                            }
+                        }
+                        tracing::info!(dir = %job.out.display(), "plots written");
+                    }
+                    Err(e) => report.errors.push(format!("plots: {e}")),
+                }
             }
         }
         [] => {}

@@ -19,7 +19,7 @@ use soundscape_table::input::{read_manifest, scan_folder, UnitDefaults};
     name = "compute-soundscapes",
     version,
     about = "Compute the soundscape table (TOTAL, CORE, TAIL, INFORMATION, ICOMPLEXITY, EXAG per 30 s x 250 Hz cell, with the crono hash) of a set of recordings.",
-    after_help = "Writes OUT/hashed_soundscape.parquet, OUT/soundscape_metadata.json and OUT/run_report.json.\n\
+    after_help = "Writes OUT/hashed_soundscape.parquet, OUT/soundscape_metadata.json, the plots OUT/sequence.png, OUT/mean_soundscape.png, OUT/std_soundscape.png with their metadata, and OUT/run_report.json.\n\
                   Exit codes: 0 all done (or skipped with a reason), 3 some recordings failed, 1 the run failed, 2 usage error."
 )]
 struct Args {
@@ -119,6 +119,25 @@ struct Args {
     #[arg(long, default_value = "America/Mexico_City", help_heading = "Hash")]
     hash_zone: String,
 
+    /// Do not draw the sequence, mean and std plots.
+    #[arg(long, help_heading = "Plots")]
+    no_plots: bool,
+    /// Index shown in red.
+    #[arg(long, default_value = "EXAG", help_heading = "Plots")]
+    red: String,
+    /// Index shown in green.
+    #[arg(long, default_value = "INFORMATION", help_heading = "Plots")]
+    green: String,
+    /// Index shown in blue.
+    #[arg(long, default_value = "CORE", help_heading = "Plots")]
+    blue: String,
+    /// Show bands whose lower edge is at most this, Hz.
+    #[arg(long, default_value_t = 10000.0, help_heading = "Plots")]
+    plot_max_freq: f64,
+    /// Time zone of the plot labels and hours (IANA name or +HH:MM; default: the unit's).
+    #[arg(long, help_heading = "Plots")]
+    plot_zone: Option<String>,
+
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -138,6 +157,34 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let common = args.common.clone();
     common.main("compute-soundscapes", || run(args))
+}
+
+fn plot_config(args: &Args) -> anyhow::Result<Option<compute_soundscapes::PlotConfig>> {
+    if args.no_plots {
+        return Ok(None);
+    }
+    let channels = [&args.red, &args.green, &args.blue]
+        .map(|n| parse_index(n).map(|i| i.as_str().to_string()));
+    let [r, g, b] = channels;
+    let zone = args
+        .plot_zone
+        .as_deref()
+        .map(|z| {
+            soundscape_plots::Zone::parse(z).ok_or_else(|| {
+                anyhow::anyhow!("--plot-zone {z:?} is not a time zone name or +HH:MM offset")
+            })
+        })
+        .transpose()?;
+    Ok(Some(compute_soundscapes::PlotConfig {
+        channels: [
+            r.map_err(anyhow::Error::msg)?,
+            g.map_err(anyhow::Error::msg)?,
+            b.map_err(anyhow::Error::msg)?,
+        ],
+        max_min_freq: args.plot_max_freq,
+        zone,
+        ..Default::default()
+    }))
 }
 
 fn run(args: Args) -> anyhow::Result<u8> {
@@ -208,6 +255,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
         spectrum: args.spectrum.clone(),
         product_dir,
         force: args.force,
+        plots: plot_config(&args)?,
     };
     let result = compute_soundscapes::run(&job, &|_| bar.inc(1), &|secs| {
         let mut a = audio.lock().unwrap();

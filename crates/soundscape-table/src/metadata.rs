@@ -45,6 +45,7 @@ pub fn product_configs(cfg: &EngineConfig, npartitions: usize) -> Value {
 }
 
 /// Common fields of every product of a unit.
+#[derive(Clone)]
 pub struct ProductInfo<'a> {
     pub product_id: String,
     pub product_parent: Option<String>,
