@@ -2,7 +2,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 export PATH := env_var("HOME") + "/.cargo/bin:" + env_var("PATH")
 
-demo_unit := "demo-out/92/0_00_1_0000/HARNESS/2021-08-04"
+demo_unit := "demo-out/results/92/0_00_1_0000/HARNESS/2021-08-04"
 
 default:
     @just --list
@@ -15,10 +15,15 @@ setup:
 build:
     cargo build --release --workspace
 
-# Compute the soundscape of the bundled demo recordings and show what came out.
+# Run the stages on the bundled demo recordings (list, layout, soundscape and plots) and show
+# what came out.
 demo: setup
-    cargo build --release -p compute-soundscapes
-    ./target/release/compute-soundscapes --manifest demo/manifest.csv --out {{demo_unit}} --cumulus 92
+    cargo build --release -p get-audio-df -p dirstruct -p compute-soundscapes
+    ./target/release/get-audio-df --source demo/manifest.csv --out demo-out/work
+    ./target/release/dirstruct --units demo-out/work/units.json --results-dir demo-out/results
+    for unit in $(.venv/bin/python -c 'import json; print(" ".join(json.load(open("demo-out/work/fanout.json"))))'); do \
+        ./target/release/compute-soundscapes --unit-dir "demo-out/results/$unit"; \
+    done
     .venv/bin/python demo/show.py {{demo_unit}}
 
 # Every test: formatting and lints, Rust unit and integration tests, then the parquet readers

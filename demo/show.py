@@ -1,4 +1,5 @@
-"""Prints what the demo produced: the run report and a glimpse of the soundscape table."""
+"""Prints what the demo produced: the unit folder, the run report and a glimpse of the
+soundscape table."""
 import json
 import sys
 from pathlib import Path
@@ -6,6 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 unit = Path(sys.argv[1])
+print(f"\nunit folder {unit}:")
+for f in sorted(unit.iterdir()):
+    print(f"  {f.name:36s} {f.stat().st_size:>10,d} bytes")
 report = json.loads((unit / "run_report.json").read_text())
 print(f"\nrun report ({unit / 'run_report.json'}): {report['summary']}")
 for r in report["recordings"]:
