@@ -37,6 +37,7 @@ def chain(tmp_path_factory):
     units = json.loads((work / "units.json").read_text())
     for u in units["units"]:
         run("compute-soundscapes", "--unit-dir", results / u["id"])
+        run("spec-n-specvid", "--unit-dir", results / u["id"])
     return work, results
 
 
@@ -86,7 +87,30 @@ def test_unit_folder_products_and_ids(chain):
     assert meta["NodeCategoryIntegrity"] == "Integro"
 
 
+def png_size(path):
+    head = Path(path).read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", path
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_plots_and_spectrograms_of_the_unit(chain):
+    _, results = chain
+    unit = results / UNIT
+    for name in ["sequence.png", "mean_soundscape.png", "std_soundscape.png"]:
+        assert png_size(unit / name) == (2000, 1500)
+    selection = json.loads((unit / "selection.json").read_text())
+    assert [(c["hour"], c["id"]) for c in selection] == [(5, "MINI_20210804_055000"), (6, "MINI_20210804_062000")]
+    for c in selection:
+        assert png_size(unit / f"{c['id']}.png") == (2000, 1000)
+        meta = json.loads((unit / f"{c['id']}_spectrogram_metadata.json").read_text())
+        assert meta["AudioID"] == c["id"] and meta["product_name"] == "Spectrogram"
+        assert meta["product_path"] == f"{ID_ROOT}/{UNIT}/{c['id']}.png"
+        assert meta["product_parent"] == json.loads((unit / "soundscape_metadata.json").read_text())["product_id"]
+    report = json.loads((unit / "spec_n_specvid_report.json").read_text())
+    assert report["summary"]["done"] == 2
+
+
 def test_help_of_the_new_stages():
-    for name in ["get-audio-df", "dirstruct"]:
+    for name in ["get-audio-df", "dirstruct", "spec-n-specvid"]:
         h = subprocess.run([str(BIN / name), "--help"], capture_output=True, text=True)
         assert h.returncode == 0 and "Exit codes" in h.stdout

@@ -82,6 +82,16 @@ impl AnalysisError {
 }
 
 /// Counts frames by decoding, for streams whose header does not say.
+/// The audio info of a recording with its frame count (decoding the file when the header
+/// does not give it).
+pub fn probe_frames(path: &Path) -> Result<AudioInfo, AudioError> {
+    let mut info = AudioReader::open(path)?.info().clone();
+    if info.frames.is_none() {
+        info.frames = Some(count_frames(path)?);
+    }
+    Ok(info)
+}
+
 fn count_frames(path: &Path) -> Result<u64, AudioError> {
     let mut r = AudioReader::open(path)?;
     while r.next_block()?.is_some() {}
@@ -241,4 +251,57 @@ fn slice_cells(by_row: &[f32], ncols: usize, grid: &Grid) -> Vec<CellIndices> {
             scratch.indices()
         })
         .collect()
+}
+
+/// Streams a recording's samples and its magnitude STFT (periodic Hann, full-signal reflect
+/// centring, `1 + n / hop` frames, as the soundscape uses): `on_samples` gets the mono blocks as
+/// they are decoded, `on_column(t, magnitudes)` every frame in order. Nothing of the whole
+/// spectrogram is kept. Returns the audio info and the number of samples.
+pub fn stream_spectrogram(
+    path: &Path,
+    n_fft: usize,
+    hop: usize,
+    mut on_samples: impl FnMut(&[f32]),
+    mut on_column: impl FnMut(usize, &[f32]),
+) -> Result<(AudioInfo, usize), AnalysisError> {
+    let mut reader = AudioReader::open(path)?;
+    let mut info = reader.info().clone();
+    let frames = match info.frames {
+        Some(f) => f,
+        None => {
+            let f = count_frames(path)?;
+            info.frames = Some(f);
+            f
+        }
+    } as usize;
+    if frames <= n_fft / 2 {
+        return Err(AnalysisError::TooShort {
+            path: path.into(),
+            duration: frames as f64 / info.sample_rate as f64,
+            slice: (n_fft / 2) as f64 / info.sample_rate as f64,
+        });
+    }
+    let total = 1 + frames / hop;
+    let mut framer = Framer::new(n_fft, hop, frames);
+    let mut stft = Stft::new(n_fft);
+    let mut column = vec![0f32; stft.n_bins()];
+    let mut t = 0usize;
+    while let Some(block) = reader.next_block()? {
+        on_samples(block);
+        framer.push(block);
+        while t < total && framer.ready(t) {
+            stft.magnitudes(framer.frame(t), &mut column);
+            on_column(t, &column);
+            t += 1;
+            framer.release_before_frame(t);
+        }
+    }
+    if t < total {
+        return Err(AnalysisError::Incomplete {
+            path: path.into(),
+            frame: t,
+            needed: total,
+        });
+    }
+    Ok((info, frames))
 }

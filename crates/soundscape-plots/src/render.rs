@@ -20,7 +20,8 @@ const FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 pub const PANEL: RGBColor = RGBColor(0xE5, 0xE5, 0xE5);
 const TEXT: RGBColor = RGBColor(0x40, 0x40, 0x40);
 
-fn fonts() {
+/// Registers the bundled font (once) for every plotters text.
+pub fn fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)

@@ -1,0 +1,8 @@
+//! The spec-n-specvid products (SPEC §5): which recordings represent each hour of a unit
+//! ([`select`]), and for each a spectrogram picture ([`spectrogram`]); [`unit`] runs the
+//! stage on a unit folder. Product metadata names the unit's soundscape as parent (the
+//! original wrote "Null").
+
+pub mod select;
+pub mod spectrogram;
+pub mod unit;

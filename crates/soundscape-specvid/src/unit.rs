@@ -1,0 +1,130 @@
+//! The spec-n-specvid stage on one unit folder: choose the recordings, draw each one's
+//! spectrogram picture with its metadata, and report every choice as done or failed.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+use soundscape_core::fsutil::write_json_atomic;
+use soundscape_core::ids::product_id;
+use soundscape_core::layout::SOUNDSCAPE;
+use soundscape_core::units::UNIT_FILE;
+use soundscape_core::{Outcome, RunReport, Status, Unit};
+use soundscape_table::metadata::{product_metadata, ProductInfo};
+
+use crate::select::{select, SelectConfig};
+use crate::spectrogram::{spectrogram_png, SpectrogramConfig};
+
+pub const REPORT: &str = "spec_n_specvid_report.json";
+pub const SELECTION: &str = "selection.json";
+
+pub struct UnitJob {
+    pub unit_dir: PathBuf,
+    pub select: SelectConfig,
+    pub spectrogram: SpectrogramConfig,
+    pub spectrum: String,
+}
+
+/// Runs the stage on a unit folder made by dirstruct and filled by compute-soundscapes.
+pub fn run_unit(job: &UnitJob) -> Result<RunReport, String> {
+    let dir = &job.unit_dir;
+    let unit = Unit::read(&dir.join(UNIT_FILE))?;
+    let table = dir.join(SOUNDSCAPE.file);
+    let choices = select(&table, &job.select)?;
+    write_json_atomic(
+        &dir.join(SELECTION),
+        &choices
+            .iter()
+            .map(|c| json!({"hour": c.hour, "id": c.id, "distance": c.distance, "slice_start": c.slice_start}))
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| format!("{}: {e}", dir.join(SELECTION).display()))?;
+    let unit_dir = unit
+        .unit_dir
+        .clone()
+        .unwrap_or_else(|| dir.display().to_string());
+    let key = unit.path.key();
+    let mut report = RunReport::new("spec-n-specvid", env!("CARGO_PKG_VERSION"));
+    let mut drawn: Vec<&str> = Vec::new();
+    for c in &choices {
+        if drawn.contains(&c.id.as_str()) {
+            continue; // chosen for two hours: one picture
+        }
+        drawn.push(&c.id);
+        let t0 = Instant::now();
+        let Some(rec) = unit.recordings.iter().find(|r| r.id == c.id) else {
+            report.recordings.push(Outcome::new(
+                0,
+                &c.id,
+                "",
+                Status::Failed,
+                Some(format!(
+                    "recording {} is in the table but not in {UNIT_FILE}",
+                    c.id
+                )),
+            ));
+            continue;
+        };
+        let mut o = Outcome::new(
+            rec.index,
+            &rec.id,
+            &rec.path.display().to_string(),
+            Status::Done,
+            None,
+        );
+        let file = format!("{}.png", rec.id);
+        let title = format!(
+            "{} | {} / {} / {} / {} | {}",
+            rec.id,
+            unit.path.cumulus,
+            key.node,
+            key.recorder,
+            key.deployment,
+            soundscape_core::timefmt::time_raw(&rec.start)
+        );
+        match spectrogram_png(&rec.path, &dir.join(&file), &title, &job.spectrogram) {
+            Ok(duration) => {
+                o.duration_s = Some(duration);
+                let path = format!("{unit_dir}/{file}");
+                let info = ProductInfo {
+                    product_id: product_id(&path),
+                    product_parent: Some(product_id(&unit_dir)),
+                    product_name: "Spectrogram",
+                    product_path: path,
+                    spectrum: &job.spectrum,
+                    cumulus: Some(&unit.path.cumulus),
+                    unit: &key,
+                };
+                let meta_file = dir.join(format!("{}_spectrogram_metadata.json", rec.id));
+                let written = product_metadata(&info, None).and_then(|mut m| {
+                    m["AudioID"] = json!(rec.id);
+                    write_json_atomic(&meta_file, &m).map_err(|e| e.to_string())
+                });
+                match written {
+                    Ok(()) => report.outputs.extend([
+                        dir.join(&file).display().to_string(),
+                        meta_file.display().to_string(),
+                    ]),
+                    Err(e) => {
+                        o.status = Status::Failed;
+                        o.reason = Some(format!("{}: {e}", meta_file.display()));
+                    }
+                }
+            }
+            Err(e) => {
+                o.status = Status::Failed;
+                o.reason = Some(e);
+            }
+        }
+        o.seconds = t0.elapsed().as_secs_f64();
+        report.recordings.push(o);
+    }
+    report.finish();
+    write_json_atomic(&dir.join(REPORT), &report).map_err(|e| e.to_string())?;
+    Ok(report)
+}
+
+/// Whether a folder looks like a unit folder this stage can work on.
+pub fn is_unit_dir(dir: &Path) -> bool {
+    dir.join(UNIT_FILE).is_file() && dir.join(SOUNDSCAPE.file).is_file()
+}
