@@ -15,14 +15,16 @@ setup:
 build:
     cargo build --release --workspace
 
-# Run the stages on the bundled demo recordings (list, layout, soundscape and plots) and show
+# Run the stages on the bundled demo recordings (list, layout, soundscape and plots,
+# spectrograms and videos) and show
 # what came out.
 demo: setup
-    cargo build --release -p get-audio-df -p dirstruct -p compute-soundscapes
+    cargo build --release -p get-audio-df -p dirstruct -p compute-soundscapes -p spec-n-specvid
     ./target/release/get-audio-df --source demo/manifest.csv --out demo-out/work
     ./target/release/dirstruct --units demo-out/work/units.json --results-dir demo-out/results
     for unit in $(.venv/bin/python -c 'import json; print(" ".join(json.load(open("demo-out/work/fanout.json"))))'); do \
         ./target/release/compute-soundscapes --unit-dir "demo-out/results/$unit"; \
+        ./target/release/spec-n-specvid --unit-dir "demo-out/results/$unit"; \
     done
     .venv/bin/python demo/show.py {{demo_unit}}
 
@@ -42,6 +44,11 @@ bench *ARGS:
 bench-listing *ARGS:
     cargo build --release -p get-audio-df -p soundscape-bench
     ./target/release/listing-bench {{ARGS}}
+
+# Benchmark: spectrogram video rendering speed on one core (60 s recording, 500x800, 60 fps).
+bench-video *ARGS:
+    cargo build --release -p soundscape-bench --bin video-bench
+    ./target/release/video-bench {{ARGS}}
 
 # Lints.
 lint:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building, the demo and the tests need, on Debian 12 (and reruns as a no-op):
-# C toolchain and pkg-config (apt), Rust (rustup, only if cargo is missing), `just` and the
+# C toolchain, pkg-config, FFmpeg development libraries, libclang and the ffmpeg tools (apt), Rust (rustup, only if cargo is missing), `just` and the
 # s3s-fs S3 test server (cargo), and the Python packages the tests read parquet with, in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,15 @@ command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
+# FFmpeg libraries (H.264/AAC video of spec-n-specvid, through ffmpeg-next), libclang for its
+# bindings, and the ffmpeg/ffprobe tools the tests check the videos with.
+if ! pkg-config --exists libavcodec libavformat libavutil 2>/dev/null; then
+  need_apt+=(libavcodec-dev libavformat-dev libavutil-dev)
+fi
+if ! compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null && ! compgen -G '/usr/lib/x86_64-linux-gnu/libclang*.so*' >/dev/null; then
+  need_apt+=(libclang-dev clang)
+fi
+command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   echo "setup: installing ${need_apt[*]} (apt)"

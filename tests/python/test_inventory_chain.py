@@ -110,6 +110,34 @@ def test_plots_and_spectrograms_of_the_unit(chain):
     assert report["summary"]["done"] == 2
 
 
+def test_videos_decode_with_one_h264_and_one_aac_stream(chain):
+    _, results = chain
+    unit = results / UNIT
+    durations = {"MINI_20210804_055000": 64.0, "MINI_20210804_062000": 31.5}
+    for rec, seconds in durations.items():
+        mp4 = unit / f"{rec}.mp4"
+        probe = json.loads(subprocess.run(
+            ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(mp4)],
+            capture_output=True, text=True, check=True).stdout)
+        kinds = sorted(s["codec_name"] for s in probe["streams"])
+        assert kinds == ["aac", "h264"], kinds
+        video = next(s for s in probe["streams"] if s["codec_name"] == "h264")
+        audio = next(s for s in probe["streams"] if s["codec_name"] == "aac")
+        assert (video["width"], video["height"]) == (500, 800)
+        assert video["r_frame_rate"] == "60/1"
+        assert abs(float(probe["format"]["duration"]) - seconds) <= 0.1
+        assert abs(float(video["duration"]) - seconds) <= 0.1
+        assert abs(float(audio["duration"]) - seconds) <= 0.05, audio["duration"]
+        assert int(audio["sample_rate"]) == 48000
+        # every frame decodes
+        done = subprocess.run(["ffmpeg", "-v", "error", "-i", str(mp4), "-f", "null", "-"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+        meta = json.loads((unit / f"{rec}_spectrogram_video_metadata.json").read_text())
+        assert meta["ClipStart"] == 0.0 and meta["ClipEnd"] == seconds
+        assert meta["product_path"].endswith(f"/{rec}.mp4")
+
+
 def test_help_of_the_new_stages():
     for name in ["get-audio-df", "dirstruct", "spec-n-specvid"]:
         h = subprocess.run([str(BIN / name), "--help"], capture_output=True, text=True)

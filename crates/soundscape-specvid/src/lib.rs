@@ -6,3 +6,4 @@
 pub mod select;
 pub mod spectrogram;
 pub mod unit;
+pub mod video;

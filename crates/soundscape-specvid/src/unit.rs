@@ -14,6 +14,7 @@ use soundscape_table::metadata::{product_metadata, ProductInfo};
 
 use crate::select::{select, SelectConfig};
 use crate::spectrogram::{spectrogram_png, SpectrogramConfig};
+use crate::video::{spectrogram_video, VideoConfig};
 
 pub const REPORT: &str = "spec_n_specvid_report.json";
 pub const SELECTION: &str = "selection.json";
@@ -22,6 +23,8 @@ pub struct UnitJob {
     pub unit_dir: PathBuf,
     pub select: SelectConfig,
     pub spectrogram: SpectrogramConfig,
+    /// The scrolling spectrogram videos; `None` skips them.
+    pub video: Option<VideoConfig>,
     pub spectrum: String,
 }
 
@@ -100,15 +103,29 @@ pub fn run_unit(job: &UnitJob) -> Result<RunReport, String> {
                     m["AudioID"] = json!(rec.id);
                     write_json_atomic(&meta_file, &m).map_err(|e| e.to_string())
                 });
-                match written {
-                    Ok(()) => report.outputs.extend([
-                        dir.join(&file).display().to_string(),
-                        meta_file.display().to_string(),
-                    ]),
-                    Err(e) => {
-                        o.status = Status::Failed;
-                        o.reason = Some(format!("{}: {e}", meta_file.display()));
-                    }
+                let written = written.map_err(|e| format!("{}: {e}", meta_file.display()));
+                record(&mut report, &mut o, written, [&dir.join(&file), &meta_file]);
+                if let (Some(vcfg), Status::Done) = (&job.video, o.status) {
+                    let file = format!("{}.mp4", rec.id);
+                    let path = format!("{unit_dir}/{file}");
+                    let meta_file = dir.join(format!("{}_spectrogram_video_metadata.json", rec.id));
+                    let made = spectrogram_video(&rec.path, &dir.join(&file), &title, vcfg).and_then(|v| {
+                        let info = ProductInfo {
+                            product_id: product_id(&path),
+                            product_name: "spectrogram_video",
+                            product_path: path.clone(),
+                            ..info.clone()
+                        };
+                        let mut m = product_metadata(&info, None)?;
+                        m["product_description"] =
+                            json!("Spectrogram video: the spectrogram scrolls past a fixed cursor at the playback position");
+                        m["ClipStart"] = json!(0.0);
+                        m["ClipEnd"] = json!(v.duration);
+                        m["AudioID"] = json!(rec.id);
+                        write_json_atomic(&meta_file, &m).map_err(|e| e.to_string())
+                    });
+                    let made = made.map_err(|e| format!("{}: video: {e}", rec.path.display()));
+                    record(&mut report, &mut o, made, [&dir.join(&file), &meta_file]);
                 }
             }
             Err(e) => {
@@ -122,6 +139,19 @@ pub fn run_unit(job: &UnitJob) -> Result<RunReport, String> {
     report.finish();
     write_json_atomic(&dir.join(REPORT), &report).map_err(|e| e.to_string())?;
     Ok(report)
+}
+
+/// Notes a product and its metadata as outputs, or the recording as failed.
+fn record(report: &mut RunReport, o: &mut Outcome, result: Result<(), String>, files: [&Path; 2]) {
+    match result {
+        Ok(()) => report
+            .outputs
+            .extend(files.iter().map(|f| f.display().to_string())),
+        Err(e) => {
+            o.status = Status::Failed;
+            o.reason = Some(e);
+        }
+    }
 }
 
 /// Whether a folder looks like a unit folder this stage can work on.

@@ -1,5 +1,5 @@
-//! Test helpers shared by the stage crates: a real S3-compatible server ([`S3Server`],
-//! s3s-fs on 127.0.0.1) and tiny WAV files ([`wav`]).
+//! Test and benchmark helpers shared by the crates: a real S3-compatible server
+//! ([`S3Server`], s3s-fs on 127.0.0.1) and small WAV files ([`wav`], [`wav_of`]).
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -97,8 +97,17 @@ pub fn s3s_fs_binary() -> PathBuf {
         .expect("s3s-fs not found: run scripts/setup.sh (cargo install s3s-fs@0.14.1 --features binary --locked) or set S3S_FS")
 }
 
-/// A PCM16 mono WAV of `frames` frames, with an optional `LIST/INFO/ICMT` comment.
+/// A PCM16 mono WAV of `frames` frames of a quiet test pattern, with an optional
+/// `LIST/INFO/ICMT` comment.
 pub fn wav(rate: u32, frames: u32, comment: Option<&str>) -> Vec<u8> {
+    let samples: Vec<i16> = (0..frames)
+        .map(|i| ((i * 37) % 2000) as i16 - 1000)
+        .collect();
+    wav_of(rate, &samples, comment)
+}
+
+/// A PCM16 mono WAV of these samples, with an optional `LIST/INFO/ICMT` comment.
+pub fn wav_of(rate: u32, samples: &[i16], comment: Option<&str>) -> Vec<u8> {
     let mut chunks = Vec::new();
     let mut push = |id: &[u8], body: &[u8]| {
         chunks.extend_from_slice(id);
@@ -129,10 +138,8 @@ pub fn wav(rate: u32, frames: u32, comment: Option<&str>) -> Vec<u8> {
         }
         push(b"LIST", &list);
     }
-    let samples: Vec<u8> = (0..frames)
-        .flat_map(|i| (((i * 37) % 2000) as i16 - 1000).to_le_bytes())
-        .collect();
-    push(b"data", &samples);
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    push(b"data", &data);
     let mut out = b"RIFF".to_vec();
     out.extend_from_slice(&(chunks.len() as u32 + 4).to_le_bytes());
     out.extend_from_slice(b"WAVE");

@@ -11,13 +11,14 @@ use soundscape_cli::CommonArgs;
 use soundscape_specvid::select::SelectConfig;
 use soundscape_specvid::spectrogram::SpectrogramConfig;
 use soundscape_specvid::unit::{run_unit, UnitJob};
+use soundscape_specvid::video::VideoConfig;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "spec-n-specvid",
     version,
-    about = "Choose the recordings that best represent each hour of a unit and draw their spectrograms (waveform over the dB spectrogram).",
-    after_help = "Reads UNIT_DIR/unit.json (dirstruct) and UNIT_DIR/hashed_soundscape.parquet (compute-soundscapes); writes <id>.png, <id>_spectrogram_metadata.json, selection.json and spec_n_specvid_report.json there.\n\
+    about = "Choose the recordings that best represent each hour of a unit; draw their spectrograms (waveform over the dB spectrogram) and make their scrolling spectrogram videos (MP4, H.264 + AAC).",
+    after_help = "Reads UNIT_DIR/unit.json (dirstruct) and UNIT_DIR/hashed_soundscape.parquet (compute-soundscapes); writes <id>.png, <id>.mp4 with <id>_spectrogram_metadata.json and <id>_spectrogram_video_metadata.json, selection.json and spec_n_specvid_report.json there.\n\
                   Exit codes: 0 all drawn, 3 some recordings failed, 1 the run failed, 2 usage error."
 )]
 struct Args {
@@ -33,6 +34,18 @@ struct Args {
     /// Dynamic range of the spectrogram, dB.
     #[arg(long, default_value_t = 80.0)]
     top_db: f32,
+    /// Do not make the scrolling spectrogram videos.
+    #[arg(long, help_heading = "Video")]
+    no_video: bool,
+    /// libx264 preset (ultrafast is about 3x faster and 3x larger than veryfast).
+    #[arg(long, default_value = "veryfast", help_heading = "Video")]
+    video_preset: String,
+    /// libx264 constant rate factor (quality; lower is better and larger).
+    #[arg(long, default_value_t = 23, help_heading = "Video")]
+    video_crf: u32,
+    /// Distinct pictures per second of video (60 scrolls on every frame; the original made 24).
+    #[arg(long, default_value_t = 24, help_heading = "Video")]
+    video_images_per_second: u32,
     /// Spectrum label written into the metadata.
     #[arg(long, default_value = "Audible")]
     spectrum: String,
@@ -55,6 +68,12 @@ fn main() -> ExitCode {
                 top_db: args.top_db,
                 ..Default::default()
             },
+            video: (!args.no_video).then(|| VideoConfig {
+                preset: args.video_preset.clone(),
+                crf: args.video_crf,
+                images_per_second: args.video_images_per_second,
+                ..Default::default()
+            }),
             spectrum: args.spectrum.clone(),
         };
         let report = run_unit(&job).map_err(anyhow::Error::msg)?;

@@ -36,22 +36,7 @@ struct Args {
 
 /// A 0.1 s, 48 kHz PCM16 mono WAV.
 fn wav() -> Vec<u8> {
-    let frames = 4800u32;
-    let mut v = Vec::with_capacity(44 + frames as usize * 2);
-    v.extend_from_slice(b"RIFF");
-    v.extend_from_slice(&(36 + frames * 2).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt ");
-    v.extend_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&48000u32.to_le_bytes());
-    v.extend_from_slice(&96000u32.to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&16u16.to_le_bytes());
-    v.extend_from_slice(b"data");
-    v.extend_from_slice(&(frames * 2).to_le_bytes());
-    v.resize(44 + frames as usize * 2, 0);
-    v
+    soundscape_testkit::wav_of(48_000, &[0i16; 4800], None)
 }
 
 fn build_tree(root: &Path, files: usize, per_unit: usize) -> Result<()> {

@@ -1,0 +1,443 @@
+//! The scrolling spectrogram video of a recording (SPEC §5, `audio2video`, with the call bug of
+//! the full pipeline gone): a 3 s window of the dB spectrogram scrolls past a fixed red cursor
+//! at the playback position, 500x800 pixels at 60 fps, H.264 (libx264) with the recording's own
+//! audio as AAC, in MP4.
+//!
+//! Frames are written straight into YUV 4:2:0 planes: the axes and labels are drawn once
+//! (plotters) into a template, each STFT column is turned into a column of luma values once,
+//! and a frame is the template with the visible columns copied in and the cursor drawn. Columns
+//! sit on a fixed pixel grid, so the picture moves by whole pixels between frames. The
+//! recording is streamed twice (once for the loudest value that sets the 80 dB range, once to
+//! encode), so memory stays small for recordings of any length. Outside the recording the
+//! window is dark; the scale is the spectrogram pictures' (loud is light).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Once;
+
+use ffmpeg::{codec, encoder, format, frame, ChannelLayout, Dictionary, Packet, Rational};
+use ffmpeg_next as ffmpeg;
+use plotters::prelude::*;
+use soundscape_engine::analyze::stream_spectrogram;
+
+/// How the video looks and is encoded.
+#[derive(Debug, Clone)]
+pub struct VideoConfig {
+    pub size: (u32, u32),
+    pub fps: u32,
+    /// Distinct pictures per second (each shown for `fps / images_per_second` frames); the
+    /// original made 24 and showed each for 2-3 frames at 60 fps. Equal to `fps` for a scroll
+    /// that moves on every frame.
+    pub images_per_second: u32,
+    /// Seconds of spectrogram in view.
+    pub window: f64,
+    pub n_fft: usize,
+    pub hop: usize,
+    pub top_db: f32,
+    /// x264 preset.
+    pub preset: String,
+    pub crf: u32,
+    /// Extra libx264 settings (`key=value:key=value`).
+    pub x264_params: Option<String>,
+    /// Encoder threads (0: as many as x264 likes).
+    pub threads: usize,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        VideoConfig {
+            size: (500, 800),
+            fps: 60,
+            images_per_second: 24,
+            window: 3.0,
+            n_fft: 1024,
+            hop: 512,
+            top_db: 80.0,
+            preset: "veryfast".into(),
+            crf: 23,
+            x264_params: None,
+            threads: 0,
+        }
+    }
+}
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    pub duration: f64,
+    pub frames: u64,
+}
+
+fn ff(what: &str) -> impl Fn(ffmpeg::Error) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+fn init() -> Result<(), String> {
+    static ONCE: Once = Once::new();
+    let mut r = Ok(());
+    ONCE.call_once(|| {
+        r = ffmpeg::init().map_err(|e| format!("FFmpeg: {e}"));
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);
+    });
+    r
+}
+
+/// BT.601 limited-range YUV of an RGB colour.
+fn yuv(r: u8, g: u8, b: u8) -> (u8, u8, u8) {
+    let (r, g, b) = (r as f32, g as f32, b as f32);
+    let y = 16.0 + 0.257 * r + 0.504 * g + 0.098 * b;
+    let u = 128.0 - 0.148 * r - 0.291 * g + 0.439 * b;
+    let v = 128.0 + 0.439 * r - 0.368 * g - 0.071 * b;
+    (y.round() as u8, u.round() as u8, v.round() as u8)
+}
+
+/// The static picture: planes Y (w*h), U and V (w/2*h/2), and the spectrogram area.
+struct Template {
+    y: Vec<u8>,
+    u: Vec<u8>,
+    v: Vec<u8>,
+    area: (std::ops::Range<i32>, std::ops::Range<i32>),
+}
+
+fn template(cfg: &VideoConfig, title: &str, max_khz: f64) -> Result<Template, String> {
+    soundscape_plots::render::fonts();
+    let (w, h) = cfg.size;
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    let area;
+    {
+        let fg = RGBColor(0xDD, 0xDD, 0xDD);
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        root.fill(&BLACK).map_err(|e| e.to_string())?;
+        let mut c = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16).into_font().color(&fg))
+            .margin(12)
+            .y_label_area_size(58)
+            .x_label_area_size(8)
+            .build_cartesian_2d(0f64..cfg.window, 0f64..max_khz)
+            .map_err(|e| e.to_string())?;
+        c.configure_mesh()
+            .disable_mesh()
+            .x_labels(0)
+            .y_labels(10)
+            .y_desc("Frequency (kHz)")
+            .label_style(("sans-serif", 14).into_font().color(&fg))
+            .axis_desc_style(("sans-serif", 16).into_font().color(&fg))
+            .axis_style(fg)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        area = c.plotting_area().get_pixel_range();
+        root.present().map_err(|e| e.to_string())?;
+    }
+    let (w, h) = (w as usize, h as usize);
+    let mut t = Template {
+        y: vec![16; w * h],
+        u: vec![128; w / 2 * (h / 2)],
+        v: vec![128; w / 2 * (h / 2)],
+        area,
+    };
+    for py in 0..h {
+        for px in 0..w {
+            let i = (py * w + px) * 3;
+            let (y, u, v) = yuv(rgb[i], rgb[i + 1], rgb[i + 2]);
+            t.y[py * w + px] = y;
+            if py % 2 == 0 && px % 2 == 0 {
+                t.u[py / 2 * (w / 2) + px / 2] = u;
+                t.v[py / 2 * (w / 2) + px / 2] = v;
+            }
+        }
+    }
+    Ok(t)
+}
+
+/// Encoders, muxer and the frames in flight.
+struct Writer {
+    octx: format::context::Output,
+    video: encoder::Video,
+    audio: encoder::Audio,
+    video_tb: Rational,
+    audio_tb: Rational,
+    audio_fifo: Vec<f32>,
+    audio_pts: i64,
+    audio_frame_size: usize,
+    rate: u32,
+}
+
+impl Writer {
+    fn drain(&mut self) -> Result<(), String> {
+        let mut p = Packet::empty();
+        while self.video.receive_packet(&mut p).is_ok() {
+            p.set_stream(0);
+            p.rescale_ts(self.video_tb, self.octx.stream(0).unwrap().time_base());
+            p.write_interleaved(&mut self.octx)
+                .map_err(ff("writing video"))?;
+        }
+        while self.audio.receive_packet(&mut p).is_ok() {
+            p.set_stream(1);
+            p.rescale_ts(self.audio_tb, self.octx.stream(1).unwrap().time_base());
+            p.write_interleaved(&mut self.octx)
+                .map_err(ff("writing audio"))?;
+        }
+        Ok(())
+    }
+
+    /// Encodes whole audio frames from the FIFO (and the rest when `last`).
+    fn push_audio(&mut self, last: bool) -> Result<(), String> {
+        let n = self.audio_frame_size;
+        while self.audio_fifo.len() >= n || (last && !self.audio_fifo.is_empty()) {
+            let take = n.min(self.audio_fifo.len());
+            let mut f = frame::Audio::new(
+                format::Sample::F32(format::sample::Type::Planar),
+                take,
+                ChannelLayout::MONO,
+            );
+            f.set_rate(self.rate);
+            f.plane_mut::<f32>(0)[..take].copy_from_slice(&self.audio_fifo[..take]);
+            f.set_pts(Some(self.audio_pts));
+            self.audio_pts += take as i64;
+            self.audio_fifo.drain(..take);
+            self.audio.send_frame(&f).map_err(ff("encoding audio"))?;
+            self.drain()?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes the video of `audio` to `mp4` (atomically: a temporary name, then a rename).
+pub fn spectrogram_video(
+    audio: &Path,
+    mp4: &Path,
+    title: &str,
+    cfg: &VideoConfig,
+) -> Result<VideoInfo, String> {
+    init()?;
+    let (w, h) = cfg.size;
+    if w % 2 == 1 || h % 2 == 1 {
+        return Err(format!("video size {w}x{h} must be even"));
+    }
+    // Pass 1: the loudest value sets the range.
+    let mut top = 0f32;
+    let (info, n) = stream_spectrogram(
+        audio,
+        cfg.n_fft,
+        cfg.hop,
+        |_| {},
+        |_, m| {
+            top = m.iter().fold(top, |a, &x| a.max(x));
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let rate = info.sample_rate;
+    let duration = n as f64 / rate as f64;
+    let top_db = 20.0 * top.max(1e-5).log10();
+    let floor_db = top_db - cfg.top_db;
+    let tpl = template(cfg, title, rate as f64 / 2000.0)?;
+
+    let tmp = mp4.with_extension("mp4.part");
+    let mut octx = format::output_as(&tmp, "mp4").map_err(ff("creating the MP4"))?;
+    let global = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
+    let x264 = encoder::find_by_name("libx264").ok_or("FFmpeg has no libx264 encoder")?;
+    let aac = encoder::find(codec::Id::AAC).ok_or("FFmpeg has no AAC encoder")?;
+    let video_tb = Rational(1, cfg.fps as i32);
+    let audio_tb = Rational(1, rate as i32);
+    let video = {
+        let mut st = octx.add_stream(x264).map_err(ff("video stream"))?;
+        let mut e = codec::context::Context::new_with_codec(x264)
+            .encoder()
+            .video()
+            .map_err(ff("video encoder"))?;
+        e.set_width(w);
+        e.set_height(h);
+        e.set_format(format::Pixel::YUV420P);
+        e.set_time_base(video_tb);
+        e.set_frame_rate(Some(Rational(cfg.fps as i32, 1)));
+        if global {
+            e.set_flags(codec::Flags::GLOBAL_HEADER);
+        }
+        let mut opts = Dictionary::new();
+        opts.set("preset", &cfg.preset);
+        opts.set("crf", &cfg.crf.to_string());
+        if cfg.threads > 0 {
+            opts.set("threads", &cfg.threads.to_string());
+        }
+        if let Some(p) = &cfg.x264_params {
+            opts.set("x264-params", p);
+        }
+        let e = e.open_with(opts).map_err(ff("opening libx264"))?;
+        st.set_parameters(&e);
+        st.set_time_base(video_tb);
+        e
+    };
+    let audio_enc = {
+        let mut st = octx.add_stream(aac).map_err(ff("audio stream"))?;
+        let mut e = codec::context::Context::new_with_codec(aac)
+            .encoder()
+            .audio()
+            .map_err(ff("audio encoder"))?;
+        e.set_rate(rate as i32);
+        e.set_channel_layout(ChannelLayout::MONO);
+        e.set_format(format::Sample::F32(format::sample::Type::Planar));
+        e.set_bit_rate(128_000);
+        e.set_time_base(audio_tb);
+        if global {
+            e.set_flags(codec::Flags::GLOBAL_HEADER);
+        }
+        let e = e.open_as(aac).map_err(ff("opening the AAC encoder"))?;
+        st.set_parameters(&e);
+        st.set_time_base(audio_tb);
+        e
+    };
+    octx.write_header().map_err(ff("writing the MP4 header"))?;
+    let frame_size = (audio_enc.frame_size() as usize).max(1);
+    let writer = RefCell::new(Writer {
+        octx,
+        video,
+        audio: audio_enc,
+        video_tb,
+        audio_tb,
+        audio_fifo: Vec::new(),
+        audio_pts: 0,
+        audio_frame_size: frame_size,
+        rate,
+    });
+
+    // Pass 2: render and encode.
+    let (xr, yr) = tpl.area.clone();
+    let (aw, ah) = ((xr.end - xr.start) as usize, (yr.end - yr.start) as usize);
+    let bins = cfg.n_fft / 2 + 1;
+    let total_cols = 1 + n / cfg.hop;
+    let n_frames = (duration * cfg.fps as f64).round().max(1.0) as u64;
+    let cols_per_s = rate as f64 / cfg.hop as f64;
+    let dark = 16u8;
+    let (cy, cu, cv) = yuv(230, 30, 30);
+    let cursor_x = xr.start as usize + aw / 2;
+    // Luma columns of the STFT frames [base, base + ring.len()).
+    let ring: RefCell<(usize, VecDeque<Vec<u8>>)> = RefCell::new((0, VecDeque::new()));
+    let mut next_frame = 0u64;
+    let px_per_s = aw as f64 / cfg.window;
+    let tw = 2 * aw;
+    let tape: RefCell<(Vec<u8>, i64)> = RefCell::new((vec![dark; ah * tw], i64::MIN));
+    let mut vframe = frame::Video::new(format::Pixel::YUV420P, w, h);
+    let emit = |upto_col: usize,
+                finished: bool,
+                vframe: &mut frame::Video,
+                next_frame: &mut u64|
+     -> Result<(), String> {
+        while *next_frame < n_frames {
+            // The picture of this frame: image i of `images_per_second`, at time i / ips.
+            let ips = cfg.images_per_second.clamp(1, cfg.fps) as u64;
+            let image = *next_frame * ips / cfg.fps as u64;
+            let t = image as f64 / ips as f64;
+            let same_image = *next_frame > 0 && (*next_frame - 1) * ips / cfg.fps as u64 == image;
+            // Columns sit on a fixed grid of absolute pixels, so that from one frame to the
+            // next the picture moves by whole pixels: the encoder's motion search then finds
+            // exact matches and only the newly visible columns cost bits. The grid is kept as
+            // a circular row-major tape; a frame copies one slice of it per row.
+            let offset = (t * px_per_s).round() as i64 - (aw / 2) as i64;
+            let col_of = |p: i64| ((p as f64 / px_per_s) * cols_per_s).round() as i64;
+            if !finished && col_of(offset + aw as i64 - 1) >= upto_col as i64 {
+                break;
+            }
+            if !same_image {
+                let mut tp = tape.borrow_mut();
+                let (tape_px, filled) = &mut *tp;
+                let (base, cols) = &*ring.borrow();
+                let start = (*filled).max(offset);
+                for p in start..offset + aw as i64 {
+                    let c = col_of(p);
+                    let col = (c >= *base as i64 && (c as usize) < total_cols)
+                        .then(|| cols.get(c as usize - base))
+                        .flatten();
+                    let x = p.rem_euclid(tw as i64) as usize;
+                    for j in 0..ah {
+                        tape_px[j * tw + x] = col.map_or(dark, |v| v[j]);
+                    }
+                }
+                *filled = offset + aw as i64;
+                let ys = vframe.stride(0);
+                let plane = vframe.data_mut(0);
+                for (row, line) in tpl.y.chunks(w as usize).enumerate() {
+                    plane[row * ys..row * ys + w as usize].copy_from_slice(line);
+                }
+                let x0 = offset.rem_euclid(tw as i64) as usize;
+                let first = aw.min(tw - x0);
+                for j in 0..ah {
+                    let dst = (yr.start as usize + j) * ys + xr.start as usize;
+                    let src = &tape_px[j * tw..(j + 1) * tw];
+                    plane[dst..dst + first].copy_from_slice(&src[x0..x0 + first]);
+                    plane[dst + first..dst + aw].copy_from_slice(&src[..aw - first]);
+                    plane[dst - xr.start as usize + cursor_x] = cy;
+                    plane[dst - xr.start as usize + cursor_x + 1] = cy;
+                }
+                for (k, (src, plane_i)) in [(&tpl.u, 1usize), (&tpl.v, 2)].into_iter().enumerate() {
+                    let s = vframe.stride(plane_i);
+                    let p = vframe.data_mut(plane_i);
+                    for (row, line) in src.chunks(w as usize / 2).enumerate() {
+                        p[row * s..row * s + w as usize / 2].copy_from_slice(line);
+                    }
+                    let value = if k == 0 { cu } else { cv };
+                    for j in (yr.start as usize / 2)..(yr.end as usize / 2) {
+                        p[j * s + cursor_x / 2] = value;
+                    }
+                }
+            }
+            vframe.set_pts(Some(*next_frame as i64));
+            let mut wr = writer.borrow_mut();
+            wr.video.send_frame(vframe).map_err(ff("encoding video"))?;
+            wr.drain()?;
+            wr.push_audio(false)?;
+            drop(wr);
+            *next_frame += 1;
+            // Columns of pixels already on the tape are no longer needed.
+            let keep_from = ((tape.borrow().1 as f64 / px_per_s) * cols_per_s).floor() - 1.0;
+            let mut r = ring.borrow_mut();
+            while keep_from > r.0 as f64 && !r.1.is_empty() {
+                r.1.pop_front();
+                r.0 += 1;
+            }
+        }
+        Ok(())
+    };
+    let failure: RefCell<Option<String>> = RefCell::new(None);
+    stream_spectrogram(
+        audio,
+        cfg.n_fft,
+        cfg.hop,
+        |block| writer.borrow_mut().audio_fifo.extend_from_slice(block),
+        |t, mags| {
+            if failure.borrow().is_some() {
+                return;
+            }
+            let mut col = vec![dark; ah];
+            for (j, v) in col.iter_mut().enumerate() {
+                let r = ah - 1 - j;
+                let b0 = (r * bins) / ah;
+                let b1 = (((r + 1) * bins) / ah).clamp(b0 + 1, bins);
+                let m = mags[b0..b1].iter().fold(0f32, |a, &x| a.max(x));
+                let level = ((20.0 * m.max(1e-5).log10() - floor_db) / cfg.top_db).clamp(0.0, 1.0);
+                *v = 16 + (level * 219.0).round() as u8;
+            }
+            ring.borrow_mut().1.push_back(col);
+            if let Err(e) = emit(t + 1, false, &mut vframe, &mut next_frame) {
+                *failure.borrow_mut() = Some(e);
+            }
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    if let Some(e) = failure.into_inner() {
+        return Err(e);
+    }
+    emit(total_cols, true, &mut vframe, &mut next_frame)?;
+    let mut wr = writer.into_inner();
+    wr.push_audio(true)?;
+    wr.video.send_eof().map_err(ff("flushing video"))?;
+    wr.audio.send_eof().map_err(ff("flushing audio"))?;
+    wr.drain()?;
+    wr.octx.write_trailer().map_err(ff("finishing the MP4"))?;
+    drop(wr);
+    std::fs::rename(&tmp, mp4).map_err(|e| format!("{}: {e}", mp4.display()))?;
+    Ok(VideoInfo {
+        duration,
+        frames: n_frames,
+    })
+}
