@@ -108,6 +108,12 @@ def test_plots_and_spectrograms_of_the_unit(chain):
         assert meta["product_parent"] == json.loads((unit / "soundscape_metadata.json").read_text())["product_id"]
     report = json.loads((unit / "spec_n_specvid_report.json").read_text())
     assert report["summary"]["done"] == 2
+    for c in selection:
+        comp = json.loads((unit / f"{c['id']}_compressed.json").read_text())
+        seg = comp["segments"]
+        assert len(seg["start_times"]) == len(seg["end_times"]) == len(seg["widths"]) >= 1
+        assert all(0 <= a < b <= seg["duration"] for a, b in zip(seg["start_times"], seg["end_times"]))
+        assert png_size(unit / f"{c['id']}_compressed.png") == (seg["total_width"], seg["height"])
 
 
 def test_videos_decode_with_one_h264_and_one_aac_stream(chain):

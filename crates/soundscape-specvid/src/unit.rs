@@ -12,6 +12,7 @@ use soundscape_core::units::UNIT_FILE;
 use soundscape_core::{Outcome, RunReport, Status, Unit};
 use soundscape_table::metadata::{product_metadata, ProductInfo};
 
+use crate::compressed::{compressed_spectrogram, CompressedConfig};
 use crate::select::{select, SelectConfig};
 use crate::spectrogram::{spectrogram_png, SpectrogramConfig};
 use crate::video::{spectrogram_video, VideoConfig};
@@ -25,6 +26,8 @@ pub struct UnitJob {
     pub spectrogram: SpectrogramConfig,
     /// The scrolling spectrogram videos; `None` skips them.
     pub video: Option<VideoConfig>,
+    /// The compressed spectrograms (activity only); `None` skips them.
+    pub compressed: Option<CompressedConfig>,
     pub spectrum: String,
 }
 
@@ -105,6 +108,28 @@ pub fn run_unit(job: &UnitJob) -> Result<RunReport, String> {
                 });
                 let written = written.map_err(|e| format!("{}: {e}", meta_file.display()));
                 record(&mut report, &mut o, written, [&dir.join(&file), &meta_file]);
+                if let (Some(ccfg), Status::Done) = (&job.compressed, o.status) {
+                    let file = format!("{}_compressed.png", rec.id);
+                    let path = format!("{unit_dir}/{file}");
+                    let json_file = dir.join(format!("{}_compressed.json", rec.id));
+                    let made =
+                        compressed_spectrogram(&rec.path, &dir.join(&file), ccfg).and_then(|c| {
+                            let info = ProductInfo {
+                                product_id: product_id(&path),
+                                product_name: "Compressed spectrogram",
+                                product_path: path.clone(),
+                                ..info.clone()
+                            };
+                            let mut m = product_metadata(&info, None)?;
+                            m["AudioID"] = json!(rec.id);
+                            m["segments"] = c.to_json();
+                            write_json_atomic(&json_file, &m).map_err(|e| e.to_string())
+                        });
+                    let made = made.map_err(|e| {
+                        format!("{}: compressed spectrogram: {e}", rec.path.display())
+                    });
+                    record(&mut report, &mut o, made, [&dir.join(&file), &json_file]);
+                }
                 if let (Some(vcfg), Status::Done) = (&job.video, o.status) {
                     let file = format!("{}.mp4", rec.id);
                     let path = format!("{unit_dir}/{file}");

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use soundscape_cli::CommonArgs;
+use soundscape_specvid::compressed::CompressedConfig;
 use soundscape_specvid::select::SelectConfig;
 use soundscape_specvid::spectrogram::SpectrogramConfig;
 use soundscape_specvid::unit::{run_unit, UnitJob};
@@ -18,7 +19,7 @@ use soundscape_specvid::video::VideoConfig;
     name = "spec-n-specvid",
     version,
     about = "Choose the recordings that best represent each hour of a unit; draw their spectrograms (waveform over the dB spectrogram) and make their scrolling spectrogram videos (MP4, H.264 + AAC).",
-    after_help = "Reads UNIT_DIR/unit.json (dirstruct) and UNIT_DIR/hashed_soundscape.parquet (compute-soundscapes); writes <id>.png, <id>.mp4 with <id>_spectrogram_metadata.json and <id>_spectrogram_video_metadata.json, selection.json and spec_n_specvid_report.json there.\n\
+    after_help = "Reads UNIT_DIR/unit.json (dirstruct) and UNIT_DIR/hashed_soundscape.parquet (compute-soundscapes); writes <id>.png, <id>.mp4, <id>_compressed.png with <id>_spectrogram_metadata.json, <id>_spectrogram_video_metadata.json, <id>_compressed.json (segments and metadata), selection.json and spec_n_specvid_report.json there.\n\
                   Exit codes: 0 all drawn, 3 some recordings failed, 1 the run failed, 2 usage error."
 )]
 struct Args {
@@ -34,6 +35,12 @@ struct Args {
     /// Dynamic range of the spectrogram, dB.
     #[arg(long, default_value_t = 80.0)]
     top_db: f32,
+    /// Do not make the compressed spectrograms (activity only, as bats-ai).
+    #[arg(long)]
+    no_compressed: bool,
+    /// Padding around each active stretch of a compressed spectrogram, seconds.
+    #[arg(long, default_value_t = 0.1)]
+    compressed_pad: f64,
     /// Do not make the scrolling spectrogram videos.
     #[arg(long, help_heading = "Video")]
     no_video: bool,
@@ -72,6 +79,10 @@ fn main() -> ExitCode {
                 preset: args.video_preset.clone(),
                 crf: args.video_crf,
                 images_per_second: args.video_images_per_second,
+                ..Default::default()
+            }),
+            compressed: (!args.no_compressed).then(|| CompressedConfig {
+                pad: args.compressed_pad,
                 ..Default::default()
             }),
             spectrum: args.spectrum.clone(),
