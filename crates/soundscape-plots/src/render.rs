@@ -187,6 +187,11 @@ pub fn render_png(m: &Matrix, fig: &Figure, path: &Path) -> Result<(), String> {
     let (buf, _) = render_rgb(m, fig)?;
     let img = image::RgbImage::from_raw(fig.size.0, fig.size.1, buf)
         .ok_or_else(|| "image buffer size".to_string())?;
+    write_png(path, img.into())
+}
+
+/// Encodes a picture as PNG and writes it atomically.
+pub fn write_png(path: &Path, img: image::DynamicImage) -> Result<(), String> {
     let mut png = Vec::new();
     img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| format!("{}: encoding PNG: {e}", path.display()))?;

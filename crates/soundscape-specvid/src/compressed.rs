@@ -17,6 +17,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use soundscape_engine::analyze::stream_spectrogram;
+use soundscape_plots::render::write_png;
+
+use crate::levels::{level, loudest, row_peak};
 
 #[derive(Debug, Clone)]
 pub struct CompressedConfig {
@@ -143,22 +146,11 @@ pub fn compressed_spectrogram(
     png: &Path,
     cfg: &CompressedConfig,
 ) -> Result<Compressed, String> {
-    let mut top = 0f32;
-    let (info, n) = stream_spectrogram(
-        audio,
-        cfg.n_fft,
-        cfg.hop,
-        |_| {},
-        |_, m| {
-            top = m.iter().fold(top, |a, &x| a.max(x));
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    let (info, n, top_db) = loudest(audio, cfg.n_fft, cfg.hop)?;
     let sr = info.sample_rate as f64;
     let duration = n as f64 / sr;
     let bins = cfg.n_fft / 2 + 1;
     let h = cfg.rows.clamp(1, bins);
-    let floor_db = 20.0 * top.max(1e-5).log10() - cfg.top_db;
     // Reduced matrix, column-major: one byte per (frame, row), row 0 = lowest frequencies.
     let mut cells: Vec<u8> = Vec::new();
     stream_spectrogram(
@@ -168,11 +160,7 @@ pub fn compressed_spectrogram(
         |_| {},
         |_, m| {
             for r in 0..h {
-                let b0 = r * bins / h;
-                let b1 = ((r + 1) * bins / h).clamp(b0 + 1, bins);
-                let peak = m[b0..b1].iter().fold(0f32, |a, &x| a.max(x));
-                let level =
-                    ((20.0 * peak.max(1e-5).log10() - floor_db) / cfg.top_db).clamp(0.0, 1.0);
+                let level = level(row_peak(m, r, h), top_db, cfg.top_db);
                 cells.push((level * 255.0).round() as u8);
             }
         },
@@ -299,14 +287,7 @@ pub fn compressed_spectrogram(
             out_x += 1;
         }
     }
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .map_err(|e| format!("{}: encoding PNG: {e}", png.display()))?;
-    soundscape_core::fsutil::write_atomic(png, &bytes)
-        .map_err(|e| format!("{}: {e}", png.display()))?;
+    write_png(png, img.into())?;
     Ok(Compressed {
         segments,
         tau: used,

@@ -5,6 +5,7 @@
 //! original wrote "Null").
 
 pub mod compressed;
+pub mod levels;
 pub mod select;
 pub mod spectrogram;
 pub mod unit;

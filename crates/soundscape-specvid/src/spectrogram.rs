@@ -11,6 +11,9 @@ use std::path::Path;
 
 use plotters::prelude::*;
 use soundscape_engine::analyze::{probe_frames, stream_spectrogram};
+use soundscape_plots::render::write_png;
+
+use crate::levels::{db, level, row_peak};
 
 /// Size and range of the picture.
 #[derive(Debug, Clone)]
@@ -149,14 +152,7 @@ pub fn spectrogram_png(
     cols.fill_gaps();
     paint(&mut buf, w, &cols, &wave_area, &spec_area, cfg.top_db);
     let img = image::RgbImage::from_raw(w, h, buf).ok_or("image buffer size")?;
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .map_err(|e| format!("{}: encoding PNG: {e}", png.display()))?;
-    soundscape_core::fsutil::write_atomic(png, &bytes)
-        .map_err(|e| format!("{}: {e}", png.display()))?;
+    write_png(png, img.into())?;
     Ok(duration)
 }
 
@@ -197,25 +193,15 @@ fn paint(buf: &mut [u8], w: u32, cols: &Columns, wave: &Area, spec: &Area, top_d
         let i = ((y as u32 * w + x as u32) * 3) as usize;
         buf[i..i + 3].copy_from_slice(&v);
     };
-    // dB with the 80 dB floor below the loudest value.
-    let db = |m: f32| 20.0 * m.max(1e-5).log10();
-    let top = cols
-        .spec
-        .iter()
-        .fold(f32::NEG_INFINITY, |a, &m| a.max(db(m)));
-    let floor = top - top_db;
+    // The range shown ends at the loudest value.
+    let top = db(cols.spec.iter().fold(0f32, |a, &m| a.max(m)));
     let (sx, sy) = spec;
     let height = (sy.end - sy.start).max(1) as usize;
     for (k, x) in sx.clone().enumerate() {
         let c = k.min(cols.width - 1);
         let column = &cols.spec[c * cols.bins..(c + 1) * cols.bins];
         for (j, y) in sy.clone().enumerate() {
-            // The loudest of the bins this pixel row covers.
-            let r = height - 1 - j;
-            let b0 = (r * cols.bins) / height;
-            let b1 = (((r + 1) * cols.bins) / height).clamp(b0 + 1, cols.bins);
-            let m = column[b0..b1].iter().fold(0f32, |a, &x| a.max(x));
-            let v = (db(m) - floor) / top_db;
+            let v = level(row_peak(column, height - 1 - j, height), top, top_db);
             let g = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
             put(buf, x, y, [g, g, g]);
         }

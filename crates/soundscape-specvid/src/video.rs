@@ -21,6 +21,8 @@ use ffmpeg_next as ffmpeg;
 use plotters::prelude::*;
 use soundscape_engine::analyze::stream_spectrogram;
 
+use crate::levels::{level, loudest, row_peak};
+
 /// How the video looks and is encoded.
 #[derive(Debug, Clone)]
 pub struct VideoConfig {
@@ -216,21 +218,9 @@ pub fn spectrogram_video(
         return Err(format!("video size {w}x{h} must be even"));
     }
     // Pass 1: the loudest value sets the range.
-    let mut top = 0f32;
-    let (info, n) = stream_spectrogram(
-        audio,
-        cfg.n_fft,
-        cfg.hop,
-        |_| {},
-        |_, m| {
-            top = m.iter().fold(top, |a, &x| a.max(x));
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    let (info, n, top_db) = loudest(audio, cfg.n_fft, cfg.hop)?;
     let rate = info.sample_rate;
     let duration = n as f64 / rate as f64;
-    let top_db = 20.0 * top.max(1e-5).log10();
-    let floor_db = top_db - cfg.top_db;
     let tpl = template(cfg, title, rate as f64 / 2000.0)?;
 
     let tmp = mp4.with_extension("mp4.part");
@@ -304,7 +294,6 @@ pub fn spectrogram_video(
     // Pass 2: render and encode.
     let (xr, yr) = tpl.area.clone();
     let (aw, ah) = ((xr.end - xr.start) as usize, (yr.end - yr.start) as usize);
-    let bins = cfg.n_fft / 2 + 1;
     let total_cols = 1 + n / cfg.hop;
     let n_frames = (duration * cfg.fps as f64).round().max(1.0) as u64;
     let cols_per_s = rate as f64 / cfg.hop as f64;
@@ -411,10 +400,7 @@ pub fn spectrogram_video(
             let mut col = vec![dark; ah];
             for (j, v) in col.iter_mut().enumerate() {
                 let r = ah - 1 - j;
-                let b0 = (r * bins) / ah;
-                let b1 = (((r + 1) * bins) / ah).clamp(b0 + 1, bins);
-                let m = mags[b0..b1].iter().fold(0f32, |a, &x| a.max(x));
-                let level = ((20.0 * m.max(1e-5).log10() - floor_db) / cfg.top_db).clamp(0.0, 1.0);
+                let level = level(row_peak(mags, r, ah), top_db, cfg.top_db);
                 *v = 16 + (level * 219.0).round() as u8;
             }
             ring.borrow_mut().1.push_back(col);
