@@ -141,13 +141,7 @@ pub fn process(
     progress: &(dyn Fn(f64) + Sync),
 ) -> (Outcome, Option<RecordingAnalysis>) {
     let t0 = Instant::now();
-    let mut o = Outcome::new(
-        rec.index,
-        &rec.id,
-        &rec.path.display().to_string(),
-        Status::Done,
-        None,
-    );
+    let mut o = Outcome::start(rec);
     // Recordings in an object store are streamed into a local temporary copy first.
     let local = if soundscape_inventory::fetch::is_remote(&rec.path) {
         match soundscape_inventory::fetch::fetch_to_temp(

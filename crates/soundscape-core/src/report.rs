@@ -39,6 +39,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A recording about to be processed: done until something says otherwise.
+    pub fn start(rec: &crate::Recording) -> Outcome {
+        Outcome::new(
+            rec.index,
+            &rec.id,
+            &rec.path.display().to_string(),
+            Status::Done,
+            None,
+        )
+    }
+
     /// An outcome with nothing measured yet.
     pub fn new(
         index: usize,

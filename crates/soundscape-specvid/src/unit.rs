@@ -71,13 +71,7 @@ pub fn run_unit(job: &UnitJob) -> Result<RunReport, String> {
             ));
             continue;
         };
-        let mut o = Outcome::new(
-            rec.index,
-            &rec.id,
-            &rec.path.display().to_string(),
-            Status::Done,
-            None,
-        );
+        let mut o = Outcome::start(rec);
         let file = format!("{}.png", rec.id);
         let title = format!(
             "{} | {} / {} / {} / {} | {}",
