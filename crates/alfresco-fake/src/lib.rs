@@ -3,11 +3,16 @@
 //! It serves the parts of the Alfresco REST API the pipeline uses, following the vendored
 //! Swagger contract ([`contract`]): requests that break the contract get a 400 and are
 //! recorded in [`State::violations`], and answers are checked too. Faults can be scripted
-//! ([`Fault`]) to test retries. The Search API answers in the order the request asks for; a
-//! request without a sort gets a different order on every call, as an unsorted Solr result
-//! set may, which is what made the original's paging unreliable.
+//! ([`Fault`]) or drawn at random ([`Chaos`]) to test retries.
+//!
+//! - Search API ([`search`]): answers in the order the request asks for; a request without a
+//!   sort gets a different order on every call, as an unsorted Solr result set may, which is
+//!   what made the original's paging unreliable.
+//! - Nodes API and tickets ([`nodes`]) over an in-memory [`repo::Repository`].
 
 pub mod contract;
+pub mod nodes;
+pub mod repo;
 mod search;
 
 use std::collections::VecDeque;
@@ -28,6 +33,53 @@ pub enum Fault {
     Delay(Duration),
     /// Answer 200 with a body that is not JSON.
     Garbage,
+}
+
+/// A failure [`Chaos`] can inject into a Nodes API call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trouble {
+    /// An error answer (500, 502, 503, 429) before anything changes.
+    Status(u16),
+    /// The connection breaks before anything changes.
+    DropBefore,
+    /// The change is made, then the connection breaks before the answer: the client cannot
+    /// tell whether it happened (only for calls that change something).
+    DropAfter,
+    /// Every ticket expires: the call gets a 401.
+    ExpireTickets,
+}
+
+/// Random failures at a given rate, reproducible from a seed.
+#[derive(Debug)]
+pub struct Chaos {
+    pub rate: f64,
+    rng: fastrand::Rng,
+}
+
+impl Chaos {
+    pub fn new(rate: f64, seed: u64) -> Chaos {
+        Chaos {
+            rate,
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+
+    /// Draws the trouble for one call, if any.
+    pub(crate) fn draw(&mut self, changes: bool) -> Option<Trouble> {
+        if self.rng.f64() >= self.rate {
+            return None;
+        }
+        let kinds = if changes { 7 } else { 6 };
+        Some(match self.rng.usize(..kinds) {
+            0 => Trouble::Status(500),
+            1 => Trouble::Status(502),
+            2 => Trouble::Status(503),
+            3 => Trouble::Status(429),
+            4 => Trouble::DropBefore,
+            5 => Trouble::ExpireTickets,
+            _ => Trouble::DropAfter,
+        })
+    }
 }
 
 /// A request as the fake saw it.
@@ -51,9 +103,44 @@ pub struct State {
     /// Contract violations found in requests (and, as a self-check, in answers).
     pub violations: Vec<String>,
     calls: u64,
+    /// Folders and files of the Nodes API.
+    pub repo: repo::Repository,
+    /// Users who may log in: (user, password).
+    pub users: Vec<(String, String)>,
+    /// Tickets handed out: ticket -> (user, time of login).
+    pub tickets: std::collections::HashMap<String, (String, std::time::Instant)>,
+    /// Tickets older than this are refused with a 401.
+    pub ticket_ttl: Option<Duration>,
+    pub chaos: Option<Chaos>,
+    /// Failures [`Chaos`] injected, as "METHOD trouble".
+    pub injected: Vec<String>,
+    /// Time every upload takes before it is stored.
+    pub write_delay: Option<Duration>,
+    /// Successful logins.
+    pub logins: u64,
+    /// Nodes created or overwritten by `POST .../children`.
+    pub creates: u64,
+    /// File contents stored (new files and new versions).
+    pub content_writes: u64,
+    /// Successful `PUT .../nodes/{id}`.
+    pub updates: u64,
 }
 
 impl State {
+    /// A repository with one user, and the site folder `Sites/<site>/documentLibrary`;
+    /// returns the state and the id of the document library.
+    pub fn with_site(user: &str, password: &str, site: &str) -> (State, String) {
+        let mut s = State {
+            users: vec![(user.into(), password.into())],
+            ..Default::default()
+        };
+        let lib = s
+            .repo
+            .add_folders("-root-", &format!("Sites/{site}/documentLibrary"))
+            .expect("fresh repository");
+        (s, lib)
+    }
+
     pub fn with_entries(entries: Vec<Value>) -> State {
         State {
             search_entries: entries,
@@ -79,11 +166,30 @@ impl FakeAlfresco {
 
     pub async fn start_on(state: State, addr: &str) -> std::io::Result<FakeAlfresco> {
         let state: Shared = Arc::new(Mutex::new(state));
+        use axum::routing::{get, post};
+        const CORE: &str = "/alfresco/api/-default-/public/alfresco/versions/1";
         let app = axum::Router::new()
             .route(
                 "/alfresco/api/-default-/public/search/versions/1/search",
-                axum::routing::post(search::handle),
+                post(search::handle),
             )
+            .route(
+                "/alfresco/api/-default-/public/authentication/versions/1/tickets",
+                post(nodes::create_ticket),
+            )
+            .route(
+                &format!("{CORE}/nodes/{{id}}"),
+                get(nodes::get_node).put(nodes::update_node),
+            )
+            .route(
+                &format!("{CORE}/nodes/{{id}}/children"),
+                get(nodes::list_children).post(nodes::create_child),
+            )
+            .route(
+                &format!("{CORE}/nodes/{{id}}/content"),
+                get(nodes::get_content),
+            )
+            .layer(axum::extract::DefaultBodyLimit::disable())
             .fallback(|| async { error(404, "no such endpoint in the fake") })
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -47,6 +47,8 @@ pub struct AlfrescoConfig {
     pub password: Option<Secret>,
     /// Time limit of one request.
     pub timeout: Duration,
+    /// Age after which a ticket is renewed before use (`ALFRESCO_TICKET_MAX_AGE`, seconds).
+    pub ticket_max_age: Duration,
     pub retry: RetryPolicy,
 }
 
@@ -68,12 +70,13 @@ impl AlfrescoConfig {
             user: None,
             password: None,
             timeout: Duration::from_secs(60),
+            ticket_max_age: Duration::from_secs(30 * 60),
             retry: RetryPolicy::default(),
         }
     }
 
     /// Reads `ALFRESCO_URL` (required), `ALFRESCO_SEARCH_URL`, `X_API_KEY`, `ALFRESCO_USER`,
-    /// `ALFRESCO_PASSWORD`.
+    /// `ALFRESCO_PASSWORD`, `ALFRESCO_TICKET_MAX_AGE`.
     pub fn from_env() -> Result<AlfrescoConfig, AlfrescoError> {
         let url = env("ALFRESCO_URL").ok_or_else(|| {
             AlfrescoError::Config("ALFRESCO_URL is not set (e.g. https://host/)".into())
@@ -83,6 +86,14 @@ impl AlfrescoConfig {
         c.api_key = env("X_API_KEY").map(Secret::new);
         c.user = env("ALFRESCO_USER");
         c.password = env("ALFRESCO_PASSWORD").map(Secret::new);
+        if let Some(age) = env("ALFRESCO_TICKET_MAX_AGE") {
+            let secs: u64 = age.parse().map_err(|_| {
+                AlfrescoError::Config(format!(
+                    "ALFRESCO_TICKET_MAX_AGE={age:?} is not a number of seconds"
+                ))
+            })?;
+            c.ticket_max_age = Duration::from_secs(secs);
+        }
         Ok(c)
     }
 

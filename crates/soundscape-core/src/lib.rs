@@ -8,6 +8,7 @@
 pub mod fsutil;
 pub mod ids;
 pub mod layout;
+pub mod products;
 pub mod recording;
 pub mod report;
 pub mod timefmt;

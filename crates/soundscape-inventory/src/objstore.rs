@@ -9,11 +9,10 @@
 //! `GOOGLE_*` and `AZURE_*` equivalents.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use futures::StreamExt;
-use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
+pub use soundscape_store::{is_store_url, open_store};
 use url::Url;
 
 use soundscape_table::input::AUDIO_EXTENSIONS;
@@ -26,49 +25,6 @@ use crate::ListedRow;
 pub const HEADER_BYTES: u64 = 64 * 1024;
 /// Header requests in flight at once.
 pub const CONCURRENCY: usize = 32;
-
-/// Whether a source string names an object store.
-pub fn is_store_url(source: &str) -> bool {
-    [
-        "s3://", "s3a://", "gs://", "az://", "azure://", "abfs://", "abfss://", "file://",
-    ]
-    .iter()
-    .any(|p| source.starts_with(p))
-}
-
-/// Opens the store of a URL, configured from the environment; returns it with the prefix.
-pub fn open_store(url: &str) -> Result<(Arc<dyn ObjectStore>, StorePath), String> {
-    let parsed = Url::parse(url).map_err(|e| format!("{url}: not a URL: {e}"))?;
-    let prefix = StorePath::from_url_path(parsed.path())
-        .map_err(|e| format!("{url}: bad object path: {e}"))?;
-    let err = |e: object_store::Error| format!("{url}: {e}");
-    let store: Arc<dyn ObjectStore> = match parsed.scheme() {
-        "s3" | "s3a" => Arc::new(
-            object_store::aws::AmazonS3Builder::from_env()
-                .with_url(url)
-                .build()
-                .map_err(err)?,
-        ),
-        "gs" => Arc::new(
-            object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(url)
-                .build()
-                .map_err(err)?,
-        ),
-        "az" | "azure" | "abfs" | "abfss" => Arc::new(
-            object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_url(url)
-                .build()
-                .map_err(err)?,
-        ),
-        "file" => {
-            let (store, path) = object_store::parse_url(&parsed).map_err(err)?;
-            return Ok((Arc::from(store), path));
-        }
-        other => return Err(format!("{url}: unsupported scheme {other:?}")),
-    };
-    Ok((store, prefix))
-}
 
 fn is_audio(key: &str) -> bool {
     key.rsplit_once('.')

@@ -8,6 +8,7 @@ use serde_json::json;
 use soundscape_core::fsutil::write_json_atomic;
 use soundscape_core::ids::product_id;
 use soundscape_core::layout::SOUNDSCAPE;
+use soundscape_core::products;
 use soundscape_core::units::UNIT_FILE;
 use soundscape_core::{Outcome, RunReport, Status, Unit};
 use soundscape_table::metadata::{product_metadata, ProductInfo};
@@ -72,7 +73,7 @@ pub fn run_unit(job: &UnitJob) -> Result<RunReport, String> {
             continue;
         };
         let mut o = Outcome::start(rec);
-        let file = format!("{}.png", rec.id);
+        let file = products::spectrogram_file(&rec.id);
         let title = format!(
             "{} | {} / {} / {} / {} | {}",
             rec.id,
@@ -95,7 +96,7 @@ pub fn run_unit(job: &UnitJob) -> Result<RunReport, String> {
                     cumulus: Some(&unit.path.cumulus),
                     unit: &key,
                 };
-                let meta_file = dir.join(format!("{}_spectrogram_metadata.json", rec.id));
+                let meta_file = dir.join(products::spectrogram_metadata_file(&rec.id));
                 let written = product_metadata(&info, None).and_then(|mut m| {
                     m["AudioID"] = json!(rec.id);
                     write_json_atomic(&meta_file, &m).map_err(|e| e.to_string())
@@ -103,9 +104,9 @@ pub fn run_unit(job: &UnitJob) -> Result<RunReport, String> {
                 let written = written.map_err(|e| format!("{}: {e}", meta_file.display()));
                 record(&mut report, &mut o, written, [&dir.join(&file), &meta_file]);
                 if let (Some(ccfg), Status::Done) = (&job.compressed, o.status) {
-                    let file = format!("{}_compressed.png", rec.id);
+                    let file = products::compressed_file(&rec.id);
                     let path = format!("{unit_dir}/{file}");
-                    let json_file = dir.join(format!("{}_compressed.json", rec.id));
+                    let json_file = dir.join(products::compressed_json_file(&rec.id));
                     let made =
                         compressed_spectrogram(&rec.path, &dir.join(&file), ccfg).and_then(|c| {
                             let info = ProductInfo {
@@ -125,9 +126,9 @@ pub fn run_unit(job: &UnitJob) -> Result<RunReport, String> {
                     record(&mut report, &mut o, made, [&dir.join(&file), &json_file]);
                 }
                 if let (Some(vcfg), Status::Done) = (&job.video, o.status) {
-                    let file = format!("{}.mp4", rec.id);
+                    let file = products::video_file(&rec.id);
                     let path = format!("{unit_dir}/{file}");
-                    let meta_file = dir.join(format!("{}_spectrogram_video_metadata.json", rec.id));
+                    let meta_file = dir.join(products::video_metadata_file(&rec.id));
                     let made = spectrogram_video(&rec.path, &dir.join(&file), &title, vcfg).and_then(|v| {
                         let info = ProductInfo {
                             product_id: product_id(&path),

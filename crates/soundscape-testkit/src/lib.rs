@@ -153,3 +153,115 @@ pub fn put(root: &Path, rel: &str, bytes: &[u8]) {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, bytes).unwrap();
 }
+
+/// A results folder with `units` unit folders of products, as the stages leave them:
+/// `unit.json`, the soundscape parquet and plots with their metadata, spectrograms, videos and
+/// compressed spectrograms of `recordings` recordings per unit, and files that are not
+/// products (reports, selection). The contents are arbitrary bytes of assorted sizes; the
+/// metadata JSON has the fields of SPEC §4.9 and §5. Returns the unit folders.
+pub fn results_tree(root: &Path, units: usize, recordings: usize) -> Vec<PathBuf> {
+    use serde_json::json;
+    let mut dirs = Vec::new();
+    for u in 0..units {
+        let (node, recorder, deployment) = (
+            format!("1_9{u}_1_135{u}"),
+            format!("24{u}C7D0"),
+            "2021-08-04",
+        );
+        let rel = format!("92/{node}/{recorder}/{deployment}");
+        let dir = root.join(&rel);
+        std::fs::create_dir_all(&dir).unwrap();
+        let unit = json!({"id": rel, "cumulus": "92", "node": node, "recorder": recorder,
+            "deployment": deployment, "recordings": [], "duration_s": 0.0});
+        std::fs::write(
+            dir.join("unit.json"),
+            serde_json::to_vec_pretty(&unit).unwrap(),
+        )
+        .unwrap();
+        let base = json!({"product_parent": "Null", "product_spectrum": "Audible", "CumulusName": 92,
+            "NodeCategoryIntegrity": "Integro", "NomenclatureNode": node, "SerialNumber": recorder,
+            "DateDeployment": deployment});
+        let configs = json!({
+            "slice_config": {"time_unit": 30.0, "frequency_bins": 96, "frequency_limits": [0.0, 24000.0],
+                "feature_type": "spectrogram",
+                "feature_config": {"n_fft": 1024, "hop_length": 512, "window_function": "hann"},
+                "frequency_hop": 1.0, "time_hop": 1.0},
+            "indices": ["TOTAL", "CORE", "TAIL", "INFORMATION", "ICOMPLEXITY", "EXAG"],
+            "hash_name": "crono_hash_30m",
+            "cycle_config": {"aware_start": null, "start_format": "%Y-%m-%d %H:%M:%S",
+                "start_time": "2018-01-01 00:00:00", "start_tzone": "America/Mexico_City",
+                "time_module": 48, "time_unit": 1800, "time_utc_column": "abs_start_time"},
+            "npartitions": 2});
+        let meta = |name: &str, extra: serde_json::Value| {
+            let mut m = base.clone();
+            m["product_name"] = json!(name);
+            for (k, v) in extra.as_object().unwrap() {
+                m[k] = v.clone();
+            }
+            serde_json::to_vec_pretty(&m).unwrap()
+        };
+        let bytes = |seed: usize, len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|i| ((i * 31 + seed * 7919) % 251) as u8)
+                .collect()
+        };
+        let mut files: Vec<(String, Vec<u8>)> = vec![
+            ("hashed_soundscape.parquet".into(), bytes(u, 40_000)),
+            (
+                "soundscape_metadata.json".into(),
+                meta("Soundscape", json!({"product_configs": configs})),
+            ),
+        ];
+        for (png, m, name) in [
+            (
+                "sequence.png",
+                "soundscape_seq_metadata.json",
+                "Soundscape sequential plot",
+            ),
+            (
+                "mean_soundscape.png",
+                "mean_soundscape_metadata.json",
+                "Soundscape mean plot",
+            ),
+            (
+                "std_soundscape.png",
+                "std_soundscape_metadata.json",
+                "Soundscape standard deviation plot",
+            ),
+        ] {
+            files.push((png.into(), bytes(u + png.len(), 120_000)));
+            files.push((m.into(), meta(name, json!({"product_configs": configs}))));
+        }
+        for r in 0..recordings {
+            let id = format!("REC{u}_20210804_0{r}0000");
+            let audio = json!({"AudioID": id});
+            files.push((format!("{id}.png"), bytes(u * 100 + r, 90_000)));
+            files.push((
+                format!("{id}_spectrogram_metadata.json"),
+                meta("Spectrogram", audio.clone()),
+            ));
+            files.push((format!("{id}.mp4"), bytes(u * 100 + r + 1, 300_000)));
+            files.push((
+                format!("{id}_spectrogram_video_metadata.json"),
+                meta("spectrogram_video", audio.clone()),
+            ));
+            files.push((
+                format!("{id}_compressed.png"),
+                bytes(u * 100 + r + 2, 30_000),
+            ));
+            let mut c = audio.clone();
+            c["segments"] = json!([[0.0, 1.5]]);
+            files.push((
+                format!("{id}_compressed.json"),
+                meta("Compressed spectrogram", c),
+            ));
+        }
+        files.push(("run_report.json".into(), b"{}".to_vec()));
+        files.push(("selection.json".into(), b"[]".to_vec()));
+        for (name, content) in files {
+            std::fs::write(dir.join(name), content).unwrap();
+        }
+        dirs.push(dir);
+    }
+    dirs
+}
