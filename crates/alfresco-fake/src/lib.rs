@@ -149,6 +149,40 @@ impl State {
     }
 }
 
+impl State {
+    /// How the files below `folder` differ from `expected` (relative path, content): missing,
+    /// extra, other content, more than one version, or no `cm:title`. Empty when every
+    /// expected file is there exactly once.
+    pub fn differences(&self, folder: &str, expected: &[(String, Vec<u8>)]) -> Vec<String> {
+        let remote = self.repo.files_under(folder);
+        let mut out = Vec::new();
+        for (path, content) in expected {
+            match remote.iter().find(|(p, _)| p == path) {
+                None => out.push(format!("{path}: missing")),
+                Some((_, n)) => {
+                    if &n.content != content {
+                        out.push(format!("{path}: other content"));
+                    }
+                    if n.versions != 1 {
+                        out.push(format!("{path}: {} versions", n.versions));
+                    }
+                    if n.properties.get("cm:title").and_then(|t| t.as_str())
+                        != Some(n.name.as_str())
+                    {
+                        out.push(format!("{path}: title {:?}", n.properties.get("cm:title")));
+                    }
+                }
+            }
+        }
+        for (path, _) in &remote {
+            if !expected.iter().any(|(p, _)| p == path) {
+                out.push(format!("{path}: not expected"));
+            }
+        }
+        out
+    }
+}
+
 pub(crate) type Shared = Arc<Mutex<State>>;
 
 /// A running fake server on 127.0.0.1.

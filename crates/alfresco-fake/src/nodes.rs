@@ -137,7 +137,7 @@ async fn gate(state: &Shared, method: &str, path: String, headers: &HeaderMap) -
     }
 }
 
-fn includes(q: &HashMap<String, String>, parameter: &str) -> Result<Vec<String>, Response> {
+fn includes(q: &HashMap<String, String>, parameter: &str) -> Result<Vec<String>, String> {
     let allowed = include_values(parameter);
     let asked: Vec<String> = q
         .get("include")
@@ -149,19 +149,16 @@ fn includes(q: &HashMap<String, String>, parameter: &str) -> Result<Vec<String>,
         })
         .unwrap_or_default();
     match asked.iter().find(|a| !allowed.contains(a)) {
-        Some(bad) => Err(error(
-            400,
-            &format!("include={bad} is not one of {allowed:?}"),
-        )),
+        Some(bad) => Err(format!("include={bad} is not one of {allowed:?}")),
         None => Ok(asked),
     }
 }
 
-fn flag(v: Option<&String>) -> Result<bool, Response> {
+fn flag(v: Option<&String>) -> Result<bool, String> {
     match v.map(String::as_str) {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
-        Some(other) => Err(error(400, &format!("{other:?} is not a boolean"))),
+        Some(other) => Err(format!("{other:?} is not a boolean")),
     }
 }
 
@@ -170,15 +167,12 @@ fn count(
     name: &str,
     default: usize,
     min: usize,
-) -> Result<usize, Response> {
+) -> Result<usize, String> {
     match q.get(name) {
         None => Ok(default),
         Some(v) => match v.parse::<usize>() {
             Ok(n) if n >= min => Ok(n),
-            _ => Err(error(
-                400,
-                &format!("{name}={v} must be an integer >= {min}"),
-            )),
+            _ => Err(format!("{name}={v} must be an integer >= {min}")),
         },
     }
 }
@@ -229,7 +223,7 @@ pub(crate) async fn get_node(
     }
     let include = match includes(&q, "nodeEntryIncludeParam") {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return error(400, &e),
     };
     let value = {
         let s = state.lock().unwrap();
@@ -256,11 +250,11 @@ pub(crate) async fn list_children(
     }
     let include = match includes(&q, "nodeMinimalEntryIncludeParam") {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return error(400, &e),
     };
     let (skip, max) = match (count(&q, "skipCount", 0, 0), count(&q, "maxItems", 100, 1)) {
         (Ok(s), Ok(m)) => (s, m),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(e), _) | (_, Err(e)) => return error(400, &e),
     };
     let value = {
         let s = state.lock().unwrap();
@@ -511,11 +505,11 @@ pub(crate) async fn create_child(
     let (overwrite, auto_rename) = match (flag(opts.get("overwrite")), flag(opts.get("autoRename")))
     {
         (Ok(o), Ok(a)) => (o, a),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(e), _) | (_, Err(e)) => return error(400, &e),
     };
     let include = match includes(&q, "nodeEntryIncludeParam") {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return error(400, &e),
     };
     {
         let mut s = state.lock().unwrap();

@@ -25,6 +25,20 @@ impl UnitProducts {
     }
 }
 
+impl UnitProducts {
+    /// Every product as (remote path below the root, local content).
+    pub fn contents(&self) -> Result<Vec<(String, Vec<u8>)>, String> {
+        self.products
+            .iter()
+            .map(|p| {
+                let path = self.dir.join(&p.name);
+                let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok((format!("{}/{}", self.remote_folder(), p.name), bytes))
+            })
+            .collect()
+    }
+}
+
 /// The unit folders below `root` (or `root` itself), sorted by unit path.
 pub fn unit_dirs(root: &Path) -> Result<Vec<PathBuf>, String> {
     if !root.is_dir() {

@@ -41,15 +41,24 @@ impl StoreTarget {
     /// environment.
     pub fn open(url: &str) -> Result<StoreTarget, String> {
         let (store, prefix) = soundscape_store::open_store(url)?;
-        Ok(StoreTarget {
+        Ok(StoreTarget::new(store, prefix, url))
+    }
+
+    /// A target over an opened store; `url` names it in the journal and the report.
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: StorePath, url: &str) -> StoreTarget {
+        StoreTarget {
             store,
             prefix,
             url: url.trim_end_matches('/').to_string(),
             attributes: !url.starts_with("file://"),
             multipart_threshold: 64 * 1024 * 1024,
             part_size: 16 * 1024 * 1024,
-            retry: RetryPolicy::default(),
-        })
+            // object_store retries single requests itself (5xx, timeouts, lost connections).
+            retry: RetryPolicy {
+                attempts: 3,
+                ..RetryPolicy::default()
+            },
+        }
     }
 
     /// The journal's name of this target.

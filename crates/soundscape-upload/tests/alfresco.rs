@@ -56,30 +56,13 @@ async fn run(
 
 /// Every local product is in the fake exactly once, with its content, title and one version.
 fn assert_exactly_once(fake: &FakeAlfresco, lib: &str, root: &Path) {
+    let expected: Vec<_> = units(root)
+        .iter()
+        .flat_map(|u| u.contents().unwrap())
+        .collect();
     let s = fake.state();
-    let remote = s.repo.files_under(lib);
-    let mut local = Vec::new();
-    for u in units(root) {
-        for p in &u.products {
-            local.push((
-                format!("{}/{}", u.remote_folder(), p.name),
-                std::fs::read(u.dir.join(&p.name)).unwrap(),
-            ));
-        }
-    }
-    local.sort();
-    let names: Vec<&String> = remote.iter().map(|(p, _)| p).collect();
-    let want: Vec<&String> = local.iter().map(|(p, _)| p).collect();
-    assert_eq!(names, want, "remote files differ from the local products");
-    for ((path, node), (_, content)) in remote.iter().zip(&local) {
-        assert_eq!(&node.content, content, "{path}: content");
-        assert_eq!(node.versions, 1, "{path}: uploaded {} times", node.versions);
-        assert_eq!(
-            node.properties["cm:title"],
-            node.name.as_str(),
-            "{path}: title"
-        );
-    }
+    let diff = s.differences(lib, &expected);
+    assert!(diff.is_empty(), "{diff:#?}");
     assert!(s.violations.is_empty(), "{:?}", s.violations);
 }
 
@@ -300,45 +283,46 @@ async fn the_content_model_is_set_page_by_page_and_a_rerun_changes_nothing() {
         "{:#?}",
         r.files
     );
-    let s = fake.state();
-    assert!(s.violations.is_empty(), "{:?}", s.violations);
-    let pages = s
-        .seen
-        .iter()
-        .filter(|q| q.path.ends_with("/children") && q.method == "GET")
-        .count();
-    assert!(pages >= 2 * 4, "{pages} listing requests: no paging");
-    let unit = "92/1_91_1_1351/241C7D0/2021-08-04";
-    let mean = s
-        .repo
-        .node_at(&lib, &format!("{unit}/mean_soundscape.png"))
-        .unwrap();
-    assert_eq!(mean.node_type, model::MODEL_TYPE);
-    assert_eq!(mean.properties["soundscape:aggr"], "Mean");
-    assert_eq!(mean.properties["soundscape:n_fft"], "1024");
-    assert_eq!(
-        mean.properties["soundscape:product_path"],
-        format!("/Company Home/Sites/sipecam-soundscape/documentLibrary/{unit}").as_str()
-    );
-    let video = s
-        .repo
-        .node_at(&lib, &format!("{unit}/REC1_20210804_010000.mp4"))
-        .unwrap();
-    assert_eq!(
-        video.properties["soundscape:AudioID"],
-        "REC1_20210804_010000"
-    );
-    assert_eq!(
-        video.properties["soundscape:product_name"],
-        "spectrogram_video"
-    );
-    let meta = s
-        .repo
-        .node_at(&lib, &format!("{unit}/soundscape_metadata.json"))
-        .unwrap();
-    assert_eq!(meta.node_type, "cm:content");
-    let updates = s.updates;
-    drop(s);
+    let updates = {
+        let s = fake.state();
+        assert!(s.violations.is_empty(), "{:?}", s.violations);
+        let pages = s
+            .seen
+            .iter()
+            .filter(|q| q.path.ends_with("/children") && q.method == "GET")
+            .count();
+        assert!(pages >= 2 * 4, "{pages} listing requests: no paging");
+        let unit = "92/1_91_1_1351/241C7D0/2021-08-04";
+        let mean = s
+            .repo
+            .node_at(&lib, &format!("{unit}/mean_soundscape.png"))
+            .unwrap();
+        assert_eq!(mean.node_type, model::MODEL_TYPE);
+        assert_eq!(mean.properties["soundscape:aggr"], "Mean");
+        assert_eq!(mean.properties["soundscape:n_fft"], "1024");
+        assert_eq!(
+            mean.properties["soundscape:product_path"],
+            format!("/Company Home/Sites/sipecam-soundscape/documentLibrary/{unit}").as_str()
+        );
+        let video = s
+            .repo
+            .node_at(&lib, &format!("{unit}/REC1_20210804_010000.mp4"))
+            .unwrap();
+        assert_eq!(
+            video.properties["soundscape:AudioID"],
+            "REC1_20210804_010000"
+        );
+        assert_eq!(
+            video.properties["soundscape:product_name"],
+            "spectrogram_video"
+        );
+        let meta = s
+            .repo
+            .node_at(&lib, &format!("{unit}/soundscape_metadata.json"))
+            .unwrap();
+        assert_eq!(meta.node_type, "cm:content");
+        s.updates
+    };
 
     let mut r = UploadReport::new("m", "0");
     model::apply(&session, &lib, &units, &opts, &mut r, |_| {}).await;

@@ -1,5 +1,8 @@
-//! The `upload-alfresco` stage over [`soundscape_upload`]: opens the targets from the command
-//! line and the environment, uploads, and writes `upload_report.json`.
+//! The upload stages over [`soundscape_upload`]:
+//!
+//! - `upload-alfresco` ([`run_upload`]) opens the targets from the command line and the
+//!   environment, uploads, and writes `upload_report.json`;
+//! - `upload-model` ([`run_model`]) sets the content model and writes `model_report.json`.
 
 use std::sync::Arc;
 
@@ -12,7 +15,8 @@ use soundscape_upload::report::UploadReport;
 use soundscape_upload::store::StoreTarget;
 use soundscape_upload::{Existing, Target, UploadOptions};
 
-pub const REPORT: &str = "upload_report.json";
+pub const UPLOAD_REPORT: &str = "upload_report.json";
+pub const MODEL_REPORT: &str = "model_report.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExistingArg {
@@ -54,8 +58,8 @@ fn targets(job: &Job) -> anyhow::Result<Vec<Target>> {
     Ok(targets)
 }
 
-/// Runs the stage; returns the exit code.
-pub fn run(job: &Job) -> anyhow::Result<u8> {
+/// Runs upload-alfresco; returns the exit code.
+pub fn run_upload(job: &Job) -> anyhow::Result<u8> {
     let units = job.select.units().map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     let mut report = UploadReport::new("upload-alfresco", env!("CARGO_PKG_VERSION"));
@@ -83,6 +87,35 @@ pub fn run(job: &Job) -> anyhow::Result<u8> {
         bar.finish_and_clear();
         anyhow::Ok(())
     })?;
-    soundscape_upload::report::finish(report, &job.select.report_path(REPORT))
+    soundscape_upload::report::finish(report, &job.select.report_path(UPLOAD_REPORT))
+        .map_err(anyhow::Error::msg)
+}
+
+/// Runs upload-model; returns the exit code.
+pub fn run_model(select: &SelectionArgs, common: &CommonArgs) -> anyhow::Result<u8> {
+    let root = select
+        .root_node
+        .clone()
+        .context("give --root-node (or ALFRESCO_NODE_ID)")?;
+    let units = select.units().map_err(anyhow::Error::msg)?;
+    let session = Session::new(AlfrescoConfig::from_env()?)?;
+    let total: usize = units.iter().map(|u| u.products.len()).sum();
+    let mut report = UploadReport::new("upload-model", env!("CARGO_PKG_VERSION"));
+    let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
+    let bar = common.progress(total as u64, "products");
+    let opts = soundscape_upload::model::ModelOptions {
+        jobs: select.jobs,
+        ..Default::default()
+    };
+    rt.block_on(soundscape_upload::model::apply(
+        &session,
+        &root,
+        &units,
+        &opts,
+        &mut report,
+        |_| bar.inc(1),
+    ));
+    bar.finish_and_clear();
+    soundscape_upload::report::finish(report, &select.report_path(MODEL_REPORT))
         .map_err(anyhow::Error::msg)
 }

@@ -23,8 +23,8 @@ struct Args {
     #[arg(long, env = "SOUNDSCAPE_S3_URL")]
     s3: Option<String>,
     /// A file of that name with other content: update (a new version) or keep (leave it).
-    #[arg(long, value_enum, default_value_t = upload_alfresco::ExistingArg::Update)]
-    existing: upload_alfresco::ExistingArg,
+    #[arg(long, value_enum, default_value_t = upload_stages::ExistingArg::Update)]
+    existing: upload_stages::ExistingArg,
     /// Ask the targets even for products the upload journal lists as uploaded.
     #[arg(long)]
     verify: bool,
@@ -41,7 +41,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let common = args.common.clone();
-    let job = upload_alfresco::Job {
+    let job = upload_stages::Job {
         select: args.select,
         s3: args.s3,
         existing: args.existing,
@@ -50,5 +50,5 @@ fn main() -> ExitCode {
         part_size: args.part_size_mib << 20,
         common: args.common,
     };
-    common.main("upload-alfresco", || upload_alfresco::run(&job))
+    common.main("upload-alfresco", || upload_stages::run_upload(&job))
 }
