@@ -31,6 +31,9 @@ pub const KNOWN_PREFIXES: [&str; 5] = ["cm", "sys", "exif", "soundscape", "sipec
 
 type Params = Query<HashMap<String, String>>;
 
+/// Content type of an upload whose part names none.
+const OCTET_STREAM: &str = "application/octet-stream";
+
 /// A broken answer: the connection ends before a body arrives.
 fn dropped() -> Response {
     let stream = futures::stream::once(async {
@@ -154,6 +157,20 @@ fn includes(q: &HashMap<String, String>, parameter: &str) -> Result<Vec<String>,
     }
 }
 
+/// The gate of a read, then its `include` values checked against `parameter`.
+async fn read_gate(
+    state: &Shared,
+    path: String,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    parameter: &str,
+) -> Result<Vec<String>, Response> {
+    if let Gate::Stop(r) = gate(state, "GET", path, headers).await {
+        return Err(r);
+    }
+    includes(q, parameter).map_err(|e| error(400, &e))
+}
+
 fn flag(v: Option<&String>) -> Result<bool, String> {
     match v.map(String::as_str) {
         None | Some("false") => Ok(false),
@@ -218,12 +235,17 @@ pub(crate) async fn get_node(
     Query(q): Params,
     headers: HeaderMap,
 ) -> Response {
-    if let Gate::Stop(r) = gate(&state, "GET", format!("nodes/{id}"), &headers).await {
-        return r;
-    }
-    let include = match includes(&q, "nodeEntryIncludeParam") {
+    let include = match read_gate(
+        &state,
+        format!("nodes/{id}"),
+        &headers,
+        &q,
+        "nodeEntryIncludeParam",
+    )
+    .await
+    {
         Ok(i) => i,
-        Err(e) => return error(400, &e),
+        Err(r) => return r,
     };
     let value = {
         let s = state.lock().unwrap();
@@ -245,12 +267,17 @@ pub(crate) async fn list_children(
     Query(q): Params,
     headers: HeaderMap,
 ) -> Response {
-    if let Gate::Stop(r) = gate(&state, "GET", format!("nodes/{id}/children"), &headers).await {
-        return r;
-    }
-    let include = match includes(&q, "nodeMinimalEntryIncludeParam") {
+    let include = match read_gate(
+        &state,
+        format!("nodes/{id}/children"),
+        &headers,
+        &q,
+        "nodeMinimalEntryIncludeParam",
+    )
+    .await
+    {
         Ok(i) => i,
-        Err(e) => return error(400, &e),
+        Err(r) => return r,
     };
     let (skip, max) = match (count(&q, "skipCount", 0, 0), count(&q, "maxItems", 100, 1)) {
         (Ok(s), Ok(m)) => (s, m),
@@ -423,20 +450,6 @@ async fn read_multipart(req: Request) -> Result<Upload, String> {
     Ok(up)
 }
 
-fn mime_of(name: &str) -> &'static str {
-    match name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("png") => "image/png",
-        Some("mp4") => "video/mp4",
-        Some("json") => "application/json",
-        Some("parquet") => "application/vnd.apache.parquet",
-        _ => "application/octet-stream",
-    }
-}
-
 /// `POST .../nodes/{id}/children` as multipart/form-data (a file) or JSON (a folder or an
 /// empty file).
 pub(crate) async fn create_child(
@@ -560,9 +573,7 @@ pub(crate) async fn create_child(
             Some((eid, false)) if overwrite && !is_folder => {
                 let n = repo.nodes.get_mut(&eid).unwrap();
                 if let Some((bytes, mime)) = content {
-                    n.mime_type = mime
-                        .filter(|m| m != "application/octet-stream")
-                        .unwrap_or_else(|| mime_of(&name).into());
+                    n.mime_type = mime.unwrap_or_else(|| OCTET_STREAM.into());
                     n.content = bytes;
                 }
                 n.versions += 1;
@@ -617,9 +628,7 @@ fn new_child(
         repo.add_folders(folder, name).expect("name checked free")
     } else {
         let (bytes, mime) = content.unwrap_or_default();
-        let mime = mime
-            .filter(|m| m != "application/octet-stream")
-            .unwrap_or_else(|| mime_of(name).into());
+        let mime = mime.unwrap_or_else(|| OCTET_STREAM.into());
         repo.add_file(folder, name, bytes, &mime)
     };
     let n = repo.nodes.get_mut(&nid).unwrap();

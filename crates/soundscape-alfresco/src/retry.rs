@@ -44,17 +44,33 @@ impl RetryPolicy {
     }
 
     /// Runs `op` until it succeeds, fails for good, or the attempts are used up.
-    pub async fn run<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, AlfrescoError>
+    pub async fn run<T, F, Fut>(&self, what: &str, op: F) -> Result<T, AlfrescoError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, AlfrescoError>>,
+    {
+        self.run_when(what, op, AlfrescoError::is_transient).await
+    }
+
+    /// Runs `op` until it succeeds, fails with an error `retry` does not accept, or the
+    /// attempts are used up.
+    pub async fn run_when<T, E, F, Fut>(
+        &self,
+        what: &str,
+        mut op: F,
+        retry: impl Fn(&E) -> bool,
+    ) -> Result<T, E>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
     {
         let mut n = 0;
         loop {
             n += 1;
             match op().await {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_transient() && n < self.attempts => {
+                Err(e) if retry(&e) && n < self.attempts => {
                     let wait = self.delay(n);
                     tracing::warn!(attempt = n, wait_ms = wait.as_millis() as u64, error = %e, "{what}: retrying");
                     tokio::time::sleep(wait).await;

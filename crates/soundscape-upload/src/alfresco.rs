@@ -115,21 +115,20 @@ impl AlfrescoTarget {
         journal: &Journal,
         existing: Existing,
     ) -> Result<Placed, String> {
-        let mut tried = None;
-        let mut n = 0;
-        loop {
-            n += 1;
-            match self.attempt(f, journal, existing, &mut tried).await {
-                Ok(p) => return Ok(p),
-                Err(e)
-                    if (e.is_transient() || e.status() == Some(409)) && n < self.retry.attempts =>
-                {
-                    let wait = self.retry.delay(n);
-                    tracing::warn!(file = %f.path.display(), attempt = n, error = %e, "upload: looking again and retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => return Err(e.to_string()),
-            }
-        }
+        let tried = std::sync::Mutex::new(None);
+        let what = format!("upload {}", f.path.display());
+        self.retry
+            .run_when(
+                &what,
+                || async {
+                    let mut t = *tried.lock().unwrap();
+                    let r = self.attempt(f, journal, existing, &mut t).await;
+                    *tried.lock().unwrap() = t;
+                    r
+                },
+                |e| e.is_transient() || e.status() == Some(409),
+            )
+            .await
+            .map_err(|e| e.to_string())
     }
 }

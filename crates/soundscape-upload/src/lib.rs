@@ -288,14 +288,8 @@ pub async fn upload(
         .zip(&journals)
         .filter_map(|(u, j)| j.as_ref().map(|j| (u, j)))
         .flat_map(|(u, j)| u.products.iter().map(move |p| (u, p, j)));
-    let mut stream = futures::stream::iter(work)
+    let stream = futures::stream::iter(work)
         .map(|(u, p, j)| upload_one(u, p, j, targets, opts))
         .buffer_unordered(opts.jobs.max(1));
-    while let Some(outcomes) = stream.next().await {
-        for o in outcomes {
-            each(&o);
-            report.files.push(o);
-        }
-    }
-    report.sort();
+    report.gather(stream, each).await;
 }

@@ -248,16 +248,10 @@ pub async fn apply(
     };
     let target = &target;
     let root_path = &root_path;
-    let mut stream = futures::stream::iter(units)
+    let stream = futures::stream::iter(units)
         .map(|u| model_unit(session, root, root_path, u, target, opts.page_size))
         .buffer_unordered(opts.jobs.max(1));
-    while let Some(outcomes) = stream.next().await {
-        for o in outcomes {
-            each(&o);
-            report.files.push(o);
-        }
-    }
-    report.sort();
+    report.gather(stream, each).await;
 }
 
 #[cfg(test)]

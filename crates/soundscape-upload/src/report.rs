@@ -88,6 +88,22 @@ pub struct UploadReport {
 }
 
 impl UploadReport {
+    /// Takes the outcomes of `stream` as they come: `each` sees every one (for progress),
+    /// then they are kept in a stable order.
+    pub async fn gather<S>(&mut self, mut stream: S, each: impl Fn(&FileOutcome))
+    where
+        S: futures::Stream<Item = Vec<FileOutcome>> + Unpin,
+    {
+        use futures::StreamExt;
+        while let Some(outcomes) = stream.next().await {
+            for o in outcomes {
+                each(&o);
+                self.files.push(o);
+            }
+        }
+        self.sort();
+    }
+
     pub fn new(stage: &str, version: &str) -> UploadReport {
         UploadReport {
             stage: stage.into(),

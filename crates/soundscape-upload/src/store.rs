@@ -173,22 +173,21 @@ impl StoreTarget {
         journal: &Journal,
         existing: Existing,
     ) -> Result<Placed, String> {
-        let mut n = 0;
-        loop {
-            n += 1;
-            match self.attempt(f, journal, existing).await {
-                Ok(p) => return Ok(p),
-                Err(
-                    e @ (object_store::Error::PermissionDenied { .. }
-                    | object_store::Error::Unauthenticated { .. }
-                    | object_store::Error::NotImplemented { .. }),
-                ) => return Err(format!("{}: {e}", self.url)),
-                Err(e) if n < self.retry.attempts => {
-                    tracing::warn!(file = %f.path.display(), attempt = n, error = %e, "object store: retrying");
-                    tokio::time::sleep(self.retry.delay(n)).await;
-                }
-                Err(e) => return Err(format!("{}: {e}", self.url)),
-            }
-        }
+        let what = format!("store {}", f.path.display());
+        self.retry
+            .run_when(
+                &what,
+                || self.attempt(f, journal, existing),
+                |e| {
+                    !matches!(
+                        e,
+                        object_store::Error::PermissionDenied { .. }
+                            | object_store::Error::Unauthenticated { .. }
+                            | object_store::Error::NotImplemented { .. }
+                    )
+                },
+            )
+            .await
+            .map_err(|e| format!("{}: {e}", self.url))
     }
 }
