@@ -31,8 +31,8 @@ demo: setup
 # Every test: formatting and lints, Rust unit and integration tests, then the parquet readers
 # (pyarrow, pandas, polars, DuckDB).
 test: lint
-    cargo test --workspace
     cargo build --workspace --bins
+    cargo test --workspace
     .venv/bin/python -m pytest -q tests/python
 
 # Benchmark: seconds per audio hour on one core, peak memory of a one-hour file, scaling with cores.
@@ -49,6 +49,10 @@ bench-listing *ARGS:
 bench-video *ARGS:
     cargo build --release -p soundscape-bench --bin video-bench
     ./target/release/video-bench {{ARGS}}
+
+# Render the Argo WorkflowTemplate and Workflow into argo/ (a test checks they are fresh).
+render:
+    cargo run -q -p soundscape -- render --out argo
 
 # Lints.
 lint:

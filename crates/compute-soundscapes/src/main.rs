@@ -154,7 +154,7 @@ fn parse_index(name: &str) -> Result<IndexName, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = soundscape_cli::parse();
     let common = args.common.clone();
     common.main("compute-soundscapes", || run(args))
 }

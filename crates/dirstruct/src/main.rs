@@ -38,7 +38,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = soundscape_cli::parse();
     let common = args.common.clone();
     let job = dirstruct::Job {
         units: args.units,

@@ -34,7 +34,7 @@ struct Args {
     out: PathBuf,
     /// Folder levels under the source, e.g. `{cumulus}/{node}/{recorder}/{deployment}`
     /// (`sipecam` for that one; `{*}` skips a level). Default: none.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", env = "SOUNDSCAPE_LAYOUT")]
     layout: String,
     /// Do not read file headers (trust names and declared metadata).
     #[arg(long)]
@@ -42,10 +42,15 @@ struct Args {
 
     /// Keep only this cumulus (repeat for several). With a single value it is also the
     /// cumulus of recordings whose source names none.
-    #[arg(long, help_heading = "Filters")]
+    #[arg(
+        long,
+        help_heading = "Filters",
+        env = "SOUNDSCAPE_CUMULUS",
+        value_delimiter = ','
+    )]
     cumulus: Vec<String>,
     /// Keep only this sample rate, Hz.
-    #[arg(long, help_heading = "Filters")]
+    #[arg(long, help_heading = "Filters", env = "SOUNDSCAPE_SAMPLE_RATE")]
     sample_rate: Option<f64>,
     /// Keep recordings starting on or after this date (YYYY-MM-DD, local to the recording).
     #[arg(long, help_heading = "Filters")]
@@ -54,7 +59,7 @@ struct Args {
     #[arg(long, help_heading = "Filters")]
     to: Option<NaiveDate>,
     /// Keep at most this many recordings.
-    #[arg(long, help_heading = "Filters")]
+    #[arg(long, help_heading = "Filters", env = "SOUNDSCAPE_LIMIT")]
     limit: Option<usize>,
 
     /// Node name where the source gives none.
@@ -93,7 +98,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = soundscape_cli::parse();
     let common = args.common.clone();
     common.main("get-audio-df", || run(args))
 }

@@ -27,7 +27,36 @@ pub struct CommonArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Exit code when the run finished but some items failed (named in the report). A
+    /// workflow sets 0 so that the unit's later stages still run on what succeeded.
+    #[arg(long, default_value_t = PARTIAL_EXIT_CODE, env = "SOUNDSCAPE_PARTIAL_EXIT_CODE")]
+    pub partial_exit_code: u8,
 }
+
+/// Prefixes of the environment variables the stages read settings from.
+pub const ENV_PREFIXES: [&str; 3] = ["SOUNDSCAPE_", "ALFRESCO_", "X_API_KEY"];
+
+/// Parses the command line. Settings that a workflow passes as environment variables are
+/// dropped first when empty, so that an unset workflow parameter means "not given" rather
+/// than an empty value.
+pub fn parse<T: clap::Parser>() -> T {
+    let empty: Vec<_> = std::env::vars_os()
+        .filter(|(k, v)| {
+            v.is_empty()
+                && k.to_str()
+                    .is_some_and(|k| ENV_PREFIXES.iter().any(|p| k.starts_with(p)))
+        })
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        // Still single-threaded: nothing else reads the environment yet.
+        std::env::remove_var(k);
+    }
+    T::parse()
+}
+
+/// Exit code of a run in which some items failed.
+pub const PARTIAL_EXIT_CODE: u8 = 3;
 
 impl CommonArgs {
     /// Sets up logging and the global thread pool.
@@ -52,6 +81,7 @@ impl CommonArgs {
     ) -> std::process::ExitCode {
         self.init();
         match run() {
+            Ok(PARTIAL_EXIT_CODE) => std::process::ExitCode::from(self.partial_exit_code),
             Ok(code) => std::process::ExitCode::from(code),
             Err(e) => {
                 tracing::error!("{e:#}");

@@ -61,7 +61,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = soundscape_cli::parse();
     let common = args.common.clone();
     common.main("spec-n-specvid", || {
         let job = UnitJob {

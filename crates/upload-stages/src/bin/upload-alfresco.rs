@@ -39,7 +39,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = soundscape_cli::parse();
     let common = args.common.clone();
     let job = upload_stages::Job {
         select: args.select,

@@ -24,7 +24,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = soundscape_cli::parse();
     args.common.main("upload-model", || {
         upload_stages::run_model(&args.select, &args.common)
     })

@@ -1,0 +1,173 @@
+//! The generator checks its own DAG before anything is rendered or run: names unique and
+//! valid as Kubernetes names, every dependency defined at the same level (run-wide or per
+//! unit) and no cycles, every parameter used defined, the unit id used only by per-unit
+//! steps, the fan-out output defined, and per-unit steps only after the run-wide ones.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::spec::{EnvValue, Pipeline, Step};
+
+fn dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Every problem of the spec; empty when it is sound.
+pub fn problems(p: &Pipeline) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut names = HashSet::new();
+    for s in &p.steps {
+        if !names.insert(s.name) {
+            out.push(format!("step {} is defined twice", s.name));
+        }
+        if !dns_label(s.name) {
+            out.push(format!("step name {:?} is not a Kubernetes name", s.name));
+        }
+    }
+    for reserved in ["main", "unit"] {
+        if names.contains(reserved) {
+            out.push(format!(
+                "step name {reserved:?} is reserved for the DAG templates"
+            ));
+        }
+    }
+    let mut params = HashSet::new();
+    for prm in &p.params {
+        if !params.insert(prm.name) {
+            out.push(format!("parameter {} is defined twice", prm.name));
+        }
+    }
+    for s in &p.steps {
+        let mut used: Vec<&str> = s.args.iter().flat_map(|a| a.params()).collect();
+        for e in &s.env {
+            if let EnvValue::Text(t) = &e.value {
+                used.extend(t.params());
+                if t.uses_unit() && !s.per_unit {
+                    out.push(format!(
+                        "step {}: env {} uses the unit id outside the fan-out",
+                        s.name, e.name
+                    ));
+                }
+            }
+        }
+        if let Some(c) = &s.when {
+            used.extend(c.params());
+        }
+        if let Some(o) = &s.output {
+            used.extend(o.path.params());
+        }
+        for u in used {
+            if !params.contains(u) {
+                out.push(format!("step {}: parameter {u} is not defined", s.name));
+            }
+        }
+        if !s.per_unit && s.args.iter().any(|a| a.uses_unit()) {
+            out.push(format!(
+                "step {}: uses the unit id but is not per unit",
+                s.name
+            ));
+        }
+        for d in &s.depends {
+            match p.step(d) {
+                None => out.push(format!("step {}: depends on {d}, which is not defined", s.name)),
+                Some(t) if t.per_unit != s.per_unit => out.push(format!(
+                    "step {}: depends on {d} across the fan-out (run-wide and per-unit steps do not mix)",
+                    s.name
+                )),
+                _ => {}
+            }
+        }
+    }
+    match p.step(p.fan_out.0) {
+        Some(s) if !s.per_unit && s.output.as_ref().is_some_and(|o| o.name == p.fan_out.1) => {}
+        _ => out.push(format!(
+            "fan-out: run-wide step {} has no output {}",
+            p.fan_out.0, p.fan_out.1
+        )),
+    }
+    for level in [false, true] {
+        let steps: Vec<&Step> = p.steps.iter().filter(|s| s.per_unit == level).collect();
+        if let Err(cycle) = order(&steps) {
+            out.push(format!("cycle among steps: {}", cycle.join(" -> ")));
+        }
+    }
+    out
+}
+
+/// The steps of one level in an order that respects the dependencies, or the steps of a cycle.
+pub fn order<'a>(steps: &[&'a Step]) -> Result<Vec<&'a Step>, Vec<&'static str>> {
+    let by_name: HashMap<&str, &Step> = steps.iter().map(|s| (s.name, *s)).collect();
+    let mut done: Vec<&Step> = Vec::new();
+    let mut state: HashMap<&str, u8> = HashMap::new(); // 1 visiting, 2 done
+    fn visit<'a>(
+        s: &'a Step,
+        by_name: &HashMap<&str, &'a Step>,
+        state: &mut HashMap<&'static str, u8>,
+        done: &mut Vec<&'a Step>,
+        path: &mut Vec<&'static str>,
+    ) -> Result<(), Vec<&'static str>> {
+        match state.get(s.name) {
+            Some(2) => return Ok(()),
+            Some(1) => {
+                let from = path.iter().position(|n| *n == s.name).unwrap_or(0);
+                let mut cycle = path[from..].to_vec();
+                cycle.push(s.name);
+                return Err(cycle);
+            }
+            _ => {}
+        }
+        state.insert(s.name, 1);
+        path.push(s.name);
+        for d in &s.depends {
+            if let Some(t) = by_name.get(d) {
+                visit(t, by_name, state, done, path)?;
+            }
+        }
+        path.pop();
+        state.insert(s.name, 2);
+        done.push(s);
+        Ok(())
+    }
+    for s in steps {
+        visit(s, &by_name, &mut state, &mut done, &mut Vec::new())?;
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{soundscape, Settings};
+    use crate::spec::Text;
+
+    #[test]
+    fn the_soundscape_pipeline_is_sound() {
+        let p = soundscape(&Settings::default());
+        assert_eq!(problems(&p), Vec::<String>::new());
+        let run: Vec<&Step> = p.run_steps().collect();
+        let names: Vec<&str> = order(&run).unwrap().iter().map(|s| s.name).collect();
+        assert_eq!(names, ["get-audio-df", "dirstruct"]);
+    }
+
+    #[test]
+    fn broken_specs_are_named() {
+        let mut p = soundscape(&Settings::default());
+        p.steps[2].depends = vec!["upload-model"];
+        p.steps[3].args.push(Text::Param("nope"));
+        p.steps[1].depends.push("compute-soundscapes");
+        p.steps[0].args.push(Text::Unit);
+        let found = problems(&p).join("\n");
+        for want in [
+            "cycle among steps: compute-soundscapes -> upload-model -> upload-alfresco -> spec-n-specvid -> compute-soundscapes",
+            "step spec-n-specvid: parameter nope is not defined",
+            "step dirstruct: depends on compute-soundscapes across the fan-out",
+            "step get-audio-df: uses the unit id but is not per unit",
+        ] {
+            assert!(found.contains(want), "{want} not in:\n{found}");
+        }
+    }
+}

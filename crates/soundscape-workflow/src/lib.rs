@@ -1,0 +1,19 @@
+//! The soundscape pipeline as a workflow.
+//!
+//! - [`spec`]: the typed DAG spec (stages, arguments, environment, credentials, resources,
+//!   retries, fan-out over units).
+//! - [`pipeline`]: the six stages of the soundscape pipeline in that spec.
+//! - [`check`]: the spec's own checks (no cycles, every reference defined).
+//! - [`argo`]: rendering to an Argo `WorkflowTemplate` and `Workflow`s.
+//! - [`validate`]: strict validation against the vendored Argo schema and CRDs.
+//! - [`local`]: the same spec run on one machine.
+
+pub mod argo;
+pub mod check;
+pub mod local;
+pub mod pipeline;
+pub mod spec;
+pub mod validate;
+
+pub use pipeline::{soundscape, Settings};
+pub use spec::Pipeline;

@@ -1,0 +1,264 @@
+//! The soundscape pipeline: the six stages of SPEC §1 as one spec. Run-wide: get-audio-df lists
+//! the recordings and writes the unit ids (`fanout.json`), dirstruct makes the unit folders.
+//! Per unit, fanned out over those ids: compute-soundscapes, spec-n-specvid, and, when a
+//! target is configured, upload-alfresco then upload-model, so that each unit is uploaded as
+//! soon as it is done.
+
+use crate::spec::{
+    flag, Condition, Env, EnvValue, Output, Param, Pipeline, Resources, Retry, Step, Text,
+};
+
+/// Settings of the rendered pipeline that are not workflow parameters.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub name: String,
+    pub namespace: String,
+    pub image: String,
+    pub service_account: String,
+    pub claim: String,
+    pub mount: String,
+    pub parallelism: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            name: "soundscape".into(),
+            namespace: "soundscape".into(),
+            image: format!("soundscape:{}", env!("CARGO_PKG_VERSION")),
+            service_account: "soundscape-workflow".into(),
+            claim: "soundscape-shared".into(),
+            mount: "/shared_volume".into(),
+            parallelism: 8,
+        }
+    }
+}
+
+/// Kubernetes Secrets the uploads read (keys named as the environment variables).
+pub const ALFRESCO_SECRET: &str = "soundscape-alfresco";
+pub const S3_SECRET: &str = "soundscape-s3";
+
+fn secret(name: &'static str, secret: &'static str) -> Env {
+    Env {
+        name,
+        value: EnvValue::Secret { secret, key: name },
+    }
+}
+
+fn setting(name: &'static str, param: &'static str) -> Env {
+    Env {
+        name,
+        value: EnvValue::Text(Text::Param(param)),
+    }
+}
+
+/// Partial failures (some recordings or units failed, exit 3) let the later stages go on with
+/// what succeeded; the failures are in the reports.
+fn go_on_after_partial_failures() -> Env {
+    Env {
+        name: "SOUNDSCAPE_PARTIAL_EXIT_CODE",
+        value: EnvValue::Text(Text::lit("0")),
+    }
+}
+
+/// The unit folder of a per-unit step.
+fn unit_dir() -> Text {
+    Text::Join(vec![Text::Param("results-dir"), Text::lit("/"), Text::Unit])
+}
+
+const SMALL: Resources = Resources {
+    cpu: "100m",
+    memory: "128Mi",
+    memory_limit: "512Mi",
+};
+
+/// Retries on pod errors (eviction, node loss) only.
+const ON_ERROR: Retry = Retry {
+    limit: 2,
+    backoff: "30s",
+    max_duration: "30m",
+    expression: None,
+};
+
+/// Retries of the network stages: pod errors and runs where some products failed (exit 3);
+/// not bad settings (exit 1).
+const NETWORK: Retry = Retry {
+    limit: 5,
+    backoff: "30s",
+    max_duration: "1h",
+    expression: Some("lastRetry.status == \"Error\" || asInt(lastRetry.exitCode) == 3"),
+};
+
+/// The soundscape pipeline.
+pub fn soundscape(s: &Settings) -> Pipeline {
+    let p = |name, default: &str, description| Param {
+        name,
+        default: default.into(),
+        description,
+    };
+    let m = &s.mount;
+    let params = vec![
+        p("source", &format!("{m}/audio/recordings"), "Recordings: a folder, a CSV/parquet manifest, an s3:// (gs://, az://) prefix, or alfresco"),
+        p("layout", "sipecam", "Folder levels under a folder or prefix source (sipecam = {cumulus}/{node}/{recorder}/{deployment})"),
+        p("cumulus", "", "Keep only this cumulus (comma-separated for several; empty: all)"),
+        p("limit", "", "Keep at most this many recordings (empty: all)"),
+        p("work-dir", &format!("{m}/soundscape/work"), "Audio table, units manifest and run reports"),
+        p("results-dir", &format!("{m}/soundscape/results"), "Unit folders with the products"),
+        p("alfresco-root-node", "", "Alfresco node the products go under (empty: no Alfresco upload)"),
+        p("s3-url", "", "Object storage the products go to, e.g. s3://bucket/prefix (empty: none)"),
+    ];
+    let uploads = Condition::Any(vec![
+        Condition::Set("alfresco-root-node"),
+        Condition::Set("s3-url"),
+    ]);
+    let alfresco_env = vec![
+        secret("ALFRESCO_URL", ALFRESCO_SECRET),
+        secret("ALFRESCO_USER", ALFRESCO_SECRET),
+        secret("ALFRESCO_PASSWORD", ALFRESCO_SECRET),
+        secret("X_API_KEY", ALFRESCO_SECRET),
+        setting("ALFRESCO_NODE_ID", "alfresco-root-node"),
+    ];
+    let mut upload_env = alfresco_env.clone();
+    upload_env.extend([
+        setting("SOUNDSCAPE_S3_URL", "s3-url"),
+        secret("AWS_ACCESS_KEY_ID", S3_SECRET),
+        secret("AWS_SECRET_ACCESS_KEY", S3_SECRET),
+        secret("AWS_ENDPOINT_URL", S3_SECRET),
+        secret("AWS_REGION", S3_SECRET),
+        secret("AWS_ALLOW_HTTP", S3_SECRET),
+    ]);
+    let steps = vec![
+        Step {
+            name: "get-audio-df",
+            binary: "get-audio-df",
+            args: vec![
+                flag("source", Text::Param("source")),
+                flag("out", Text::Param("work-dir")),
+            ],
+            env: {
+                let mut e = vec![
+                    go_on_after_partial_failures(),
+                    setting("SOUNDSCAPE_LAYOUT", "layout"),
+                    setting("SOUNDSCAPE_CUMULUS", "cumulus"),
+                    setting("SOUNDSCAPE_LIMIT", "limit"),
+                ];
+                e.extend(
+                    alfresco_env
+                        .iter()
+                        .filter(|e| e.name != "ALFRESCO_NODE_ID")
+                        .cloned(),
+                );
+                e.extend(
+                    upload_env
+                        .iter()
+                        .filter(|e| e.name.starts_with("AWS_"))
+                        .cloned(),
+                );
+                e
+            },
+            depends: vec![],
+            per_unit: false,
+            when: None,
+            resources: Resources {
+                cpu: "1",
+                memory: "512Mi",
+                memory_limit: "2Gi",
+            },
+            retry: Some(NETWORK),
+            output: Some(Output {
+                name: "units",
+                path: Text::Join(vec![Text::Param("work-dir"), Text::lit("/fanout.json")]),
+            }),
+        },
+        Step {
+            name: "dirstruct",
+            binary: "dirstruct",
+            args: vec![
+                flag(
+                    "units",
+                    Text::Join(vec![Text::Param("work-dir"), Text::lit("/units.json")]),
+                ),
+                flag("results-dir", Text::Param("results-dir")),
+            ],
+            env: vec![go_on_after_partial_failures()],
+            depends: vec!["get-audio-df"],
+            per_unit: false,
+            when: None,
+            resources: SMALL,
+            retry: Some(ON_ERROR),
+            output: None,
+        },
+        Step {
+            name: "compute-soundscapes",
+            binary: "compute-soundscapes",
+            args: vec![flag("unit-dir", unit_dir())],
+            env: vec![go_on_after_partial_failures()],
+            depends: vec![],
+            per_unit: true,
+            when: None,
+            resources: Resources {
+                cpu: "2",
+                memory: "512Mi",
+                memory_limit: "2Gi",
+            },
+            retry: Some(ON_ERROR),
+            output: None,
+        },
+        Step {
+            name: "spec-n-specvid",
+            binary: "spec-n-specvid",
+            args: vec![flag("unit-dir", unit_dir())],
+            env: vec![go_on_after_partial_failures()],
+            depends: vec!["compute-soundscapes"],
+            per_unit: true,
+            when: None,
+            resources: Resources {
+                cpu: "1",
+                memory: "1Gi",
+                memory_limit: "3Gi",
+            },
+            retry: Some(ON_ERROR),
+            output: None,
+        },
+        Step {
+            name: "upload-alfresco",
+            binary: "upload-alfresco",
+            args: vec![flag("unit-dir", unit_dir())],
+            env: upload_env,
+            depends: vec!["spec-n-specvid"],
+            per_unit: true,
+            when: Some(uploads),
+            resources: Resources {
+                cpu: "250m",
+                memory: "512Mi",
+                memory_limit: "1Gi",
+            },
+            retry: Some(NETWORK),
+            output: None,
+        },
+        Step {
+            name: "upload-model",
+            binary: "upload-model",
+            args: vec![flag("unit-dir", unit_dir())],
+            env: alfresco_env,
+            depends: vec!["upload-alfresco"],
+            per_unit: true,
+            when: Some(Condition::Set("alfresco-root-node")),
+            resources: SMALL,
+            retry: Some(NETWORK),
+            output: None,
+        },
+    ];
+    Pipeline {
+        name: s.name.clone(),
+        namespace: s.namespace.clone(),
+        image: s.image.clone(),
+        service_account: s.service_account.clone(),
+        claim: s.claim.clone(),
+        mount: s.mount.clone(),
+        parallelism: s.parallelism,
+        params,
+        steps,
+        fan_out: ("get-audio-df", "units"),
+    }
+}

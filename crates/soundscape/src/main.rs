@@ -1,0 +1,185 @@
+//! `soundscape`: the pipeline as one command.
+//!
+//! - `run`: every stage on this machine (stage binaries as processes, a folder as the shared
+//!   volume, units spread over the cores), uploads only when a target is configured;
+//! - `render`: the Argo `WorkflowTemplate` and `Workflow` YAML, checked against the schema.
+//!
+//! Exit codes: 0 every step done; 3 some steps partial or failed (named in the report);
+//! 1 the run could not start; 2 bad command line.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use soundscape_cli::CommonArgs;
+use soundscape_workflow::local::{report, LocalRun, StepRun};
+use soundscape_workflow::{argo, soundscape, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "soundscape",
+    version,
+    about = "The soundscape pipeline: list recordings, lay out the units, compute the soundscapes, draw spectrograms and videos, upload. `run` does it on this machine; `render` writes the Argo Workflows YAML for a Kubernetes cluster.",
+    after_help = "Exit codes: 0 all steps done, 3 some steps partial or failed (see the report), 1 the run could not start, 2 usage error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Recordings: a folder, a CSV/parquet manifest, an s3:// (gs://, az://) prefix, or `alfresco`.
+    #[arg(long)]
+    input: String,
+    /// Output folder (the shared volume): `work/` (tables, manifests, logs, report) and
+    /// `results/` (unit folders with the products).
+    #[arg(long)]
+    out: PathBuf,
+    /// Workflow parameter as NAME=VALUE (repeat), e.g. cumulus=92, layout=sipecam,
+    /// alfresco-root-node=<id>, s3-url=s3://bucket/prefix.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_kv)]
+    set: Vec<(String, String)>,
+    /// Units processed at once (default: the number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Folder of the stage binaries (default: beside this program).
+    #[arg(long, env = "SOUNDSCAPE_BIN_DIR")]
+    bin_dir: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct RenderArgs {
+    /// Folder for the YAML files.
+    #[arg(long, default_value = "argo")]
+    out: PathBuf,
+    /// Container image of the stage binaries.
+    #[arg(long)]
+    image: Option<String>,
+    /// Kubernetes namespace.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Unit DAGs running at once.
+    #[arg(long)]
+    parallelism: Option<u32>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run every stage on this machine.
+    Run(RunArgs),
+    /// Write the Argo WorkflowTemplate and Workflow YAML.
+    Render(RenderArgs),
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
+}
+
+fn bin_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(d) = given {
+        return Ok(d.to_path_buf());
+    }
+    let exe = std::env::current_exe().context("where is this program")?;
+    Ok(exe.parent().context("program folder")?.to_path_buf())
+}
+
+fn run(a: &RunArgs) -> anyhow::Result<u8> {
+    let p = soundscape(&Settings::default());
+    let out = std::path::absolute(&a.out).context("output folder")?;
+    let mut params: HashMap<String, String> = HashMap::new();
+    params.insert("source".into(), a.input.clone());
+    params.insert("work-dir".into(), out.join("work").display().to_string());
+    params.insert(
+        "results-dir".into(),
+        out.join("results").display().to_string(),
+    );
+    // A local folder has no fixed layout unless asked for.
+    params.insert("layout".into(), String::new());
+    for (k, v) in &a.set {
+        if p.param(k).is_none() {
+            let names: Vec<&str> = p.params.iter().map(|q| q.name).collect();
+            anyhow::bail!("unknown parameter {k:?}; one of {}", names.join(", "));
+        }
+        params.insert(k.clone(), v.clone());
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = a.jobs.unwrap_or(cores).max(1);
+    let local = LocalRun {
+        bin_dir: bin_dir(a.bin_dir.as_deref())?,
+        params: params.clone(),
+        jobs,
+        threads_per_step: Some((cores / jobs).max(1)),
+    };
+    let bar = a.common.progress(0, "steps");
+    let each = |r: &StepRun| {
+        bar.inc(1);
+        let unit = r.unit.as_deref().unwrap_or("run");
+        match r.status {
+            "failed" => {
+                tracing::error!(step = %r.step, unit, "{}", r.reason.as_deref().unwrap_or(""))
+            }
+            "partial" => {
+                tracing::warn!(step = %r.step, unit, "{}", r.reason.as_deref().unwrap_or(""))
+            }
+            _ => {
+                tracing::info!(step = %r.step, unit, status = r.status, seconds = r.seconds, "step ended")
+            }
+        }
+    };
+    let per_unit = p.unit_steps().count();
+    let runs = local
+        .run(&p, &each, |units| {
+            bar.set_length((p.run_steps().count() + units * per_unit) as u64)
+        })
+        .map_err(anyhow::Error::msg)?;
+    bar.finish_and_clear();
+    let rep = report(&runs, &params);
+    let path = out.join("work").join("workflow_report.json");
+    soundscape_core::fsutil::write_json_atomic(&path, &rep)
+        .with_context(|| format!("{}: cannot write the report", path.display()))?;
+    let s = &rep["summary"];
+    tracing::info!(units = %s["units"], done = %s["done"], partial = %s["partial"], skipped = %s["skipped"], failed = %s["failed"], report = %path.display(), "finished");
+    let bad = runs
+        .iter()
+        .any(|r| r.status == "failed" || r.status == "partial");
+    Ok(if bad { 3 } else { 0 })
+}
+
+fn render(a: &RenderArgs) -> anyhow::Result<u8> {
+    let mut s = Settings::default();
+    if let Some(i) = &a.image {
+        s.image = i.clone();
+    }
+    if let Some(n) = &a.namespace {
+        s.namespace = n.clone();
+    }
+    if let Some(n) = a.parallelism {
+        s.parallelism = n;
+    }
+    let files = argo::files(&soundscape(&s)).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
+    for (name, yaml) in files {
+        let path = a.out.join(name);
+        soundscape_core::fsutil::write_atomic(&path, yaml.as_bytes())
+            .with_context(|| path.display().to_string())?;
+        println!("{}", path.display());
+    }
+    Ok(0)
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = soundscape_cli::parse();
+    match &cli.command {
+        Cmd::Run(a) => a.common.main("soundscape run", || run(a)),
+        Cmd::Render(a) => a.common.main("soundscape render", || render(a)),
+    }
+}

@@ -1,0 +1,160 @@
+//! `soundscape run` on the bundled demo data: every stage runs, every product of every stage is
+//! made, and with targets configured the products reach the fake Alfresco (with their model
+//! properties) and an object store.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use alfresco_fake::{FakeAlfresco, State};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn bin_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_soundscape"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    for b in [
+        "get-audio-df",
+        "dirstruct",
+        "compute-soundscapes",
+        "spec-n-specvid",
+        "upload-alfresco",
+        "upload-model",
+    ] {
+        assert!(
+            dir.join(b).is_file(),
+            "{b} is not built: run `cargo build --workspace --bins` first"
+        );
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_on_the_demo_makes_every_product_and_uploads_when_configured() {
+    let (state, lib) = State::with_site("demo", "demo-pw", "sipecam-soundscape");
+    let fake = FakeAlfresco::start(state).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_soundscape"));
+    c.current_dir(repo())
+        .args([
+            "run",
+            "--input",
+            "demo/manifest.csv",
+            "--out",
+            out.path().to_str().unwrap(),
+        ])
+        .args(["--set", &format!("alfresco-root-node={lib}")])
+        .args([
+            "--set",
+            &format!("s3-url=file://{}", store.path().display()),
+        ])
+        .env("SOUNDSCAPE_BIN_DIR", bin_dir())
+        .env("ALFRESCO_URL", fake.url())
+        .env("ALFRESCO_USER", "demo")
+        .env("ALFRESCO_PASSWORD", "demo-pw");
+    let res = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    let log = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(0), "{log}");
+
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("work/workflow_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["summary"]["failed"], 0, "{report:#}");
+    assert_eq!(report["summary"]["done"], 6, "{report:#}");
+    let unit = "92/0_00_1_0000/HARNESS/2021-08-04";
+    let dir = out.path().join("results").join(unit);
+    for f in [
+        "hashed_soundscape.parquet",
+        "sequence.png",
+        "mean_soundscape.png",
+        "std_soundscape.png",
+        "soundscape_metadata.json",
+        "upload_report.json",
+        "model_report.json",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    for suffix in [
+        ".mp4",
+        "_compressed.png",
+        "_spectrogram_metadata.json",
+        "_spectrogram_video_metadata.json",
+    ] {
+        assert!(
+            names.iter().any(|n| n.ends_with(suffix)),
+            "no *{suffix} in {names:?}"
+        );
+    }
+    for f in [
+        "audio.parquet",
+        "units.json",
+        "fanout.json",
+        "logs/compute-soundscapes--92_0_00_1_0000_HARNESS_2021-08-04.log",
+    ] {
+        assert!(
+            out.path().join("work").join(f).is_file(),
+            "work/{f} missing"
+        );
+    }
+    // Uploads: every product in the fake (with the model on the video) and in the store.
+    let s = fake.state();
+    let remote = s.repo.files_under(&lib);
+    let video = names.iter().find(|n| n.ends_with(".mp4")).unwrap();
+    let node = remote
+        .iter()
+        .find(|(p, _)| p == &format!("{unit}/{video}"))
+        .expect("video in Alfresco")
+        .1;
+    assert_eq!(node.node_type, "soundscape:product");
+    assert!(remote
+        .iter()
+        .any(|(p, _)| p.ends_with("/hashed_soundscape.parquet")));
+    assert!(store.path().join(unit).join(video).is_file());
+    assert!(s.violations.is_empty(), "{:?}", s.violations);
+}
+
+#[test]
+fn help_render_and_unknown_parameters() {
+    let help = Command::new(env!("CARGO_BIN_EXE_soundscape"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("run") && text.contains("render"), "{text}");
+    let out = tempfile::tempdir().unwrap();
+    let r = Command::new(env!("CARGO_BIN_EXE_soundscape"))
+        .args(["render", "--out", out.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for f in ["workflowtemplate.yaml", "workflow.yaml"] {
+        let fresh = std::fs::read_to_string(out.path().join(f)).unwrap();
+        let committed = std::fs::read_to_string(repo().join("argo").join(f)).unwrap();
+        assert_eq!(fresh, committed, "argo/{f} differs from a fresh render");
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_soundscape"))
+        .args([
+            "run",
+            "--input",
+            "x",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--set",
+            "colour=red",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown parameter \"colour\""));
+}
