@@ -15,17 +15,12 @@ setup:
 build:
     cargo build --release --workspace
 
-# Run the stages on the bundled demo recordings (list, layout, soundscape and plots,
-# spectrograms and videos) and show
-# what came out.
+# Run the whole pipeline on the bundled demo recordings with `soundscape run` (list, layout,
+# soundscape and plots, spectrograms and videos, upload to a local object store folder) and
+# show what came out.
 demo: setup
-    cargo build --release -p get-audio-df -p dirstruct -p compute-soundscapes -p spec-n-specvid
-    ./target/release/get-audio-df --source demo/manifest.csv --out demo-out/work
-    ./target/release/dirstruct --units demo-out/work/units.json --results-dir demo-out/results
-    for unit in $(.venv/bin/python -c 'import json; print(" ".join(json.load(open("demo-out/work/fanout.json"))))'); do \
-        ./target/release/compute-soundscapes --unit-dir "demo-out/results/$unit"; \
-        ./target/release/spec-n-specvid --unit-dir "demo-out/results/$unit"; \
-    done
+    cargo build --release --workspace --bins
+    ./target/release/soundscape run --input demo/manifest.csv --out demo-out --set "s3-url=file://$PWD/demo-out/store"
     .venv/bin/python demo/show.py {{demo_unit}}
 
 # Every test: formatting and lints, Rust unit and integration tests, then the parquet readers
