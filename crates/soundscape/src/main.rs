@@ -2,10 +2,14 @@
 //!
 //! - `run`: every stage on this machine (stage binaries as processes, a folder as the shared
 //!   volume, units spread over the cores), uploads only when a target is configured;
-//! - `render`: the Argo `WorkflowTemplate` and `Workflow` YAML, checked against the schema.
+//! - `render`: the Argo `WorkflowTemplate` and `Workflow` YAML, checked against the schema;
+//! - `submit`, `rerun`, `status`, `logs`: the workflow on a Kubernetes cluster with Argo
+//!   Workflows ([`cluster`]).
 //!
 //! Exit codes: 0 every step done; 3 some steps partial or failed (named in the report);
 //! 1 the run could not start; 2 bad command line.
+
+mod cluster;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -76,9 +80,62 @@ enum Cmd {
     Run(RunArgs),
     /// Write the Argo WorkflowTemplate and Workflow YAML.
     Render(RenderArgs),
+    /// Apply the WorkflowTemplate, create a Workflow on the cluster and follow it to the end.
+    Submit {
+        #[command(flatten)]
+        ns: cluster::Namespace,
+        #[command(flatten)]
+        args: cluster::SubmitArgs,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Run one stage for one unit (or a run-wide stage alone) as a Workflow from the template.
+    Rerun {
+        /// Stage: get-audio-df, dirstruct, compute-soundscapes, spec-n-specvid,
+        /// upload-alfresco, upload-model.
+        #[arg(long)]
+        stage: String,
+        /// Unit id <cumulus>/<node>/<recorder>/<deployment> (per-unit stages).
+        #[arg(long)]
+        unit: Option<String>,
+        #[command(flatten)]
+        ns: cluster::Namespace,
+        #[command(flatten)]
+        args: cluster::SubmitArgs,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// The phase and steps of a submitted workflow, with failed pods and log commands.
+    Status {
+        /// Workflow name (printed by submit).
+        name: String,
+        #[command(flatten)]
+        ns: cluster::Namespace,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// The logs of a submitted workflow's pods.
+    Logs {
+        /// Workflow name.
+        name: String,
+        /// Only steps whose name contains this (e.g. compute-soundscapes, or a unit id).
+        #[arg(long)]
+        step: Option<String>,
+        #[command(flatten)]
+        ns: cluster::Namespace,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
 }
 
-fn parse_kv(s: &str) -> Result<(String, String), String> {
+/// Runs an async command on a fresh runtime.
+fn block_on(f: impl std::future::Future<Output = anyhow::Result<u8>>) -> anyhow::Result<u8> {
+    tokio::runtime::Runtime::new()
+        .context("tokio runtime")?
+        .block_on(f)
+}
+
+pub(crate) fn parse_kv(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.trim().to_string(), v.to_string()))
         .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
@@ -181,5 +238,28 @@ fn main() -> ExitCode {
     match &cli.command {
         Cmd::Run(a) => a.common.main("soundscape run", || run(a)),
         Cmd::Render(a) => a.common.main("soundscape render", || render(a)),
+        Cmd::Submit { ns, args, common } => {
+            common.main("soundscape submit", || block_on(cluster::submit(ns, args)))
+        }
+        Cmd::Rerun {
+            stage,
+            unit,
+            ns,
+            args,
+            common,
+        } => common.main("soundscape rerun", || {
+            block_on(cluster::rerun(ns, args, stage, unit.as_deref()))
+        }),
+        Cmd::Status { name, ns, common } => {
+            common.main("soundscape status", || block_on(cluster::status(ns, name)))
+        }
+        Cmd::Logs {
+            name,
+            step,
+            ns,
+            common,
+        } => common.main("soundscape logs", || {
+            block_on(cluster::logs(ns, name, step.as_deref()))
+        }),
     }
 }

@@ -1,0 +1,193 @@
+//! The cluster commands: `submit`, `rerun`, `status` and `logs`, over
+//! [`soundscape_kube::Cluster`] with the client of the current kubeconfig (or the pod's
+//! service account).
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use soundscape_kube::{Cluster, Progress};
+use soundscape_workflow::{argo, soundscape, Pipeline, Settings};
+
+/// Options of the commands that start a workflow.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SubmitArgs {
+    /// Workflow parameter as NAME=VALUE (repeat), e.g. source=/shared_volume/audio/92, cumulus=92.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = crate::parse_kv)]
+    pub set: Vec<(String, String)>,
+    /// Container image of the stage binaries.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Do not wait for the workflow to end.
+    #[arg(long)]
+    pub no_follow: bool,
+}
+
+/// The namespace option of every cluster command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Namespace {
+    /// Kubernetes namespace of the workflows.
+    #[arg(long, default_value = "soundscape", env = "SOUNDSCAPE_NAMESPACE")]
+    pub namespace: String,
+}
+
+fn pipeline(ns: &Namespace, image: Option<&str>) -> Pipeline {
+    let mut s = Settings {
+        namespace: ns.namespace.clone(),
+        ..Settings::default()
+    };
+    if let Some(i) = image {
+        s.image = i.into();
+    }
+    soundscape(&s)
+}
+
+async fn connect(ns: &Namespace) -> anyhow::Result<Cluster> {
+    let client = kube::Client::try_default().await.map_err(|e| {
+        anyhow::anyhow!("no Kubernetes cluster: set KUBECONFIG or run inside a pod ({e})")
+    })?;
+    Ok(Cluster::new(client, &ns.namespace))
+}
+
+fn check_params(p: &Pipeline, set: &[(String, String)]) -> anyhow::Result<()> {
+    for (k, _) in set {
+        if p.param(k).is_none() {
+            let names: Vec<&str> = p.params.iter().map(|q| q.name).collect();
+            anyhow::bail!("unknown parameter {k:?}; one of {}", names.join(", "));
+        }
+    }
+    Ok(())
+}
+
+/// Prints what changed since the last look.
+fn printer() -> impl FnMut(&Progress) + Send {
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut phase = String::new();
+    move |p: &Progress| {
+        if p.phase != phase {
+            phase = p.phase.clone();
+            println!("{}: {} {}", p.name, or_pending(&p.phase), p.progress);
+        }
+        for n in p.nodes.iter().filter(|n| n.kind == "Pod") {
+            if seen.get(&n.id) != Some(&n.phase) {
+                seen.insert(n.id.clone(), n.phase.clone());
+                let msg = if n.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", n.message)
+                };
+                println!("  {:<10} {}{msg}", n.phase, n.display_name);
+            }
+        }
+    }
+}
+
+fn or_pending(phase: &str) -> &str {
+    if phase.is_empty() {
+        "Pending"
+    } else {
+        phase
+    }
+}
+
+async fn report_end(c: &Cluster, p: &Progress) -> anyhow::Result<u8> {
+    println!(
+        "{}: {}{}",
+        p.name,
+        p.phase,
+        if p.message.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", p.message)
+        }
+    );
+    for f in c.failures(p).await? {
+        println!("  failed: {}: {}", f.step, f.message);
+        println!("    pod: {}", f.pod.as_deref().unwrap_or("(gone)"));
+        println!("    logs: {}", f.hint);
+    }
+    Ok(if p.phase == "Succeeded" { 0 } else { 3 })
+}
+
+async fn start(
+    ns: &Namespace,
+    a: &SubmitArgs,
+    entrypoint: Option<&str>,
+    unit: Option<&str>,
+) -> anyhow::Result<u8> {
+    let p = pipeline(ns, a.image.as_deref());
+    check_params(&p, &a.set)?;
+    let c = connect(ns).await?;
+    c.apply_template(&argo::workflow_template(&p))
+        .await
+        .context("applying the WorkflowTemplate")?;
+    let wf = argo::workflow(&p, entrypoint, unit, &a.set);
+    let name = c
+        .create_workflow(&wf)
+        .await
+        .context("creating the Workflow")?;
+    println!("submitted {name} in namespace {}", ns.namespace);
+    if a.no_follow {
+        println!("follow it with: soundscape status {name}");
+        return Ok(0);
+    }
+    let mut print = printer();
+    let end = c.follow(&name, &mut print).await?;
+    report_end(&c, &end).await
+}
+
+pub async fn submit(ns: &Namespace, a: &SubmitArgs) -> anyhow::Result<u8> {
+    start(ns, a, None, None).await
+}
+
+/// One stage for one unit (or a run-wide stage alone) as a Workflow from the template.
+pub async fn rerun(
+    ns: &Namespace,
+    a: &SubmitArgs,
+    stage: &str,
+    unit: Option<&str>,
+) -> anyhow::Result<u8> {
+    let p = pipeline(ns, a.image.as_deref());
+    let step = p.step(stage).with_context(|| {
+        let names: Vec<&str> = p.steps.iter().map(|s| s.name).collect();
+        format!("unknown stage {stage:?}; one of {}", names.join(", "))
+    })?;
+    if step.per_unit && unit.is_none() {
+        anyhow::bail!(
+            "{stage} runs per unit: give --unit <cumulus>/<node>/<recorder>/<deployment>"
+        );
+    }
+    if !step.per_unit && unit.is_some() {
+        anyhow::bail!("{stage} runs once for the whole run: leave out --unit");
+    }
+    start(ns, a, Some(stage), unit).await
+}
+
+pub async fn status(ns: &Namespace, name: &str) -> anyhow::Result<u8> {
+    let c = connect(ns).await?;
+    let p = c.progress(name).await?;
+    println!("{}: {} {}", p.name, or_pending(&p.phase), p.progress);
+    for n in p.nodes.iter().filter(|n| n.kind == "Pod") {
+        println!("  {:<10} {}", n.phase, n.display_name);
+    }
+    if p.finished() {
+        report_end(&c, &p).await
+    } else {
+        Ok(0)
+    }
+}
+
+pub async fn logs(ns: &Namespace, name: &str, step: Option<&str>) -> anyhow::Result<u8> {
+    let c = connect(ns).await?;
+    let logs = c.logs(name, step).await?;
+    if logs.is_empty() {
+        println!(
+            "no pods of {name}{}",
+            step.map(|s| format!(" for step {s}")).unwrap_or_default()
+        );
+    }
+    for (pod, step, text) in logs {
+        println!("==> {pod} ({step}) <==");
+        print!("{text}");
+    }
+    Ok(0)
+}
