@@ -15,16 +15,13 @@ setup:
 build:
     cargo build --release --workspace
 
-# Run the whole pipeline on the bundled demo recordings with `soundscape run` (list, layout,
-# soundscape and plots, spectrograms and videos, upload to a local object store folder) and
-# show what came out.
+# The whole pipeline on the bundled demo recordings (soundscape run, uploading to demo-out/store), then what came out.
 demo: setup
     cargo build --release --workspace --bins
     ./target/release/soundscape run --input demo/manifest.csv --out demo-out --set "s3-url=file://$PWD/demo-out/store"
     .venv/bin/python demo/show.py {{demo_unit}}
 
-# Every test: formatting and lints, Rust unit and integration tests, then the parquet readers
-# (pyarrow, pandas, polars, DuckDB).
+# Every test: lints, Rust unit and integration tests, Python checks (parquet readers, chained stages, deploy/).
 test: lint
     cargo build --workspace --bins
     cargo test --workspace
@@ -48,6 +45,32 @@ bench-video *ARGS:
 # Render the Argo WorkflowTemplate and Workflow into argo/ (a test checks they are fresh).
 render:
     cargo run -q -p soundscape -- render --out argo
+
+version := `sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1`
+kind_cluster := "soundscape"
+argo_version := "v4.1.2"
+
+# Build the container images soundscape:<version> and soundscape-video:<version> (needs Docker).
+image:
+    @command -v docker >/dev/null || { echo "image: Docker is not installed (https://docs.docker.com/engine/install/debian/)"; exit 1; }
+    @docker info >/dev/null 2>&1 || { echo "image: the Docker daemon is not running or not reachable (start it, or add yourself to the docker group)"; exit 1; }
+    docker build --target soundscape -t soundscape:{{version}} .
+    docker build --target soundscape-video -t soundscape-video:{{version}} .
+
+# A kind cluster with Argo Workflows, the images loaded, and deploy/ applied (needs Docker, kind, kubectl).
+kind-up: image
+    @command -v kind >/dev/null || { echo "kind-up: kind is not installed (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"; exit 1; }
+    @command -v kubectl >/dev/null || { echo "kind-up: kubectl is not installed (https://kubernetes.io/docs/tasks/tools/)"; exit 1; }
+    kind get clusters | grep -qx {{kind_cluster}} || kind create cluster --config deploy/kind/cluster.yaml
+    kubectl get namespace argo >/dev/null 2>&1 || kubectl create namespace argo
+    kubectl apply --server-side -n argo -f https://github.com/argoproj/argo-workflows/releases/download/{{argo_version}}/install.yaml
+    kubectl -n argo rollout status deployment/workflow-controller --timeout=300s
+    kind load docker-image --name {{kind_cluster}} soundscape:{{version}} soundscape-video:{{version}}
+    kubectl apply -f deploy/namespace.yaml -f deploy/pvc.yaml -f deploy/rbac.yaml
+
+# Submit the demo on the kind cluster and follow it to the end.
+e2e: kind-up
+    cargo run -q -p soundscape -- submit --set source=/opt/soundscape/demo/manifest.csv
 
 # Lints.
 lint:

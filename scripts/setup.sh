@@ -42,7 +42,7 @@ if ! command -v s3s-fs >/dev/null 2>&1; then
   cargo install s3s-fs@0.14.1 --features binary --locked --quiet
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pyarrow, pandas, polars, duckdb, pytest' >/dev/null 2>&1; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pyarrow, pandas, polars, duckdb, pytest, kubernetes_validate' >/dev/null 2>&1; then
   echo "setup: Python test packages into .venv"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt

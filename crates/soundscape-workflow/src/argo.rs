@@ -50,8 +50,9 @@ fn container_template(p: &Pipeline, s: &Step) -> Value {
             }),
         })
         .collect();
+    let image = if s.video { &p.video_image } else { &p.image };
     let mut container = json!({
-        "image": p.image,
+        "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": [s.binary],
         "args": s.args.iter().map(text).collect::<Vec<_>>(),

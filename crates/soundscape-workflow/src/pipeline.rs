@@ -14,6 +14,7 @@ pub struct Settings {
     pub name: String,
     pub namespace: String,
     pub image: String,
+    pub video_image: String,
     pub service_account: String,
     pub claim: String,
     pub mount: String,
@@ -26,6 +27,7 @@ impl Default for Settings {
             name: "soundscape".into(),
             namespace: "soundscape".into(),
             image: format!("soundscape:{}", env!("CARGO_PKG_VERSION")),
+            video_image: format!("soundscape-video:{}", env!("CARGO_PKG_VERSION")),
             service_account: "soundscape-workflow".into(),
             claim: "soundscape-shared".into(),
             mount: "/shared_volume".into(),
@@ -169,6 +171,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
                 name: "units",
                 path: Text::Join(vec![Text::Param("work-dir"), Text::lit("/fanout.json")]),
             }),
+            video: false,
         },
         Step {
             name: "dirstruct",
@@ -187,6 +190,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             resources: SMALL,
             retry: Some(ON_ERROR),
             output: None,
+            video: false,
         },
         Step {
             name: "compute-soundscapes",
@@ -203,6 +207,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             },
             retry: Some(ON_ERROR),
             output: None,
+            video: false,
         },
         Step {
             name: "spec-n-specvid",
@@ -219,6 +224,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             },
             retry: Some(ON_ERROR),
             output: None,
+            video: true,
         },
         Step {
             name: "upload-alfresco",
@@ -235,6 +241,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             },
             retry: Some(NETWORK),
             output: None,
+            video: false,
         },
         Step {
             name: "upload-model",
@@ -247,12 +254,14 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             resources: SMALL,
             retry: Some(NETWORK),
             output: None,
+            video: false,
         },
     ];
     Pipeline {
         name: s.name.clone(),
         namespace: s.namespace.clone(),
         image: s.image.clone(),
+        video_image: s.video_image.clone(),
         service_account: s.service_account.clone(),
         claim: s.claim.clone(),
         mount: s.mount.clone(),

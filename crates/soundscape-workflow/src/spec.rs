@@ -120,6 +120,8 @@ pub struct Step {
     pub resources: Resources,
     pub retry: Option<Retry>,
     pub output: Option<Output>,
+    /// Runs in the image with the FFmpeg libraries ([`Pipeline::video_image`]).
+    pub video: bool,
 }
 
 /// A workflow parameter.
@@ -136,7 +138,10 @@ pub struct Pipeline {
     /// Name of the WorkflowTemplate; Workflows get `<name>-` plus a random suffix.
     pub name: String,
     pub namespace: String,
+    /// Image of the stage binaries (without FFmpeg).
     pub image: String,
+    /// Image with the FFmpeg runtime libraries, for the stages that make videos.
+    pub video_image: String,
     pub service_account: String,
     /// PersistentVolumeClaim of the shared volume and where it is mounted.
     pub claim: String,

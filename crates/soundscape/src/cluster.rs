@@ -17,6 +17,9 @@ pub struct SubmitArgs {
     /// Container image of the stage binaries.
     #[arg(long)]
     pub image: Option<String>,
+    /// Container image with the FFmpeg libraries, for spec-n-specvid.
+    #[arg(long)]
+    pub video_image: Option<String>,
     /// Do not wait for the workflow to end.
     #[arg(long)]
     pub no_follow: bool,
@@ -30,13 +33,16 @@ pub struct Namespace {
     pub namespace: String,
 }
 
-fn pipeline(ns: &Namespace, image: Option<&str>) -> Pipeline {
+fn pipeline(ns: &Namespace, a: &SubmitArgs) -> Pipeline {
     let mut s = Settings {
         namespace: ns.namespace.clone(),
         ..Settings::default()
     };
-    if let Some(i) = image {
-        s.image = i.into();
+    if let Some(i) = &a.image {
+        s.image = i.clone();
+    }
+    if let Some(i) = &a.video_image {
+        s.video_image = i.clone();
     }
     soundscape(&s)
 }
@@ -114,7 +120,7 @@ async fn start(
     entrypoint: Option<&str>,
     unit: Option<&str>,
 ) -> anyhow::Result<u8> {
-    let p = pipeline(ns, a.image.as_deref());
+    let p = pipeline(ns, a);
     check_params(&p, &a.set)?;
     let c = connect(ns).await?;
     c.apply_template(&argo::workflow_template(&p))
@@ -146,7 +152,7 @@ pub async fn rerun(
     stage: &str,
     unit: Option<&str>,
 ) -> anyhow::Result<u8> {
-    let p = pipeline(ns, a.image.as_deref());
+    let p = pipeline(ns, a);
     let step = p.step(stage).with_context(|| {
         let names: Vec<&str> = p.steps.iter().map(|s| s.name).collect();
         format!("unknown stage {stage:?}; one of {}", names.join(", "))

@@ -64,6 +64,9 @@ struct RenderArgs {
     /// Container image of the stage binaries.
     #[arg(long)]
     image: Option<String>,
+    /// Container image with the FFmpeg libraries, for spec-n-specvid.
+    #[arg(long)]
+    video_image: Option<String>,
     /// Kubernetes namespace.
     #[arg(long)]
     namespace: Option<String>,
@@ -215,6 +218,9 @@ fn render(a: &RenderArgs) -> anyhow::Result<u8> {
     let mut s = Settings::default();
     if let Some(i) = &a.image {
         s.image = i.clone();
+    }
+    if let Some(i) = &a.video_image {
+        s.video_image = i.clone();
     }
     if let Some(n) = &a.namespace {
         s.namespace = n.clone();
