@@ -32,7 +32,7 @@ fn condition(c: &Condition) -> String {
 
 fn labels(p: &Pipeline) -> Value {
     json!({
-        "app.kubernetes.io/name": p.name,
+        "app.kubernetes.io/name": p.settings.name,
         "app.kubernetes.io/version": env!("CARGO_PKG_VERSION"),
         "app.kubernetes.io/managed-by": "soundscape",
     })
@@ -50,7 +50,11 @@ fn container_template(p: &Pipeline, s: &Step) -> Value {
             }),
         })
         .collect();
-    let image = if s.video { &p.video_image } else { &p.image };
+    let image = if s.video {
+        &p.settings.video_image
+    } else {
+        &p.settings.image
+    };
     let mut container = json!({
         "image": image,
         "imagePullPolicy": "IfNotPresent",
@@ -60,7 +64,7 @@ fn container_template(p: &Pipeline, s: &Step) -> Value {
             "requests": {"cpu": s.resources.cpu, "memory": s.resources.memory},
             "limits": {"memory": s.resources.memory_limit},
         },
-        "volumeMounts": [{"name": VOLUME, "mountPath": p.mount}],
+        "volumeMounts": [{"name": VOLUME, "mountPath": p.settings.mount}],
         "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": false},
     });
     if !env.is_empty() {
@@ -122,7 +126,7 @@ pub fn workflow_template(p: &Pipeline) -> Value {
     }));
     let unit_tasks: Vec<Value> = p.unit_steps().map(|s| task(s, &s.depends)).collect();
     let mut templates = vec![
-        json!({"name": "main", "parallelism": p.parallelism, "dag": {"tasks": main_tasks}}),
+        json!({"name": "main", "parallelism": p.settings.parallelism, "dag": {"tasks": main_tasks}}),
         json!({
             "name": "unit",
             "inputs": {"parameters": [{"name": UNIT_INPUT}]},
@@ -138,12 +142,12 @@ pub fn workflow_template(p: &Pipeline) -> Value {
     json!({
         "apiVersion": API_VERSION,
         "kind": "WorkflowTemplate",
-        "metadata": {"name": p.name, "namespace": p.namespace, "labels": labels(p)},
+        "metadata": {"name": p.settings.name, "namespace": p.settings.namespace, "labels": labels(p)},
         "spec": {
             "entrypoint": "main",
-            "serviceAccountName": p.service_account,
+            "serviceAccountName": p.settings.service_account,
             "arguments": {"parameters": params},
-            "volumes": [{"name": VOLUME, "persistentVolumeClaim": {"claimName": p.claim}}],
+            "volumes": [{"name": VOLUME, "persistentVolumeClaim": {"claimName": p.settings.claim}}],
             "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001},
             "templates": templates,
         },
@@ -166,7 +170,10 @@ pub fn workflow(
         args.push(json!({"name": UNIT_INPUT, "value": u}));
     }
     let mut spec = Map::new();
-    spec.insert("workflowTemplateRef".into(), json!({"name": p.name}));
+    spec.insert(
+        "workflowTemplateRef".into(),
+        json!({"name": p.settings.name}),
+    );
     if let Some(e) = entrypoint {
         spec.insert("entrypoint".into(), json!(e));
     }
@@ -174,13 +181,13 @@ pub fn workflow(
         spec.insert("arguments".into(), json!({"parameters": args}));
     }
     let prefix = match entrypoint {
-        Some(e) => format!("{}-{e}-", p.name),
-        None => format!("{}-", p.name),
+        Some(e) => format!("{}-{e}-", p.settings.name),
+        None => format!("{}-", p.settings.name),
     };
     json!({
         "apiVersion": API_VERSION,
         "kind": "Workflow",
-        "metadata": {"generateName": prefix, "namespace": p.namespace, "labels": labels(p)},
+        "metadata": {"generateName": prefix, "namespace": p.settings.namespace, "labels": labels(p)},
         "spec": Value::Object(spec),
     })
 }

@@ -141,7 +141,8 @@ pub fn order<'a>(steps: &[&'a Step]) -> Result<Vec<&'a Step>, Vec<&'static str>>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{soundscape, Settings};
+    use crate::pipeline::soundscape;
+    use crate::spec::Settings;
     use crate::spec::Text;
 
     #[test]

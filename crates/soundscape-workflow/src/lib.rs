@@ -15,5 +15,5 @@ pub mod pipeline;
 pub mod spec;
 pub mod validate;
 
-pub use pipeline::{soundscape, Settings};
-pub use spec::Pipeline;
+pub use pipeline::soundscape;
+pub use spec::{Pipeline, Settings};

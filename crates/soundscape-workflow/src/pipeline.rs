@@ -5,36 +5,8 @@
 //! soon as it is done.
 
 use crate::spec::{
-    flag, Condition, Env, EnvValue, Output, Param, Pipeline, Resources, Retry, Step, Text,
+    flag, Condition, Env, EnvValue, Output, Param, Pipeline, Resources, Retry, Settings, Step, Text,
 };
-
-/// Settings of the rendered pipeline that are not workflow parameters.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub name: String,
-    pub namespace: String,
-    pub image: String,
-    pub video_image: String,
-    pub service_account: String,
-    pub claim: String,
-    pub mount: String,
-    pub parallelism: u32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            name: "soundscape".into(),
-            namespace: "soundscape".into(),
-            image: format!("soundscape:{}", env!("CARGO_PKG_VERSION")),
-            video_image: format!("soundscape-video:{}", env!("CARGO_PKG_VERSION")),
-            service_account: "soundscape-workflow".into(),
-            claim: "soundscape-shared".into(),
-            mount: "/shared_volume".into(),
-            parallelism: 8,
-        }
-    }
-}
 
 /// Kubernetes Secrets the uploads read (keys named as the environment variables).
 pub const ALFRESCO_SECRET: &str = "soundscape-alfresco";
@@ -258,14 +230,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
         },
     ];
     Pipeline {
-        name: s.name.clone(),
-        namespace: s.namespace.clone(),
-        image: s.image.clone(),
-        video_image: s.video_image.clone(),
-        service_account: s.service_account.clone(),
-        claim: s.claim.clone(),
-        mount: s.mount.clone(),
-        parallelism: s.parallelism,
+        settings: s.clone(),
         params,
         steps,
         fan_out: ("get-audio-df", "units"),

@@ -132,9 +132,9 @@ pub struct Param {
     pub description: &'static str,
 }
 
-/// The whole pipeline.
+/// Settings of the rendered pipeline that are not workflow parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pipeline {
+pub struct Settings {
     /// Name of the WorkflowTemplate; Workflows get `<name>-` plus a random suffix.
     pub name: String,
     pub namespace: String,
@@ -148,6 +148,28 @@ pub struct Pipeline {
     pub mount: String,
     /// Per-unit DAGs running at once.
     pub parallelism: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            name: "soundscape".into(),
+            namespace: "soundscape".into(),
+            image: format!("soundscape:{}", env!("CARGO_PKG_VERSION")),
+            video_image: format!("soundscape-video:{}", env!("CARGO_PKG_VERSION")),
+            service_account: "soundscape-workflow".into(),
+            claim: "soundscape-shared".into(),
+            mount: "/shared_volume".into(),
+            parallelism: 8,
+        }
+    }
+}
+
+/// The whole pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipeline {
+    /// Names, images, volume and limits of the rendered workflow.
+    pub settings: Settings,
     pub params: Vec<Param>,
     pub steps: Vec<Step>,
     /// The run-wide step whose output lists the units, and that output's name.
