@@ -157,4 +157,24 @@ fn help_render_and_unknown_parameters() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown parameter \"colour\""));
+    // rerun checks the stage and the unit before it looks for a cluster.
+    let rerun = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_soundscape"))
+            .arg("rerun")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let (code, err) = rerun(&["--stage", "compute-soundscapes"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("runs per unit: give --unit"), "{err}");
+    let (code, err) = rerun(&["--stage", "dirstruct", "--unit", "92/a/b/c"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("whole run"), "{err}");
+    let (_, err) = rerun(&["--stage", "plots", "--unit", "92/a/b/c"]);
+    assert!(err.contains("unknown stage \"plots\""), "{err}");
 }
