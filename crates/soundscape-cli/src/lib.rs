@@ -33,8 +33,16 @@ pub struct CommonArgs {
     pub partial_exit_code: u8,
 }
 
-/// Prefixes of the environment variables the stages read settings from.
-pub const ENV_PREFIXES: [&str; 3] = ["SOUNDSCAPE_", "ALFRESCO_", "X_API_KEY"];
+/// Prefixes of the environment variables the stages read settings from (their own, Alfresco's,
+/// and object_store's cloud credentials, which a Secret template may leave empty).
+pub const ENV_PREFIXES: [&str; 6] = [
+    "SOUNDSCAPE_",
+    "ALFRESCO_",
+    "X_API_KEY",
+    "AWS_",
+    "GOOGLE_",
+    "AZURE_",
+];
 
 /// Parses the command line. Settings that a workflow passes as environment variables are
 /// dropped first when empty, so that an unset workflow parameter means "not given" rather
