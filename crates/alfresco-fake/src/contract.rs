@@ -56,11 +56,6 @@ pub fn check(api: Api, name: &'static str, value: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Checks `value` against a definition of the Search API; returns the violations.
-pub fn check_search(name: &'static str, value: &Value) -> Vec<String> {
-    check(Api::Search, name, value)
-}
-
 /// The values an `include` query parameter of the Core API accepts, read from the bullet list
 /// in the parameter's description.
 pub fn include_values(parameter: &str) -> Vec<String> {

@@ -150,6 +150,35 @@ impl State {
 }
 
 impl State {
+    /// Checks a request against a contract definition: `None` when it follows it, otherwise
+    /// the 400 answer, with the violations recorded.
+    pub(crate) fn refuse(
+        &mut self,
+        api: contract::Api,
+        definition: &'static str,
+        body: &Value,
+    ) -> Option<axum::response::Response> {
+        let problems = contract::check(api, definition, body);
+        if problems.is_empty() {
+            return None;
+        }
+        let message = problems.join("; ");
+        self.violations.extend(problems);
+        Some(error(400, &message))
+    }
+
+    /// Checks an answer of the fake itself against a contract definition, recording what it
+    /// breaks.
+    pub(crate) fn check_answer(
+        &mut self,
+        api: contract::Api,
+        definition: &'static str,
+        answer: &Value,
+    ) {
+        let problems = contract::check(api, definition, answer);
+        self.violations.extend(problems);
+    }
+
     /// How the files below `folder` differ from `expected` (relative path, content): missing,
     /// extra, other content, more than one version, or no `cm:title`. Empty when every
     /// expected file is there exactly once.

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
-use crate::contract::{check, include_values, Api};
+use crate::contract::{include_values, Api};
 use crate::repo::{PathError, Repository};
 use crate::{error, next_fault, Seen, Shared, Trouble};
 
@@ -47,10 +47,10 @@ fn dropped() -> Response {
 }
 
 fn answer(status: u16, state: &Shared, definition: &'static str, value: Value) -> Response {
-    let problems = check(Api::Core, definition, &value);
-    if !problems.is_empty() {
-        state.lock().unwrap().violations.extend(problems);
-    }
+    state
+        .lock()
+        .unwrap()
+        .check_answer(Api::Core, definition, &value);
     (StatusCode::from_u16(status).unwrap(), axum::Json(value)).into_response()
 }
 
@@ -207,10 +207,8 @@ pub(crate) async fn create_ticket(AxState(state): AxState<Shared>, body: String)
         api_key: None,
         body: json!({"userId": body.get("userId")}),
     });
-    let problems = check(Api::Auth, "TicketBody", &body);
-    if !problems.is_empty() {
-        s.violations.extend(problems.clone());
-        return error(400, &problems.join("; "));
+    if let Some(r) = s.refuse(Api::Auth, "TicketBody", &body) {
+        return r;
     }
     let (Some(user), Some(pw)) = (body["userId"].as_str(), body["password"].as_str()) else {
         return error(400, "userId and password are mandatory");
@@ -223,8 +221,7 @@ pub(crate) async fn create_ticket(AxState(state): AxState<Shared>, body: String)
     s.tickets
         .insert(ticket.clone(), (user.to_string(), Instant::now()));
     let answer = json!({"entry": {"id": ticket, "userId": user}});
-    let problems = check(Api::Auth, "TicketEntry", &answer);
-    s.violations.extend(problems);
+    s.check_answer(Api::Auth, "TicketEntry", &answer);
     (StatusCode::CREATED, axum::Json(answer)).into_response()
 }
 
@@ -377,10 +374,8 @@ pub(crate) async fn update_node(
     let value = {
         let mut s = state.lock().unwrap();
         s.seen[seen].body = body.clone();
-        let problems = check(Api::Core, "NodeBodyUpdate", &body);
-        if !problems.is_empty() {
-            s.violations.extend(problems.clone());
-            return error(400, &problems.join("; "));
+        if let Some(r) = s.refuse(Api::Core, "NodeBodyUpdate", &body) {
+            return r;
         }
         let props = body
             .get("properties")
@@ -527,10 +522,8 @@ pub(crate) async fn create_child(
     {
         let mut s = state.lock().unwrap();
         s.seen[seen].body = body.clone();
-        let problems = check(Api::Core, "NodeBodyCreate", &body);
-        if !problems.is_empty() {
-            s.violations.extend(problems.clone());
-            return error(400, &problems.join("; "));
+        if let Some(r) = s.refuse(Api::Core, "NodeBodyCreate", &body) {
+            return r;
         }
     }
     let props = body

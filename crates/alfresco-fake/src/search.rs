@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use crate::contract::check_search;
+use crate::contract::Api;
 use crate::{error, next_fault, Seen, Shared};
 
 /// A SiPeCaM audio node as the Search API returns it (with `path` and `properties`).
@@ -166,11 +166,8 @@ pub(crate) async fn handle(
         if s.api_key.is_some() && s.api_key != api_key {
             return error(401, "missing or wrong x-api-key");
         }
-        let problems = check_search("SearchRequest", &body);
-        if !problems.is_empty() {
-            let msg = problems.join("; ");
-            s.violations.push(msg.clone());
-            return error(400, &msg);
+        if let Some(r) = s.refuse(Api::Search, "SearchRequest", &body) {
+            return r;
         }
     }
     if let Some(r) = next_fault(&state).await {
@@ -260,10 +257,10 @@ pub(crate) async fn handle(
         },
         "entries": page,
     }});
-    let problems = check_search("ResultSetPaging", &answer);
-    if !problems.is_empty() {
-        state.lock().unwrap().violations.extend(problems);
-    }
+    state
+        .lock()
+        .unwrap()
+        .check_answer(Api::Search, "ResultSetPaging", &answer);
     axum::Json(answer).into_response()
 }
 
@@ -296,7 +293,7 @@ mod tests {
             60.0,
         );
         assert!(matches(&e, &t));
-        let v = check_search("ResultSetRowEntry", &json!({"entry": e}));
+        let v = crate::contract::check(Api::Search, "ResultSetRowEntry", &json!({"entry": e}));
         assert!(v.is_empty(), "{v:?}");
     }
 }

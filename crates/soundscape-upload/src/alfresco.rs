@@ -11,6 +11,11 @@ use soundscape_alfresco::{AlfrescoError, NewFile, NodeInfo, RetryPolicy, Session
 use crate::journal::Journal;
 use crate::{mime_of, Action, Existing, LocalFile, Placed};
 
+/// How the journal and the reports name an Alfresco root node.
+pub fn target_id(session: &Session, root: &str) -> String {
+    format!("alfresco:{}#{root}", session.config().base_url)
+}
+
 pub struct AlfrescoTarget {
     pub session: Arc<Session>,
     /// The node the unit folders go under (`ALFRESCO_NODE_ID`, `--root-node`).
@@ -21,7 +26,7 @@ pub struct AlfrescoTarget {
 
 impl AlfrescoTarget {
     pub fn new(session: Arc<Session>, root: &str) -> AlfrescoTarget {
-        let id = format!("alfresco:{}#{root}", session.config().base_url);
+        let id = target_id(&session, root);
         AlfrescoTarget {
             retry: session.config().retry,
             session,

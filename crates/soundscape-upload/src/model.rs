@@ -237,7 +237,7 @@ pub async fn apply(
     report: &mut UploadReport,
     each: impl Fn(&FileOutcome),
 ) {
-    let target = format!("alfresco:{}#{root}", session.config().base_url);
+    let target = crate::alfresco::target_id(session, root);
     report.targets = vec![target.clone()];
     let root_path = match session.node_path(root).await {
         Ok(p) => p,

@@ -185,6 +185,20 @@ impl Pipeline {
         self.params.iter().find(|p| p.name == name)
     }
 
+    /// Checks that every name of `set` (NAME=VALUE pairs) is a workflow parameter.
+    pub fn check_params(&self, set: &[(String, String)]) -> Result<(), String> {
+        match set.iter().find(|(k, _)| self.param(k).is_none()) {
+            None => Ok(()),
+            Some((k, _)) => {
+                let names: Vec<&str> = self.params.iter().map(|q| q.name).collect();
+                Err(format!(
+                    "unknown parameter {k:?}; one of {}",
+                    names.join(", ")
+                ))
+            }
+        }
+    }
+
     /// Run-wide steps, in spec order.
     pub fn run_steps(&self) -> impl Iterator<Item = &Step> {
         self.steps.iter().filter(|s| !s.per_unit)

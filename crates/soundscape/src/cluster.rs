@@ -54,16 +54,6 @@ async fn connect(ns: &Namespace) -> anyhow::Result<Cluster> {
     Ok(Cluster::new(client, &ns.namespace))
 }
 
-fn check_params(p: &Pipeline, set: &[(String, String)]) -> anyhow::Result<()> {
-    for (k, _) in set {
-        if p.param(k).is_none() {
-            let names: Vec<&str> = p.params.iter().map(|q| q.name).collect();
-            anyhow::bail!("unknown parameter {k:?}; one of {}", names.join(", "));
-        }
-    }
-    Ok(())
-}
-
 /// Prints what changed since the last look.
 fn printer() -> impl FnMut(&Progress) + Send {
     let mut seen: HashMap<String, String> = HashMap::new();
@@ -121,7 +111,7 @@ async fn start(
     unit: Option<&str>,
 ) -> anyhow::Result<u8> {
     let p = pipeline(ns, a);
-    check_params(&p, &a.set)?;
+    p.check_params(&a.set).map_err(anyhow::Error::msg)?;
     let c = connect(ns).await?;
     c.apply_template(&argo::workflow_template(&p))
         .await

@@ -164,13 +164,8 @@ fn run(a: &RunArgs) -> anyhow::Result<u8> {
     );
     // A local folder has no fixed layout unless asked for.
     params.insert("layout".into(), String::new());
-    for (k, v) in &a.set {
-        if p.param(k).is_none() {
-            let names: Vec<&str> = p.params.iter().map(|q| q.name).collect();
-            anyhow::bail!("unknown parameter {k:?}; one of {}", names.join(", "));
-        }
-        params.insert(k.clone(), v.clone());
-    }
+    p.check_params(&a.set).map_err(anyhow::Error::msg)?;
+    params.extend(a.set.iter().cloned());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = a.jobs.unwrap_or(cores).max(1);
     let local = LocalRun {
