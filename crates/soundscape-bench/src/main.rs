@@ -77,6 +77,7 @@ fn breakdown(path: &Path, hours: f64) -> Result<()> {
     // Indices on synthetic cells of the SiPeCaM size (5 or 6 rows x 2813 columns).
     let cells = (hours * 120.0 * 96.0) as usize;
     let mut scratch = CellScratch::default();
+    let mut power_buf = Vec::new();
     let mut state = 7u64;
     let values: Vec<f32> = (0..6 * 2813)
         .map(|_| {
@@ -89,9 +90,9 @@ fn breakdown(path: &Path, hours: f64) -> Result<()> {
     let t0 = Instant::now();
     for k in 0..cells {
         let len = if k % 3 == 0 { 6 * 2813 } else { 5 * 2813 };
-        let p = scratch.power_mut();
-        p.extend(values[..len].iter().map(|&a| power(a)));
-        sink += scratch.indices().total as f32;
+        power_buf.clear();
+        power_buf.extend(values[..len].iter().map(|&a| power(a)));
+        sink += scratch.indices(&power_buf).total as f32;
     }
     let idx = t0.elapsed().as_secs_f64();
     println!(

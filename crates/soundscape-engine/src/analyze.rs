@@ -1,7 +1,8 @@
 //! One recording, streamed: decode, frame, STFT, cut into cells, compute the indices.
 //!
-//! Only one slice of spectrogram columns (30 s: 2813 x 513 power values, under 6 MB, plus its
-//! row-major copy) is held at a time; the bands of a slice are computed in parallel. The whole
+//! Only the cells of the slice being read are held (30 s: 2813 x 513 power values, under
+//! 6 MB), gathered per band straight from the spectrogram columns; the bands of a slice are
+//! computed in parallel. The whole
 //! file is decoded even past the last complete slice, so that a truncated or corrupt tail is
 //! still reported.
 
@@ -11,7 +12,7 @@ use rayon::prelude::*;
 use soundscape_audio::{AudioError, AudioInfo, AudioReader};
 
 use crate::config::EngineConfig;
-use crate::grid::Grid;
+use crate::grid::{Grid, TimeSlice};
 use crate::indices::{power, CellIndices, CellScratch};
 use crate::stft::{Framer, Stft};
 
@@ -151,56 +152,36 @@ pub fn analyze_recording(
         ));
     }
 
-    let rows = grid.n_rows;
     let needed = grid.frames_needed();
     let mut framer = Framer::new(s.n_fft, s.hop_length, n);
     let mut stft = Stft::new(s.n_fft);
-    let mut column = vec![0f32; rows];
-    // Spectrogram columns [col_base, col_base + cols.len()/rows) of the pending slices.
-    let mut cols: Vec<f32> = Vec::new();
-    let mut col_base = 0usize;
-    let mut next_slice = 0usize;
+    let mut column = vec![0f32; grid.n_rows];
+    let mut gather = SliceGather::new(&grid);
     let mut cells = Vec::with_capacity(grid.slices.len() * grid.bands.len());
     let mut t = 0usize;
-    let mut by_row: Vec<f32> = Vec::new();
 
     let mut on_block = |block: &[f32], framer: &mut Framer| {
         framer.push(block);
-        while t < needed && next_slice < grid.slices.len() && framer.ready(t) {
-            let slice = grid.slices[next_slice];
-            if t >= slice.col0 {
-                if cols.is_empty() {
-                    col_base = t;
-                }
+        while t < needed && !gather.finished() && framer.ready(t) {
+            if gather.wants(t) {
                 stft.magnitudes(framer.frame(t), &mut column);
-                cols.extend(column.iter().map(|&a| power(a)));
+                for a in column.iter_mut() {
+                    *a = power(*a);
+                }
+                gather.add_column(t, &column);
             }
             t += 1;
             framer.release_before_frame(t);
-            while next_slice < grid.slices.len() && t >= grid.slices[next_slice].col1 {
-                let sl = grid.slices[next_slice];
-                let (c0, c1) = (sl.col0 - col_base, sl.col1 - col_base);
-                let block = &cols[c0 * rows..c1 * rows];
-                transpose(block, rows, &mut by_row);
-                cells.extend(slice_cells(&by_row, c1 - c0, &grid));
+            gather.close_before(t, |sl, bands| {
+                cells.extend(slice_cells(bands, &grid));
                 progress(sl.end_time - sl.start_time);
-                next_slice += 1;
-                match grid.slices.get(next_slice) {
-                    Some(nx) if nx.col0 > col_base => {
-                        let drop = (nx.col0 - col_base).min(cols.len() / rows);
-                        cols.drain(..drop * rows);
-                        col_base += drop;
-                    }
-                    Some(_) => {}
-                    None => cols.clear(),
-                }
-            }
+            });
         }
     };
     while let Some(block) = reader.next_block()? {
         on_block(block, &mut framer);
     }
-    if next_slice < grid.slices.len() {
+    if !gather.finished() {
         return Err(AnalysisError::Incomplete {
             path: path.into(),
             frame: t,
@@ -217,38 +198,89 @@ pub fn analyze_recording(
     })
 }
 
-/// Column-major `block` (columns of `rows` values) to row-major `out`.
-fn transpose(block: &[f32], rows: usize, out: &mut Vec<f32>) {
-    let ncols = block.len() / rows;
-    out.clear();
-    out.resize(block.len(), 0.0);
-    const TILE: usize = 32;
-    for c0 in (0..ncols).step_by(TILE) {
-        let c1 = (c0 + TILE).min(ncols);
-        for r0 in (0..rows).step_by(TILE) {
-            let r1 = (r0 + TILE).min(rows);
-            for c in c0..c1 {
-                let col = &block[c * rows..c * rows + rows];
-                for r in r0..r1 {
-                    out[r * ncols + c] = col[r];
+/// Gathers the power values of each cell straight from the spectrogram columns: for every
+/// slice whose columns are being read, one buffer per band (values in column order; the indices
+/// do not depend on the order). Overlapping slices (a time hop below 1) each get the shared
+/// columns. Buffers are reused from slice to slice.
+struct SliceGather<'g> {
+    grid: &'g Grid,
+    /// Slices `[next_closed, next_open)` are open, each with its band buffers in `open`.
+    next_closed: usize,
+    next_open: usize,
+    open: std::collections::VecDeque<Vec<Vec<f32>>>,
+    spare: Vec<Vec<Vec<f32>>>,
+}
+
+impl<'g> SliceGather<'g> {
+    fn new(grid: &'g Grid) -> Self {
+        SliceGather {
+            grid,
+            next_closed: 0,
+            next_open: 0,
+            open: Default::default(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Every slice has been closed.
+    fn finished(&self) -> bool {
+        self.next_closed >= self.grid.slices.len()
+    }
+
+    /// Whether column `t` belongs to a slice (opening the slices that start at or before it).
+    fn wants(&mut self, t: usize) -> bool {
+        let slices = &self.grid.slices;
+        while self.next_open < slices.len() && slices[self.next_open].col0 <= t {
+            let mut bands = self.spare.pop().unwrap_or_default();
+            bands.resize_with(self.grid.bands.len(), Vec::new);
+            let cols = slices[self.next_open].col1 - slices[self.next_open].col0;
+            for (buf, band) in bands.iter_mut().zip(&self.grid.bands) {
+                buf.clear();
+                buf.reserve(cols * (band.row1.saturating_sub(band.row0)));
+            }
+            self.open.push_back(bands);
+            self.next_open += 1;
+        }
+        (self.next_closed..self.next_open).any(|i| t < slices[i].col1)
+    }
+
+    /// Adds column `t` (power values, one per row) to the open slices that hold it.
+    fn add_column(&mut self, t: usize, column: &[f32]) {
+        let slices = &self.grid.slices[self.next_closed..self.next_open];
+        for (sl, bands) in slices.iter().zip(self.open.iter_mut()) {
+            if t < sl.col1 {
+                for (buf, band) in bands.iter_mut().zip(&self.grid.bands) {
+                    if !band.is_empty() {
+                        // A few values per band: a plain loop beats a memcpy call.
+                        buf.extend(column[band.row0..band.row1].iter().copied());
+                    }
                 }
             }
         }
     }
+
+    /// Closes, in order, the open slices that end at or before column `t`, handing each with
+    /// its band buffers to `done`.
+    fn close_before(&mut self, t: usize, mut done: impl FnMut(&TimeSlice, &[Vec<f32>])) {
+        while self.next_closed < self.next_open && self.grid.slices[self.next_closed].col1 <= t {
+            let bands = self.open.pop_front().expect("an open slice has buffers");
+            done(&self.grid.slices[self.next_closed], &bands);
+            self.spare.push(bands);
+            self.next_closed += 1;
+        }
+    }
 }
 
-/// The indices of every band of one slice (`by_row`: power values, row-major, `ncols` per row).
-fn slice_cells(by_row: &[f32], ncols: usize, grid: &Grid) -> Vec<CellIndices> {
+/// The indices of every band of one slice (`bands`: the power values of each band's cell).
+fn slice_cells(bands: &[Vec<f32>], grid: &Grid) -> Vec<CellIndices> {
     grid.bands
         .par_iter()
-        .map_init(CellScratch::default, |scratch, band| {
+        .zip(bands)
+        .map_init(CellScratch::default, |scratch, (band, power)| {
             if band.is_empty() {
                 return CellIndices::NAN;
             }
-            scratch
-                .power_mut()
-                .extend_from_slice(&by_row[band.row0 * ncols..band.row1 * ncols]);
-            scratch.indices()
+            scratch.indices(power)
         })
         .collect()
 }

@@ -63,21 +63,26 @@ impl CellIndices {
 /// Reusable buffers for one worker.
 #[derive(Default)]
 pub struct CellScratch {
-    /// Power values of the cell (filled by the caller through [`CellScratch::power_mut`]).
+    /// Power values for [`CellScratch::indices_of_magnitudes`].
     power: Vec<f32>,
-    /// The same values grouped by bucket; bucket `b` is `vals[start[b]..start[b + 1]]`.
+    /// The cell's values grouped by bucket; bucket `b` is `vals[start[b]..start[b + 1]]`.
     vals: Vec<f32>,
     start: Vec<u32>,
-    /// Next free place of each bucket while grouping.
-    cursor: Vec<u32>,
-    /// Power of the buckets before `b`.
-    sum_before: Vec<f64>,
+    /// `LANES` counters per bucket while counting, then the next free place of each.
+    slots: Vec<u32>,
     /// Whether a bucket has been sorted (by a rank query).
     sorted: Vec<bool>,
+    /// Power sum of `vals[..BLOCK * i]` (filled once the rank queries are done).
+    block_prefix: Vec<f64>,
 }
 
-/// log2 of the number of buckets a cell is spread over.
+/// Largest log2 of the number of buckets a cell is spread over.
 const BUCKET_BITS: u32 = 13;
+/// Values `i` and `i + 1` of a cell go to different counters of their bucket, so that a run of
+/// equal buckets (a clipped floor, a steady tone) does not chain each increment to the last.
+const LANES: usize = 4;
+/// Values per block of the rank-order prefix sums.
+const BLOCK: usize = 64;
 
 /// `P = clip(a, 1e-3, 1e3)^2` in float32.
 #[inline(always)]
@@ -110,48 +115,80 @@ fn decibels(p: f32) -> f32 {
     10.0f32 * p.log10()
 }
 
-impl CellScratch {
-    /// Clears the power buffer and returns it for filling.
-    pub fn power_mut(&mut self) -> &mut Vec<f32> {
-        self.power.clear();
-        &mut self.power
+crate::simd::kernel! {
+    fn cell_indices(scratch: &mut CellScratch, power: &[f32]) -> CellIndices {
+        scratch.indices_inline(power)
     }
+}
 
+/// Σp, Σ p log2 p and the extreme bit patterns of a cell's power values.
+struct Moments {
+    sum: f64,
+    sum_plogp: f64,
+    min_bits: u32,
+    max_bits: u32,
+}
+
+/// One pass over the cell, eight lanes wide so that it vectorises.
+#[inline(always)]
+fn moments(power: &[f32]) -> Moments {
+    const W: usize = 8;
+    let (mut sum, mut plogp) = ([0.0f64; W], [0.0f64; W]);
+    let (mut lo, mut hi) = ([u32::MAX; W], [0u32; W]);
+    let chunks = power.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..W {
+            let p = c[k] as f64;
+            sum[k] += p;
+            plogp[k] += p * log2_positive(c[k]);
+            lo[k] = lo[k].min(c[k].to_bits());
+            hi[k] = hi[k].max(c[k].to_bits());
+        }
+    }
+    for (k, &p) in rest.iter().enumerate() {
+        sum[k] += p as f64;
+        plogp[k] += p as f64 * log2_positive(p);
+        lo[k] = lo[k].min(p.to_bits());
+        hi[k] = hi[k].max(p.to_bits());
+    }
+    Moments {
+        sum: sum.iter().sum(),
+        sum_plogp: plogp.iter().sum(),
+        min_bits: *lo.iter().min().unwrap(),
+        max_bits: *hi.iter().max().unwrap(),
+    }
+}
+
+impl CellScratch {
     /// Indices of the cell whose magnitudes are `magnitudes` (any order).
     pub fn indices_of_magnitudes(&mut self, magnitudes: &[f32]) -> CellIndices {
-        let p = self.power_mut();
+        let mut p = std::mem::take(&mut self.power);
+        p.clear();
         p.extend(magnitudes.iter().map(|&a| power(a)));
-        self.indices()
+        let c = self.indices(&p);
+        self.power = p;
+        c
     }
 
-    /// Indices of the power values currently in the buffer.
-    pub fn indices(&mut self) -> CellIndices {
-        let n = self.power.len();
+    /// Indices of the cell whose power values are `power` (any order).
+    pub fn indices(&mut self, power: &[f32]) -> CellIndices {
+        cell_indices(self, power)
+    }
+
+    #[inline(always)]
+    fn indices_inline(&mut self, power: &[f32]) -> CellIndices {
+        let n = power.len();
         if n == 0 {
             return CellIndices::NAN;
         }
-        // Pass 1: total, entropy sum and range, four lanes so that it vectorises.
-        let (mut sum4, mut plogp4) = ([0.0f64; 4], [0.0f64; 4]);
-        let (mut lo4, mut hi4) = ([u32::MAX; 4], [0u32; 4]);
-        let chunks = self.power.chunks_exact(4);
-        let rest = chunks.remainder();
-        for c in chunks {
-            for k in 0..4 {
-                let p = c[k] as f64;
-                sum4[k] += p;
-                plogp4[k] += p * log2_positive(c[k]);
-                lo4[k] = lo4[k].min(c[k].to_bits());
-                hi4[k] = hi4[k].max(c[k].to_bits());
-            }
-        }
-        let (mut sum, mut sum_plogp) = (sum4.iter().sum::<f64>(), plogp4.iter().sum::<f64>());
-        let (mut min_bits, mut max_bits) = (*lo4.iter().min().unwrap(), *hi4.iter().max().unwrap());
-        for &p in rest {
-            sum += p as f64;
-            sum_plogp += p as f64 * log2_positive(p);
-            min_bits = min_bits.min(p.to_bits());
-            max_bits = max_bits.max(p.to_bits());
-        }
+        // Pass 1: total, entropy sum and range.
+        let Moments {
+            sum,
+            sum_plogp,
+            min_bits,
+            max_bits,
+        } = moments(power);
         let total32 = sum as f32;
         let total = 10.0 * total32.log10() as f64;
         // Σ p log2 p with p = P / ΣP, divided by log2 N (float64, as numpy promotes it).
@@ -163,46 +200,72 @@ impl CellScratch {
         let information = 1.0 - h;
         let icomplexity = 4.0 * h * (1.0 - h);
 
-        // Passes 2 and 3: counting sort by bucket (the high bits above the cell's minimum).
+        // Passes 2 and 3: counting sort by bucket (the high bits above the cell's minimum),
+        // about one bucket per two values.
+        let bits = (usize::BITS - n.leading_zeros()).clamp(4, BUCKET_BITS);
         let range = max_bits - min_bits;
-        let shift = (32 - range.leading_zeros()).saturating_sub(BUCKET_BITS);
+        let shift = (32 - range.leading_zeros()).saturating_sub(bits);
         let nb = (range >> shift) as usize + 1;
+        let key = |p: f32| ((p.to_bits() - min_bits) >> shift) as usize * LANES;
+        let slots = &mut self.slots;
+        slots.clear();
+        slots.resize(nb * LANES, 0);
+        let chunks = power.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for c in chunks.clone() {
+            for (j, &p) in c.iter().enumerate() {
+                slots[key(p) + j] += 1;
+            }
+        }
+        for (j, &p) in rest.iter().enumerate() {
+            slots[key(p) + j] += 1;
+        }
+        // Counts to first places: bucket b, lane j starts after the buckets before b and the
+        // lanes before j.
         self.start.clear();
-        self.start.resize(nb + 1, 0);
-        self.sum_before.clear();
-        self.sum_before.resize(nb + 1, 0.0);
-        for &p in &self.power {
-            let k = ((p.to_bits() - min_bits) >> shift) as usize;
-            self.start[k + 1] += 1;
-            self.sum_before[k + 1] += p as f64;
+        let mut at = 0u32;
+        for lanes in slots.chunks_exact_mut(LANES) {
+            self.start.push(at);
+            let counts: [u32; LANES] = lanes.try_into().unwrap();
+            let mut place = at;
+            for (slot, c) in lanes.iter_mut().zip(counts) {
+                *slot = place;
+                place += c;
+            }
+            at += counts.iter().sum::<u32>();
         }
-        for b in 1..=nb {
-            self.start[b] += self.start[b - 1];
-            self.sum_before[b] += self.sum_before[b - 1];
-        }
-        self.cursor.clear();
-        self.cursor.extend_from_slice(&self.start[..nb]);
+        self.start.push(at);
         self.vals.clear();
         self.vals.resize(n, 0.0);
-        for &p in &self.power {
-            let k = ((p.to_bits() - min_bits) >> shift) as usize;
-            self.vals[self.cursor[k] as usize] = p;
-            self.cursor[k] += 1;
+        for c in chunks {
+            for (j, &p) in c.iter().enumerate() {
+                let slot = &mut slots[key(p) + j];
+                self.vals[*slot as usize] = p;
+                *slot += 1;
+            }
+        }
+        for (j, &p) in rest.iter().enumerate() {
+            let slot = &mut slots[key(p) + j];
+            self.vals[*slot as usize] = p;
+            *slot += 1;
         }
         self.sorted.clear();
         self.sorted.resize(nb, false);
+        self.block_prefix.clear();
 
         let mut cell = Buckets {
             vals: &mut self.vals,
             start: &self.start,
-            sum_before: &self.sum_before,
             sorted: &mut self.sorted,
+            block_prefix: &mut self.block_prefix,
             min_bits,
             max_bits,
             shift,
         };
         let pct: [f64; 101] =
             std::array::from_fn(|q| percentile(n, q as u32, |k| decibels(cell.value(k))));
+        // No more rank queries: the bucket order is final, the sums can be taken.
+        cell.take_sums();
         let tail = cell.mean_db(&[(pct[90], pct[100])]);
         let core = match cell.mode_deciles(&pct) {
             Some(ranges) => cell.mean_db(&ranges),
@@ -329,15 +392,16 @@ fn union_count_sum(mut spans: Vec<((usize, f64), (usize, f64))>) -> (usize, f64)
 }
 
 /// A cell's power values grouped in value-ordered buckets (a counting sort by the high bits of
-/// the float pattern), with per-bucket sums. Buckets are sorted only when a rank query lands
-/// in them; counts and sums below a power threshold need at most one bucket scan.
+/// the float pattern). Buckets are sorted only when a rank query lands in them; once the rank
+/// queries are done, prefix sums over rank blocks give the power below any bucket, so counts
+/// and sums below a power threshold need at most one bucket scan.
 struct Buckets<'a> {
     vals: &'a mut [f32],
     /// `start[b]..start[b+1]` is bucket `b` in `vals`.
     start: &'a [u32],
-    /// Sum of the power in the buckets before `b`.
-    sum_before: &'a [f64],
     sorted: &'a mut [bool],
+    /// Power of `vals[..BLOCK * i]`; empty until [`Buckets::take_sums`].
+    block_prefix: &'a mut Vec<f64>,
     min_bits: u32,
     max_bits: u32,
     shift: u32,
@@ -349,7 +413,12 @@ impl Buckets<'_> {
     fn mean_db(&self, ranges: &[(f64, f64)]) -> f64 {
         let spans = ranges
             .iter()
-            .map(|&(lo, hi)| (self.count_sum_db(lo, false), self.count_sum_db(hi, false)))
+            .map(|&(lo, hi)| {
+                (
+                    self.count_sum_db(lo, false, true),
+                    self.count_sum_db(hi, false, true),
+                )
+            })
             .collect();
         let (count, sum) = union_count_sum(spans);
         mean_to_db(sum, count)
@@ -359,7 +428,7 @@ impl Buckets<'_> {
         let min = decibels(f32::from_bits(self.min_bits)) as f64;
         let max = decibels(f32::from_bits(self.max_bits)) as f64;
         mode_deciles(self.len(), pct, min, max, |e| {
-            self.count_sum_db(e as f64, true).0
+            self.count_sum_db(e as f64, true, false).0
         })
     }
 
@@ -372,7 +441,48 @@ impl Buckets<'_> {
         ((bits - self.min_bits) >> self.shift) as usize
     }
 
+    /// Fills the rank-block prefix sums. Rank queries ([`Buckets::value`]) reorder values
+    /// inside buckets, so they must all come before.
+    fn take_sums(&mut self) {
+        self.block_prefix.clear();
+        self.block_prefix.push(0.0);
+        let mut acc = 0.0f64;
+        for block in self.vals.chunks(BLOCK) {
+            let mut lanes = [0.0f64; 8];
+            let chunks = block.chunks_exact(8);
+            let rest = chunks.remainder();
+            for c in chunks {
+                for k in 0..8 {
+                    lanes[k] += c[k] as f64;
+                }
+            }
+            for (k, &v) in rest.iter().enumerate() {
+                lanes[k] += v as f64;
+            }
+            acc += lanes.iter().sum::<f64>();
+            self.block_prefix.push(acc);
+        }
+    }
+
+    /// Power of the `r` lowest-ranked values (in bucket order).
+    fn sum_below_rank(&self, r: usize) -> f64 {
+        debug_assert!(
+            !self.block_prefix.is_empty(),
+            "sums taken before the rank queries"
+        );
+        let b = r / BLOCK;
+        self.block_prefix[b]
+            + self.vals[b * BLOCK..r]
+                .iter()
+                .map(|&v| v as f64)
+                .sum::<f64>()
+    }
+
     fn bucket(&mut self, b: usize) -> &mut [f32] {
+        debug_assert!(
+            self.block_prefix.is_empty(),
+            "rank query after the sums were taken"
+        );
         let (s, e) = (self.start[b] as usize, self.start[b + 1] as usize);
         let slice = &mut self.vals[s..e];
         if !self.sorted[b] {
@@ -389,19 +499,28 @@ impl Buckets<'_> {
         self.bucket(b)[k - s]
     }
 
-    /// Number and power sum of the values `<= p`.
-    fn count_sum_le(&self, p: f32) -> (usize, f64) {
+    /// Number of the values `<= p` and, when `with_sum`, their power sum.
+    fn count_sum_le(&self, p: f32, with_sum: bool) -> (usize, f64) {
         let bits = p.to_bits();
         if bits < self.min_bits {
             return (0, 0.0);
         }
         if bits >= self.max_bits {
-            return (self.len(), self.sum_before[self.sum_before.len() - 1]);
+            let sum = if with_sum {
+                self.sum_below_rank(self.len())
+            } else {
+                0.0
+            };
+            return (self.len(), sum);
         }
         let b = self.bucket_of(bits);
         let (s, e) = (self.start[b] as usize, self.start[b + 1] as usize);
-        let (mut n, mut sum) = (s, self.sum_before[b]);
-        for &v in &self.vals[s..e] {
+        let bucket = &self.vals[s..e];
+        if !with_sum {
+            return (s + bucket.iter().filter(|&&v| v <= p).count(), 0.0);
+        }
+        let (mut n, mut sum) = (s, self.sum_below_rank(s));
+        for &v in bucket {
             if v <= p {
                 n += 1;
                 sum += v as f64;
@@ -468,10 +587,11 @@ impl Buckets<'_> {
         Some(f32::from_bits(lo))
     }
 
-    /// Number and power sum of the values with `R <= x` (`strict = false`) or `R < x`.
-    fn count_sum_db(&self, x: f64, strict: bool) -> (usize, f64) {
+    /// Number of the values with `R <= x` (`strict = false`) or `R < x`, and their power sum
+    /// when `with_sum`.
+    fn count_sum_db(&self, x: f64, strict: bool, with_sum: bool) -> (usize, f64) {
         match self.power_threshold(x, strict) {
-            Some(p) => self.count_sum_le(p),
+            Some(p) => self.count_sum_le(p, with_sum),
             None => (0, 0.0),
         }
     }

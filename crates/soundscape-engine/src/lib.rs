@@ -6,15 +6,18 @@
 //! - [`stft`]: the magnitude STFT, streamed frame by frame (periodic Hann, full-signal reflect
 //!   centring, float64 FFT rounded to complex64).
 //! - [`grid`]: the slice grid: which spectrogram columns and rows make each cell.
-//! - [`indices`]: TOTAL, CORE, TAIL, EXAG, INFORMATION, ICOMPLEXITY of one cell, from one sort.
+//! - [`indices`]: TOTAL, CORE, TAIL, EXAG, INFORMATION, ICOMPLEXITY of one cell, without
+//!   sorting it.
 //! - [`hash`]: the CronoHasher time-of-day index.
 //! - [`analyze`]: one recording, streamed: decode, STFT, slice, indices.
+//! - `simd`: hot loops compiled for the baseline CPU and for AVX2, chosen at run time.
 
 pub mod analyze;
 pub mod config;
 pub mod grid;
 pub mod hash;
 pub mod indices;
+mod simd;
 pub mod stft;
 
 pub use analyze::{analyze_recording, AnalysisError, RecordingAnalysis};

@@ -58,13 +58,27 @@ impl Stft {
     /// Magnitudes of one frame (`frame.len() == n_fft`) into `out` (first `out.len()` bins).
     pub fn magnitudes(&mut self, frame: &[f32], out: &mut [f32]) {
         debug_assert_eq!(frame.len(), self.n_fft);
-        for ((x, &s), &w) in self.input.iter_mut().zip(frame).zip(&self.window) {
-            *x = s as f64 * w;
-        }
+        window(&mut self.input, frame, &self.window);
         self.fft
             .process_with_scratch(&mut self.input, &mut self.output, &mut self.scratch)
             .expect("FFT buffer sizes are fixed at construction");
-        for (o, c) in out.iter_mut().zip(&self.output) {
+        column_magnitudes(out, &self.output);
+    }
+}
+
+crate::simd::kernel! {
+    /// `input = frame * window` in float64.
+    fn window(input: &mut [f64], frame: &[f32], window: &[f64]) {
+        for ((x, &s), &w) in input.iter_mut().zip(frame).zip(window) {
+            *x = s as f64 * w;
+        }
+    }
+}
+
+crate::simd::kernel! {
+    /// Complex64 rounding and magnitude of each bin.
+    fn column_magnitudes(out: &mut [f32], spectrum: &[Complex<f64>]) {
+        for (o, c) in out.iter_mut().zip(spectrum) {
             *o = abs_complex64(c.re as f32, c.im as f32);
         }
     }
@@ -136,7 +150,7 @@ impl Framer {
         let (b0, n) = (self.buf_start as isize, self.n as isize);
         if start >= 0 && end <= n {
             let a = (start - b0) as usize;
-            self.frame.copy_from_slice(&self.buf[a..a + self.n_fft]);
+            return &self.buf[a..a + self.n_fft];
         } else {
             for (k, f) in self.frame.iter_mut().enumerate() {
                 let mut j = start + k as isize;
