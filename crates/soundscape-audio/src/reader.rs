@@ -347,29 +347,6 @@ fn downmix(buf: &AudioBufferRef<'_>, out: &mut [f32]) {
 mod tests {
     use super::*;
 
-    /// A 16-bit PCM WAV of `channels` channels holding `samples` (interleaved).
-    fn wav(channels: u16, samples: &[i16]) -> Vec<u8> {
-        let data = (samples.len() * 2) as u32;
-        let mut b = Vec::new();
-        b.extend_from_slice(b"RIFF");
-        b.extend_from_slice(&(36 + data).to_le_bytes());
-        b.extend_from_slice(b"WAVEfmt ");
-        for v in [16u32.to_le_bytes().to_vec(), 1u16.to_le_bytes().to_vec()] {
-            b.extend_from_slice(&v);
-        }
-        b.extend_from_slice(&channels.to_le_bytes());
-        b.extend_from_slice(&48_000u32.to_le_bytes());
-        b.extend_from_slice(&(48_000 * 2 * channels as u32).to_le_bytes());
-        b.extend_from_slice(&(2 * channels).to_le_bytes());
-        b.extend_from_slice(&16u16.to_le_bytes());
-        b.extend_from_slice(b"data");
-        b.extend_from_slice(&data.to_le_bytes());
-        for s in samples {
-            b.extend_from_slice(&s.to_le_bytes());
-        }
-        b
-    }
-
     fn decode(path: &Path, fast: bool) -> Vec<f32> {
         let mut r = AudioReader::open(path).unwrap();
         assert!(r.s16le_channels.is_some());
@@ -400,7 +377,11 @@ mod tests {
                 })
                 .collect();
             let path = dir.path().join(format!("x{channels}.wav"));
-            std::fs::write(&path, wav(channels, &samples)).unwrap();
+            std::fs::write(
+                &path,
+                soundscape_testkit::wav_channels(48_000, channels, &samples, None),
+            )
+            .unwrap();
             let (fast, slow) = (decode(&path, true), decode(&path, false));
             assert_eq!(fast.len(), frames);
             let same = fast

@@ -54,24 +54,11 @@ fn int16_scaling_is_exact() {
 
 /// A 16-bit PCM WAV with the given interleaved samples.
 fn write_wav(path: &Path, channels: u16, samples: &[i16]) {
-    let mut b = Vec::new();
-    let data = (samples.len() * 2) as u32;
-    b.extend_from_slice(b"RIFF");
-    b.extend_from_slice(&(36 + data).to_le_bytes());
-    b.extend_from_slice(b"WAVEfmt ");
-    b.extend_from_slice(&16u32.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&channels.to_le_bytes());
-    b.extend_from_slice(&48_000u32.to_le_bytes());
-    b.extend_from_slice(&(48_000 * 2 * channels as u32).to_le_bytes());
-    b.extend_from_slice(&(2 * channels).to_le_bytes());
-    b.extend_from_slice(&16u16.to_le_bytes());
-    b.extend_from_slice(b"data");
-    b.extend_from_slice(&data.to_le_bytes());
-    for s in samples {
-        b.extend_from_slice(&s.to_le_bytes());
-    }
-    std::fs::write(path, b).unwrap();
+    std::fs::write(
+        path,
+        soundscape_testkit::wav_channels(48_000, channels, samples, None),
+    )
+    .unwrap();
 }
 
 #[test]

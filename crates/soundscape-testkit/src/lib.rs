@@ -108,6 +108,12 @@ pub fn wav(rate: u32, frames: u32, comment: Option<&str>) -> Vec<u8> {
 
 /// A PCM16 mono WAV of these samples, with an optional `LIST/INFO/ICMT` comment.
 pub fn wav_of(rate: u32, samples: &[i16], comment: Option<&str>) -> Vec<u8> {
+    wav_channels(rate, 1, samples, comment)
+}
+
+/// A PCM16 WAV of `channels` channels holding these (interleaved) samples, with an optional
+/// `LIST/INFO/ICMT` comment.
+pub fn wav_channels(rate: u32, channels: u16, samples: &[i16], comment: Option<&str>) -> Vec<u8> {
     let mut chunks = Vec::new();
     let mut push = |id: &[u8], body: &[u8]| {
         chunks.extend_from_slice(id);
@@ -118,12 +124,12 @@ pub fn wav_of(rate: u32, samples: &[i16], comment: Option<&str>) -> Vec<u8> {
         }
     };
     let mut fmt = Vec::new();
-    for v in [1u16, 1] {
+    for v in [1u16, channels] {
         fmt.extend_from_slice(&v.to_le_bytes());
     }
     fmt.extend_from_slice(&rate.to_le_bytes());
-    fmt.extend_from_slice(&(rate * 2).to_le_bytes());
-    fmt.extend_from_slice(&2u16.to_le_bytes());
+    fmt.extend_from_slice(&(rate * 2 * channels as u32).to_le_bytes());
+    fmt.extend_from_slice(&(2 * channels).to_le_bytes());
     fmt.extend_from_slice(&16u16.to_le_bytes());
     push(b"fmt ", &fmt);
     if let Some(c) = comment {
