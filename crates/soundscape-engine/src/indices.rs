@@ -10,13 +10,19 @@
 //! - INFORMATION = 1 - H and ICOMPLEXITY = 4 H (1 - H), H the normalised Shannon entropy of
 //!   the power distribution.
 //!
-//! The original calls `np.percentile` about 18 times per cell, each a partial sort. Here the
-//! power values are grouped once into value-ordered buckets (a counting sort on the high bits
-//! of the float pattern, with the count and power of each bucket; R is a monotone function of
-//! P, so the order is that of R too). A percentile rank sorts only the bucket it lands in; a
-//! dB threshold becomes the exact power threshold (a short search over float bit patterns),
-//! after which counts and sums below it need one bucket scan. R is only evaluated where it is
-//! looked at. A fully sorted reference implementation is kept in the tests.
+//! The original calls `np.percentile` about 18 times per cell, each a partial sort. Here a
+//! cell is read in four passes and never sorted or grouped whole:
+//! 1. Σp, Σ p log2 p and the extremes (TOTAL, INFORMATION, ICOMPLEXITY);
+//! 2. counts per value-ordered bucket (the high bits of the float pattern above the minimum;
+//!    R is a monotone function of P, so the order is that of R too);
+//! 3. the values of the few buckets that the 101 percentile ranks and the 99 histogram edges
+//!    of `decile_mod` land in (known from the counts and the extremes alone), picked out and
+//!    sorted bucket by bucket: every percentile and every histogram count follows;
+//! 4. the power sums below the handful of thresholds TAIL and CORE select, four per pass.
+//!
+//! A dB threshold becomes the exact power threshold (a short search over float bit patterns),
+//! so R is only evaluated where it is looked at. A fully sorted reference implementation is kept
+//! in the tests, and the hot passes are compiled for AVX2 as well (`simd`).
 //!
 //! Numerics follow numpy 1.x as the original ran it: float32 percentile neighbours with a
 //! float64 `linear` interpolation (difference in float32), percentile thresholds compared in
@@ -65,24 +71,33 @@ impl CellIndices {
 pub struct CellScratch {
     /// Power values for [`CellScratch::indices_of_magnitudes`].
     power: Vec<f32>,
-    /// The cell's values grouped by bucket; bucket `b` is `vals[start[b]..start[b + 1]]`.
-    vals: Vec<f32>,
+    /// `LANES` counters per bucket.
+    counts: Vec<u32>,
+    /// Values in buckets before `b`: bucket `b` holds ranks `start[b]..start[b + 1]`.
     start: Vec<u32>,
-    /// `LANES` counters per bucket while counting, then the next free place of each.
-    slots: Vec<u32>,
-    /// Whether a bucket has been sorted (by a rank query).
-    sorted: Vec<bool>,
-    /// Power sum of `vals[..BLOCK * i]` (filled once the rank queries are done).
-    block_prefix: Vec<f64>,
+    /// Where each bucket's values were gathered (an index into `gathered`), or `NOT_GATHERED`.
+    gathered_at: Vec<u32>,
+    /// The gathered buckets: their bucket number, their values' place in `values`, and
+    /// whether those are sorted yet.
+    gathered: Vec<Gathered>,
+    values: Vec<f32>,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Gathered {
+    bucket: u32,
+    at: u32,
+    sorted: bool,
+}
+
+const NOT_GATHERED: u32 = u32::MAX;
 /// Largest log2 of the number of buckets a cell is spread over.
-const BUCKET_BITS: u32 = 13;
+const BUCKET_BITS: u32 = 15;
 /// Values `i` and `i + 1` of a cell go to different counters of their bucket, so that a run of
 /// equal buckets (a clipped floor, a steady tone) does not chain each increment to the last.
 const LANES: usize = 4;
-/// Values per block of the rank-order prefix sums.
-const BLOCK: usize = 64;
+/// Bins of `decile_mod`'s histogram.
+const BINS: usize = 100;
 
 /// `P = clip(a, 1e-3, 1e3)^2` in float32.
 #[inline(always)]
@@ -200,76 +215,60 @@ impl CellScratch {
         let information = 1.0 - h;
         let icomplexity = 4.0 * h * (1.0 - h);
 
-        // Passes 2 and 3: counting sort by bucket (the high bits above the cell's minimum),
-        // about one bucket per two values.
+        // Pass 2: how many values fall in each bucket (the high bits above the cell's minimum,
+        // about one bucket per two values).
         let bits = (usize::BITS - n.leading_zeros()).clamp(4, BUCKET_BITS);
         let range = max_bits - min_bits;
         let shift = (32 - range.leading_zeros()).saturating_sub(bits);
         let nb = (range >> shift) as usize + 1;
         let key = |p: f32| ((p.to_bits() - min_bits) >> shift) as usize * LANES;
-        let slots = &mut self.slots;
-        slots.clear();
-        slots.resize(nb * LANES, 0);
+        let counts = &mut self.counts;
+        counts.clear();
+        counts.resize(nb * LANES, 0);
         let chunks = power.chunks_exact(LANES);
-        let rest = chunks.remainder();
         for c in chunks.clone() {
             for (j, &p) in c.iter().enumerate() {
-                slots[key(p) + j] += 1;
+                counts[key(p) + j] += 1;
             }
         }
-        for (j, &p) in rest.iter().enumerate() {
-            slots[key(p) + j] += 1;
+        for (j, &p) in chunks.remainder().iter().enumerate() {
+            counts[key(p) + j] += 1;
         }
-        // Counts to first places: bucket b, lane j starts after the buckets before b and the
-        // lanes before j.
         self.start.clear();
         let mut at = 0u32;
-        for lanes in slots.chunks_exact_mut(LANES) {
+        for lanes in counts.chunks_exact(LANES) {
             self.start.push(at);
-            let counts: [u32; LANES] = lanes.try_into().unwrap();
-            let mut place = at;
-            for (slot, c) in lanes.iter_mut().zip(counts) {
-                *slot = place;
-                place += c;
-            }
-            at += counts.iter().sum::<u32>();
+            at += lanes.iter().sum::<u32>();
         }
         self.start.push(at);
-        self.vals.clear();
-        self.vals.resize(n, 0.0);
-        for c in chunks {
-            for (j, &p) in c.iter().enumerate() {
-                let slot = &mut slots[key(p) + j];
-                self.vals[*slot as usize] = p;
-                *slot += 1;
-            }
-        }
-        for (j, &p) in rest.iter().enumerate() {
-            let slot = &mut slots[key(p) + j];
-            self.vals[*slot as usize] = p;
-            *slot += 1;
-        }
-        self.sorted.clear();
-        self.sorted.resize(nb, false);
-        self.block_prefix.clear();
+        self.gathered_at.clear();
+        self.gathered_at.resize(nb, NOT_GATHERED);
+        self.gathered.clear();
 
         let mut cell = Buckets {
-            vals: &mut self.vals,
+            power,
             start: &self.start,
-            sorted: &mut self.sorted,
-            block_prefix: &mut self.block_prefix,
+            gathered_at: &mut self.gathered_at,
+            gathered: &mut self.gathered,
+            values: &mut self.values,
+            edge_thresholds: [None; BINS + 1],
             min_bits,
             max_bits,
             shift,
         };
+        // Pass 3: gather the few buckets that rank queries and histogram edges land in.
+        cell.gather_needed();
         let pct: [f64; 101] =
             std::array::from_fn(|q| percentile(n, q as u32, |k| decibels(cell.value(k))));
-        // No more rank queries: the bucket order is final, the sums can be taken.
-        cell.take_sums();
-        let tail = cell.mean_db(&[(pct[90], pct[100])]);
-        let core = match cell.mode_deciles(&pct) {
-            Some(ranges) => cell.mean_db(&ranges),
-            None => f64::NAN,
+        let core_ranges = cell.mode_deciles(&pct);
+        // Pass 4: the power below the thresholds of TAIL and CORE.
+        let tail_ranges = [(pct[90], pct[100])];
+        let sets: [&[(f64, f64)]; 2] = [&tail_ranges, core_ranges.as_deref().unwrap_or(&[])];
+        let [tail, core] = cell.means_db(sets);
+        let core = if core_ranges.is_some() {
+            core
+        } else {
+            f64::NAN
         };
         CellIndices {
             total,
@@ -311,30 +310,24 @@ fn mean_to_db(sum: f64, count: usize) -> f64 {
     10.0 * mean32.log10() as f64
 }
 
-/// `decile_mod(R, tolerance=0.1)` given the percentiles, R's extremes and `below(e)`, the
-/// number of values with `R < e`: the percentile ranges of the deciles holding the histogram
+/// `decile_mod(R, tolerance=0.1)` given the percentiles, R's extremes and `below(i, e)`, the
+/// number of values with `R < e` for the histogram edge `e = edges[i]`: the percentile ranges of the deciles holding the histogram
 /// mode(s). `None` when all values are equal (no range can select anything).
 fn mode_deciles(
     n: usize,
     pct: &[f64; 101],
     min: f64,
     max: f64,
-    mut below: impl FnMut(f32) -> usize,
+    mut below: impl FnMut(usize, f32) -> usize,
 ) -> Option<Vec<(f64, f64)>> {
     if min == max {
         return None;
     }
-    const BINS: usize = 100;
-    let step = (max - min) / BINS as f64;
-    let mut edges = [0f32; BINS + 1];
-    for (i, e) in edges.iter_mut().enumerate().take(BINS) {
-        *e = (i as f64 * step + min) as f32;
-    }
-    edges[BINS] = max as f32;
+    let edges = histogram_edges(min, max);
     // Counts with edges[i] <= x < edges[i+1]; the last bin also holds the right edge.
     let mut under = [0usize; BINS + 1];
     for (i, &e) in edges.iter().enumerate().take(BINS).skip(1) {
-        under[i] = below(e);
+        under[i] = below(i, e);
     }
     under[BINS] = n;
     let counts: [usize; BINS] = std::array::from_fn(|i| under[i + 1].saturating_sub(under[i]));
@@ -366,6 +359,17 @@ fn mode_deciles(
     )
 }
 
+/// numpy's `histogram(R, bins=100)` edges between R's extremes: float32 from a float64 linspace.
+fn histogram_edges(min: f64, max: f64) -> [f32; BINS + 1] {
+    let step = (max - min) / BINS as f64;
+    let mut edges = [0f32; BINS + 1];
+    for (i, e) in edges.iter_mut().enumerate().take(BINS) {
+        *e = (i as f64 * step + min) as f32;
+    }
+    edges[BINS] = max as f32;
+    edges
+}
+
 /// Count and sum of the union of selections given as `(count, sum)` pairs at their lower and
 /// upper bounds (each selection is the values between two thresholds, in rank order).
 fn union_count_sum(mut spans: Vec<((usize, f64), (usize, f64))>) -> (usize, f64) {
@@ -391,49 +395,27 @@ fn union_count_sum(mut spans: Vec<((usize, f64), (usize, f64))>) -> (usize, f64)
     (count, sum)
 }
 
-/// A cell's power values grouped in value-ordered buckets (a counting sort by the high bits of
-/// the float pattern). Buckets are sorted only when a rank query lands in them; once the rank
-/// queries are done, prefix sums over rank blocks give the power below any bucket, so counts
-/// and sums below a power threshold need at most one bucket scan.
+/// A cell's power values spread over value-ordered buckets (the high bits of the float
+/// pattern), of which only the counts are known for all. The values of a bucket are gathered
+/// (one pass over the cell for all the buckets asked for at once) and sorted only where a rank
+/// query or a count below a threshold lands, so a cell is never sorted or even grouped whole.
 struct Buckets<'a> {
-    vals: &'a mut [f32],
-    /// `start[b]..start[b+1]` is bucket `b` in `vals`.
+    power: &'a [f32],
+    /// Bucket `b` holds the ranks `start[b]..start[b+1]`.
     start: &'a [u32],
-    sorted: &'a mut [bool],
-    /// Power of `vals[..BLOCK * i]`; empty until [`Buckets::take_sums`].
-    block_prefix: &'a mut Vec<f64>,
+    gathered_at: &'a mut [u32],
+    gathered: &'a mut Vec<Gathered>,
+    values: &'a mut Vec<f32>,
+    /// The power threshold of each histogram edge (`R < edge`), found while gathering.
+    edge_thresholds: [Option<f32>; BINS + 1],
     min_bits: u32,
     max_bits: u32,
     shift: u32,
 }
 
 impl Buckets<'_> {
-    /// dB of the mean power over the union of `lo < R <= hi` for each `(lo, hi)`, compared in
-    /// float64. NaN when nothing is selected.
-    fn mean_db(&self, ranges: &[(f64, f64)]) -> f64 {
-        let spans = ranges
-            .iter()
-            .map(|&(lo, hi)| {
-                (
-                    self.count_sum_db(lo, false, true),
-                    self.count_sum_db(hi, false, true),
-                )
-            })
-            .collect();
-        let (count, sum) = union_count_sum(spans);
-        mean_to_db(sum, count)
-    }
-
-    fn mode_deciles(&mut self, pct: &[f64; 101]) -> Option<Vec<(f64, f64)>> {
-        let min = decibels(f32::from_bits(self.min_bits)) as f64;
-        let max = decibels(f32::from_bits(self.max_bits)) as f64;
-        mode_deciles(self.len(), pct, min, max, |e| {
-            self.count_sum_db(e as f64, true, false).0
-        })
-    }
-
     fn len(&self) -> usize {
-        self.vals.len()
+        self.power.len()
     }
 
     #[inline]
@@ -441,92 +423,149 @@ impl Buckets<'_> {
         ((bits - self.min_bits) >> self.shift) as usize
     }
 
-    /// Fills the rank-block prefix sums. Rank queries ([`Buckets::value`]) reorder values
-    /// inside buckets, so they must all come before.
-    fn take_sums(&mut self) {
-        self.block_prefix.clear();
-        self.block_prefix.push(0.0);
-        let mut acc = 0.0f64;
-        for block in self.vals.chunks(BLOCK) {
-            let mut lanes = [0.0f64; 8];
-            let chunks = block.chunks_exact(8);
-            let rest = chunks.remainder();
-            for c in chunks {
-                for k in 0..8 {
-                    lanes[k] += c[k] as f64;
+    /// The bucket holding rank `k`.
+    #[inline(always)]
+    fn bucket_of_rank(&self, k: usize) -> usize {
+        self.start.partition_point(|&s| s as usize <= k) - 1
+    }
+
+    /// The buckets the percentiles and the histogram edges of `decile_mod` land in, gathered
+    /// in one pass (they depend only on the counts and the cell's extremes).
+    #[inline(always)]
+    fn gather_needed(&mut self) {
+        let n = self.len();
+        let mut wanted = Vec::with_capacity(2 * 101 + BINS);
+        for q in 0..=100 {
+            percentile(n, q, |k| {
+                wanted.push(self.bucket_of_rank(k));
+                0.0
+            });
+        }
+        let (min, max) = self.extremes_db();
+        if min != max {
+            let edges = histogram_edges(min, max);
+            for (i, &e) in edges.iter().enumerate().take(BINS).skip(1) {
+                self.edge_thresholds[i] = self.power_threshold(e as f64, true);
+                if let Some(p) = self.edge_thresholds[i] {
+                    wanted.push(self.bucket_of(p.to_bits()));
                 }
             }
-            for (k, &v) in rest.iter().enumerate() {
-                lanes[k] += v as f64;
+        }
+        self.gather(&wanted);
+    }
+
+    /// Gathers the values of these buckets (those not gathered yet) in one pass over the cell.
+    #[inline(always)]
+    fn gather(&mut self, buckets: &[usize]) {
+        let first_new = self.gathered.len();
+        let mut at = self.values.len() as u32;
+        for &b in buckets {
+            if self.gathered_at[b] == NOT_GATHERED {
+                self.gathered_at[b] = self.gathered.len() as u32;
+                self.gathered.push(Gathered {
+                    bucket: b as u32,
+                    at,
+                    sorted: false,
+                });
+                at += self.start[b + 1] - self.start[b];
             }
-            acc += lanes.iter().sum::<f64>();
-            self.block_prefix.push(acc);
+        }
+        if self.gathered.len() == first_new {
+            return;
+        }
+        let mut next: Vec<u32> = self.gathered[first_new..].iter().map(|g| g.at).collect();
+        self.values.resize(at as usize, 0.0);
+        let (min_bits, shift) = (self.min_bits, self.shift);
+        for &p in self.power {
+            let g = self.gathered_at[((p.to_bits() - min_bits) >> shift) as usize];
+            if g != NOT_GATHERED && g as usize >= first_new {
+                let slot = &mut next[g as usize - first_new];
+                self.values[*slot as usize] = p;
+                *slot += 1;
+            }
         }
     }
 
-    /// Power of the `r` lowest-ranked values (in bucket order).
-    fn sum_below_rank(&self, r: usize) -> f64 {
-        debug_assert!(
-            !self.block_prefix.is_empty(),
-            "sums taken before the rank queries"
-        );
-        let b = r / BLOCK;
-        self.block_prefix[b]
-            + self.vals[b * BLOCK..r]
-                .iter()
-                .map(|&v| v as f64)
-                .sum::<f64>()
-    }
-
-    fn bucket(&mut self, b: usize) -> &mut [f32] {
-        debug_assert!(
-            self.block_prefix.is_empty(),
-            "rank query after the sums were taken"
-        );
-        let (s, e) = (self.start[b] as usize, self.start[b + 1] as usize);
-        let slice = &mut self.vals[s..e];
-        if !self.sorted[b] {
+    /// The values of bucket `b`, sorted (gathered first if need be).
+    #[inline(always)]
+    fn bucket(&mut self, b: usize) -> &[f32] {
+        if self.gathered_at[b] == NOT_GATHERED {
+            self.gather(&[b]);
+        }
+        let g = &mut self.gathered[self.gathered_at[b] as usize];
+        debug_assert_eq!(g.bucket as usize, b);
+        let (s, len) = (g.at as usize, (self.start[b + 1] - self.start[b]) as usize);
+        let slice = &mut self.values[s..s + len];
+        if !g.sorted {
             slice.sort_unstable_by(f32::total_cmp);
-            self.sorted[b] = true;
+            g.sorted = true;
         }
         slice
     }
 
     /// The value of rank `k` (0-based) in ascending order.
+    #[inline(always)]
     fn value(&mut self, k: usize) -> f32 {
-        let b = self.start.partition_point(|&s| s as usize <= k) - 1;
+        let b = self.bucket_of_rank(k);
         let s = self.start[b] as usize;
         self.bucket(b)[k - s]
     }
 
-    /// Number of the values `<= p` and, when `with_sum`, their power sum.
-    fn count_sum_le(&self, p: f32, with_sum: bool) -> (usize, f64) {
+    /// R of the smallest and largest value.
+    #[inline(always)]
+    fn extremes_db(&self) -> (f64, f64) {
+        let min = decibels(f32::from_bits(self.min_bits)) as f64;
+        let max = decibels(f32::from_bits(self.max_bits)) as f64;
+        (min, max)
+    }
+
+    #[inline(always)]
+    fn mode_deciles(&mut self, pct: &[f64; 101]) -> Option<Vec<(f64, f64)>> {
+        let (min, max) = self.extremes_db();
+        mode_deciles(self.len(), pct, min, max, |i, _| {
+            self.count_at_or_below(self.edge_thresholds[i])
+        })
+    }
+
+    /// Number of the values `<= p` (none for `None`).
+    #[inline(always)]
+    fn count_at_or_below(&mut self, p: Option<f32>) -> usize {
+        let Some(p) = p else {
+            return 0;
+        };
         let bits = p.to_bits();
-        if bits < self.min_bits {
-            return (0, 0.0);
-        }
         if bits >= self.max_bits {
-            let sum = if with_sum {
-                self.sum_below_rank(self.len())
-            } else {
-                0.0
-            };
-            return (self.len(), sum);
+            return self.len();
         }
         let b = self.bucket_of(bits);
-        let (s, e) = (self.start[b] as usize, self.start[b + 1] as usize);
-        let bucket = &self.vals[s..e];
-        if !with_sum {
-            return (s + bucket.iter().filter(|&&v| v <= p).count(), 0.0);
-        }
-        let (mut n, mut sum) = (s, self.sum_below_rank(s));
-        for &v in bucket {
-            if v <= p {
-                n += 1;
-                sum += v as f64;
+        self.start[b] as usize + self.bucket(b).partition_point(|&v| v <= p)
+    }
+
+    /// For each set of `(lo, hi)` ranges, the dB of the mean power over the union of
+    /// `lo < R <= hi` (compared in float64), NaN when nothing is selected. The counts and sums
+    /// below all the thresholds come from one pass over the cell.
+    #[inline(always)]
+    fn means_db<const K: usize>(&mut self, sets: [&[(f64, f64)]; K]) -> [f64; K] {
+        let mut thresholds: Vec<f32> = sets
+            .iter()
+            .flat_map(|s| s.iter().flat_map(|&(lo, hi)| [lo, hi]))
+            .filter_map(|x| self.power_threshold(x, false))
+            .collect();
+        thresholds.sort_unstable_by(f32::total_cmp);
+        thresholds.dedup();
+        let sums = sums_at_or_below(self.power, &thresholds);
+        let mut at = |x: f64| match self.power_threshold(x, false) {
+            None => (0, 0.0),
+            Some(p) => {
+                let i = thresholds.binary_search_by(|t| t.total_cmp(&p)).unwrap();
+                (self.count_at_or_below(Some(p)), sums[i])
             }
-        }
-        (n, sum)
+        };
+        sets.map(|ranges| {
+            let spans = ranges.iter().map(|&(lo, hi)| (at(lo), at(hi))).collect();
+            let (count, sum) = union_count_sum(spans);
+            mean_to_db(sum, count)
+        })
     }
 
     /// The largest power `p` (a float32 bit pattern within the cell's range) with
@@ -586,15 +625,39 @@ impl Buckets<'_> {
         }
         Some(f32::from_bits(lo))
     }
+}
 
-    /// Number of the values with `R <= x` (`strict = false`) or `R < x`, and their power sum
-    /// when `with_sum`.
-    fn count_sum_db(&self, x: f64, strict: bool, with_sum: bool) -> (usize, f64) {
-        match self.power_threshold(x, strict) {
-            Some(p) => self.count_sum_le(p, with_sum),
-            None => (0, 0.0),
+/// For each threshold, the float64 power sum of the values `<= t`: four thresholds per pass,
+/// eight values wide.
+#[inline(always)]
+fn sums_at_or_below(power: &[f32], thresholds: &[f32]) -> Vec<f64> {
+    const W: usize = 8;
+    let mut out = Vec::with_capacity(thresholds.len());
+    for group in thresholds.chunks(4) {
+        // Unused places get a threshold no power reaches.
+        let t: [f64; 4] = std::array::from_fn(|i| group.get(i).map_or(-1.0, |&t| t as f64));
+        let mut sums = [[0.0f64; W]; 4];
+        let chunks = power.chunks_exact(W);
+        let rest = chunks.remainder();
+        for c in chunks {
+            let d: [f64; W] = std::array::from_fn(|k| c[k] as f64);
+            for i in 0..4 {
+                for k in 0..W {
+                    sums[i][k] += if d[k] <= t[i] { d[k] } else { 0.0 };
+                }
+            }
+        }
+        for i in 0..group.len() {
+            let mut sum = sums[i].iter().sum::<f64>();
+            for &v in rest {
+                if v as f64 <= t[i] {
+                    sum += v as f64;
+                }
+            }
+            out.push(sum);
         }
     }
+    out
 }
 
 /// Reference implementation: the whole cell sorted, R evaluated wherever it is looked at,
@@ -641,7 +704,7 @@ fn reference_indices(magnitudes: &[f32]) -> CellIndices {
     };
     let pct: [f64; 101] = std::array::from_fn(|q| percentile(n, q as u32, r));
     let tail = mean_db(&[(pct[90], pct[100])]);
-    let core = match mode_deciles(n, &pct, r(0) as f64, r(n - 1) as f64, |e| {
+    let core = match mode_deciles(n, &pct, r(0) as f64, r(n - 1) as f64, |_, e| {
         upto(e as f64, true)
     }) {
         Some(ranges) => mean_db(&ranges),
