@@ -13,7 +13,7 @@ use soundscape_audio::{AudioError, AudioInfo, AudioReader};
 
 use crate::config::EngineConfig;
 use crate::grid::{Grid, TimeSlice};
-use crate::indices::{power, CellIndices, CellScratch};
+use crate::indices::{CellIndices, CellScratch};
 use crate::stft::{Framer, Stft};
 
 /// Options that concern input checking rather than the numbers.
@@ -164,10 +164,7 @@ pub fn analyze_recording(
         framer.push(block);
         while t < needed && !gather.finished() && framer.ready(t) {
             if gather.wants(t) {
-                stft.magnitudes(framer.frame(t), &mut column);
-                for a in column.iter_mut() {
-                    *a = power(*a);
-                }
+                stft.powers(framer.frame(t), &mut column);
                 gather.add_column(t, &column);
             }
             t += 1;

@@ -57,12 +57,23 @@ impl Stft {
 
     /// Magnitudes of one frame (`frame.len() == n_fft`) into `out` (first `out.len()` bins).
     pub fn magnitudes(&mut self, frame: &[f32], out: &mut [f32]) {
+        self.transform(frame);
+        column_magnitudes(out, &self.output);
+    }
+
+    /// The soundscape's power values `clip(|X|, 1e-3, 1e3)^2` of one frame into `out`
+    /// ([`crate::indices::power`] of each magnitude, in the same pass).
+    pub fn powers(&mut self, frame: &[f32], out: &mut [f32]) {
+        self.transform(frame);
+        column_powers(out, &self.output);
+    }
+
+    fn transform(&mut self, frame: &[f32]) {
         debug_assert_eq!(frame.len(), self.n_fft);
         window(&mut self.input, frame, &self.window);
         self.fft
             .process_with_scratch(&mut self.input, &mut self.output, &mut self.scratch)
             .expect("FFT buffer sizes are fixed at construction");
-        column_magnitudes(out, &self.output);
     }
 }
 
@@ -75,12 +86,23 @@ crate::simd::kernel! {
     }
 }
 
+/// Complex64 rounding and magnitude of each bin, mapped by `f`.
+#[inline(always)]
+fn map_magnitudes(out: &mut [f32], spectrum: &[Complex<f64>], f: impl Fn(f32) -> f32) {
+    for (o, c) in out.iter_mut().zip(spectrum) {
+        *o = f(abs_complex64(c.re as f32, c.im as f32));
+    }
+}
+
 crate::simd::kernel! {
-    /// Complex64 rounding and magnitude of each bin.
     fn column_magnitudes(out: &mut [f32], spectrum: &[Complex<f64>]) {
-        for (o, c) in out.iter_mut().zip(spectrum) {
-            *o = abs_complex64(c.re as f32, c.im as f32);
-        }
+        map_magnitudes(out, spectrum, |a| a)
+    }
+}
+
+crate::simd::kernel! {
+    fn column_powers(out: &mut [f32], spectrum: &[Complex<f64>]) {
+        map_magnitudes(out, spectrum, crate::indices::power)
     }
 }
 
