@@ -22,6 +22,12 @@ struct Args {
     /// x264 presets to time.
     #[arg(long, value_delimiter = ',', default_value = "ultrafast,veryfast")]
     presets: Vec<String>,
+    /// x264 constant rate factor.
+    #[arg(long, default_value_t = VideoConfig::default().crf)]
+    crf: u32,
+    /// Extra libx264 settings (`key=value:key=value`).
+    #[arg(long)]
+    x264_params: Option<String>,
 }
 
 fn write_wav(path: &std::path::Path, seconds: u32) -> Result<()> {
@@ -54,6 +60,8 @@ fn main() -> Result<()> {
         let cfg = VideoConfig {
             preset: preset.clone(),
             threads: 1,
+            crf: args.crf,
+            x264_params: args.x264_params.clone(),
             ..Default::default()
         };
         let mp4 = dir.path().join(format!("{preset}.mp4"));
