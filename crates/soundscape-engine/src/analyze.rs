@@ -2,9 +2,8 @@
 //!
 //! Only the cells of the slice being read are held (30 s: 2813 x 513 power values, under
 //! 6 MB), gathered per band straight from the spectrogram columns; the bands of a slice are
-//! computed in parallel. The whole
-//! file is decoded even past the last complete slice, so that a truncated or corrupt tail is
-//! still reported.
+//! computed in parallel. The whole file is decoded even past the last complete slice, so that
+//! a truncated or corrupt tail is still reported.
 
 use std::path::{Path, PathBuf};
 
@@ -233,7 +232,7 @@ impl<'g> SliceGather<'g> {
             let cols = slices[self.next_open].col1 - slices[self.next_open].col0;
             for (buf, band) in bands.iter_mut().zip(&self.grid.bands) {
                 buf.clear();
-                buf.reserve(cols * (band.row1.saturating_sub(band.row0)));
+                buf.reserve(cols * (band.row1 - band.row0));
             }
             self.open.push_back(bands);
             self.next_open += 1;
@@ -247,10 +246,8 @@ impl<'g> SliceGather<'g> {
         for (sl, bands) in slices.iter().zip(self.open.iter_mut()) {
             if t < sl.col1 {
                 for (buf, band) in bands.iter_mut().zip(&self.grid.bands) {
-                    if !band.is_empty() {
-                        // A few values per band: a plain loop beats a memcpy call.
-                        buf.extend(column[band.row0..band.row1].iter().copied());
-                    }
+                    // A few values per band: a plain loop beats a memcpy call.
+                    buf.extend(column[band.row0..band.row1].iter().copied());
                 }
             }
         }

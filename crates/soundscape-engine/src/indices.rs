@@ -286,13 +286,9 @@ impl CellScratch {
         let core_ranges = cell.mode_deciles(&pct);
         // Pass 4: the power below the thresholds of TAIL and CORE.
         let tail_ranges = [(pct[90], pct[100])];
+        // No mode deciles (all values equal) select nothing: CORE is NaN.
         let sets: [&[(f64, f64)]; 2] = [&tail_ranges, core_ranges.as_deref().unwrap_or(&[])];
         let [tail, core] = cell.means_db(sets);
-        let core = if core_ranges.is_some() {
-            core
-        } else {
-            f64::NAN
-        };
         CellIndices {
             total,
             core,
@@ -334,8 +330,9 @@ fn mean_to_db(sum: f64, count: usize) -> f64 {
 }
 
 /// `decile_mod(R, tolerance=0.1)` given the percentiles, R's extremes and `below(i, e)`, the
-/// number of values with `R < e` for the histogram edge `e = edges[i]`: the percentile ranges of the deciles holding the histogram
-/// mode(s). `None` when all values are equal (no range can select anything).
+/// number of values with `R < e` for the histogram edge `e = edges[i]`: the percentile ranges
+/// of the deciles holding the histogram mode(s). `None` when all values are equal (no range can
+/// select anything).
 fn mode_deciles(
     n: usize,
     pct: &[f64; 101],
@@ -565,26 +562,39 @@ impl Buckets<'_> {
     }
 
     /// For each set of `(lo, hi)` ranges, the dB of the mean power over the union of
-    /// `lo < R <= hi` (compared in float64), NaN when nothing is selected. The counts and sums
-    /// below all the thresholds come from one pass over the cell.
+    /// `lo < R <= hi` (compared in float64), NaN when nothing is selected. Each bound's power
+    /// threshold is searched once; the counts below them come from the buckets, the sums from
+    /// one pass over the cell.
     #[inline(always)]
     fn means_db<const K: usize>(&mut self, sets: [&[(f64, f64)]; K]) -> [f64; K] {
-        let mut thresholds: Vec<f32> = sets
+        let bounds: [Vec<(Option<f32>, Option<f32>)>; K] = sets.map(|ranges| {
+            ranges
+                .iter()
+                .map(|&(lo, hi)| {
+                    (
+                        self.power_threshold(lo, false),
+                        self.power_threshold(hi, false),
+                    )
+                })
+                .collect()
+        });
+        let mut thresholds: Vec<f32> = bounds
             .iter()
-            .flat_map(|s| s.iter().flat_map(|&(lo, hi)| [lo, hi]))
-            .filter_map(|x| self.power_threshold(x, false))
+            .flatten()
+            .flat_map(|&(lo, hi)| [lo, hi])
+            .flatten()
             .collect();
         thresholds.sort_unstable_by(f32::total_cmp);
         thresholds.dedup();
         let sums = sums_at_or_below(self.power, &thresholds);
-        let mut at = |x: f64| match self.power_threshold(x, false) {
+        let mut at = |p: Option<f32>| match p {
             None => (0, 0.0),
             Some(p) => {
                 let i = thresholds.binary_search_by(|t| t.total_cmp(&p)).unwrap();
                 (self.count_at_or_below(Some(p)), sums[i])
             }
         };
-        sets.map(|ranges| {
+        bounds.map(|ranges| {
             let spans = ranges.iter().map(|&(lo, hi)| (at(lo), at(hi))).collect();
             let (count, sum) = union_count_sum(spans);
             mean_to_db(sum, count)

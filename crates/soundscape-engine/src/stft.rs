@@ -171,19 +171,19 @@ impl Framer {
         let end = start + self.n_fft as isize;
         let (b0, n) = (self.buf_start as isize, self.n as isize);
         if start >= 0 && end <= n {
+            // Inside the signal: the samples as they are, without a copy.
             let a = (start - b0) as usize;
             return &self.buf[a..a + self.n_fft];
-        } else {
-            for (k, f) in self.frame.iter_mut().enumerate() {
-                let mut j = start + k as isize;
-                if j < 0 {
-                    j = -j;
-                }
-                if j >= n {
-                    j = 2 * (n - 1) - j;
-                }
-                *f = self.buf[(j - b0) as usize];
+        }
+        for (k, f) in self.frame.iter_mut().enumerate() {
+            let mut j = start + k as isize;
+            if j < 0 {
+                j = -j;
             }
+            if j >= n {
+                j = 2 * (n - 1) - j;
+            }
+            *f = self.buf[(j - b0) as usize];
         }
         &self.frame
     }
