@@ -1,17 +1,20 @@
-//! Writes the spectrogram video of one recording: `cargo run --example video -- IN.wav OUT.mp4 [PRESET [THREADS [CRF]]]`.
+//! Writes the spectrogram video of one recording:
+//! `cargo run --example video -- IN.wav OUT.mp4 [PRESET [THREADS [QP [X264_PARAMS [IMAGES_PER_SECOND]]]]]`.
+use soundscape_specvid::video::{VideoConfig, VideoQuality};
+
 fn main() {
     let a: Vec<String> = std::env::args().collect();
-    let mut cfg = soundscape_specvid::video::VideoConfig::default();
+    let mut cfg = VideoConfig::default();
     if let Some(p) = a.get(3) {
         cfg.preset = p.clone();
     }
     if let Some(t) = a.get(4) {
         cfg.threads = t.parse().unwrap();
     }
-    if let Some(c) = a.get(5) {
-        cfg.crf = c.parse().unwrap();
+    if let Some(q) = a.get(5) {
+        cfg.quality = VideoQuality::Qp(q.parse().unwrap());
     }
-    cfg.x264_params = a.get(6).cloned();
+    cfg.x264_params = a.get(6).filter(|p| !p.is_empty()).cloned();
     if let Some(i) = a.get(7) {
         cfg.images_per_second = i.parse().unwrap();
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
-use soundscape_specvid::video::{spectrogram_video, VideoConfig};
+use soundscape_specvid::video::{spectrogram_video, VideoConfig, VideoQuality};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,12 +22,21 @@ struct Args {
     /// x264 presets to time.
     #[arg(long, value_delimiter = ',', default_value = "ultrafast,veryfast")]
     presets: Vec<String>,
-    /// x264 constant rate factor.
-    #[arg(long, default_value_t = VideoConfig::default().crf)]
-    crf: u32,
+    /// x264 constant quantizer.
+    #[arg(long, default_value_t = 23)]
+    qp: u32,
+    /// x264 constant rate factor instead of a constant quantizer.
+    #[arg(long)]
+    crf: Option<u32>,
+    /// Encode every frame, repeated pictures too (constant frame rate).
+    #[arg(long)]
+    constant_frame_rate: bool,
     /// Extra libx264 settings (`key=value:key=value`).
     #[arg(long)]
     x264_params: Option<String>,
+    /// Distinct pictures per second.
+    #[arg(long, default_value_t = VideoConfig::default().images_per_second)]
+    images_per_second: u32,
 }
 
 fn write_wav(path: &std::path::Path, seconds: u32) -> Result<()> {
@@ -55,13 +64,17 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let wav = dir.path().join("bench.wav");
     write_wav(&wav, args.seconds)?;
-    println!("| preset | audio s | wall s | x real time | MB |\n|---|---|---|---|---|");
+    println!(
+        "| preset | quality | audio s | pictures encoded | wall s | x real time | MB |\n|---|---|---|---|---|---|---|"
+    );
     for preset in &args.presets {
         let cfg = VideoConfig {
             preset: preset.clone(),
             threads: 1,
-            crf: args.crf,
+            quality: VideoQuality::from_flags(args.qp, args.crf),
+            repeat_frames: args.constant_frame_rate,
             x264_params: args.x264_params.clone(),
+            images_per_second: args.images_per_second,
             ..Default::default()
         };
         let mp4 = dir.path().join(format!("{preset}.mp4"));
@@ -70,8 +83,10 @@ fn main() -> Result<()> {
         let s = t0.elapsed().as_secs_f64();
         let mb = std::fs::metadata(&mp4)?.len() as f64 / 1e6;
         println!(
-            "| {preset} | {:.0} | {s:.2} | {:.1} | {mb:.1} |",
+            "| {preset} | {} | {:.0} | {} | {s:.2} | {:.1} | {mb:.1} |",
+            cfg.quality,
             v.duration,
+            v.encoded,
             v.duration / s
         );
     }
