@@ -156,6 +156,8 @@ fn count_buckets<C>(
 {
     counts.clear();
     counts.resize(nb * LANES, C::default());
+    // A slice, so that the bounds are not reloaded after every increment.
+    let counts = &mut counts[..];
     let chunks = power.chunks_exact(LANES);
     for c in chunks.clone() {
         for (j, &p) in c.iter().enumerate() {
