@@ -168,13 +168,13 @@ fn count_buckets<C>(
         counts[key(p) + j] += C::from(1);
     }
     start.clear();
-    start.resize(nb + 1, 0);
     let mut at = 0u32;
-    for (s, lanes) in start.iter_mut().zip(counts.chunks_exact(LANES)) {
-        *s = at;
+    start.extend(counts.chunks_exact(LANES).map(|lanes| {
+        let s = at;
         at += lanes.iter().map(|&c| c.into()).sum::<u32>();
-    }
-    start[nb] = at;
+        s
+    }));
+    start.push(at);
 }
 
 /// Σp, Σ p log2 p and the extreme bit patterns of a cell's power values.
