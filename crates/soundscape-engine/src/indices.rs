@@ -96,7 +96,8 @@ struct Gathered {
 
 const NOT_GATHERED: u16 = u16::MAX;
 /// Largest log2 of the number of buckets a cell is spread over (about one bucket per value;
-/// bucket numbers must fit the 16-bit `gathered_at`).
+/// even with every bucket gathered, `gathered_at`'s 16-bit places must stay below
+/// `NOT_GATHERED`).
 const BUCKET_BITS: u32 = 15;
 const _: () = assert!(1 << BUCKET_BITS < NOT_GATHERED as usize);
 /// Values `i` and `i + 1` of a cell go to different counters of their bucket, so that a run of
@@ -791,6 +792,23 @@ fn sums_at_or_below(power: &[f32], thresholds: &[f32]) -> Vec<f64> {
     out
 }
 
+/// Asserts that two cells' indices agree: each within 1e-9 relative (1e-9 absolute near 0),
+/// NaN only where the other is NaN. `what` names the cell in the message.
+#[cfg(test)]
+pub(crate) fn assert_indices_agree(got: &CellIndices, want: &CellIndices, what: &str) {
+    for (name, a, b) in [
+        ("total", got.total, want.total),
+        ("core", got.core, want.core),
+        ("tail", got.tail, want.tail),
+        ("exag", got.exag, want.exag),
+        ("information", got.information, want.information),
+        ("icomplexity", got.icomplexity, want.icomplexity),
+    ] {
+        let same = (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * (1.0 + b.abs());
+        assert!(same, "{what}: {name} {a} vs {b}");
+    }
+}
+
 /// Reference implementation: the whole cell sorted, R evaluated wherever it is looked at,
 /// sums from prefix sums (the straightforward way; the tests check the bucketed one against it).
 #[cfg(test)]
@@ -1016,23 +1034,8 @@ mod tests {
         for (i, cell) in cells().iter().enumerate() {
             let got = scratch.indices_of_magnitudes(cell);
             let want = reference_indices(cell);
-            let same = |a: f64, b: f64| {
-                (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * (1.0 + b.abs())
-            };
-            for (name, a, b) in [
-                ("total", got.total, want.total),
-                ("core", got.core, want.core),
-                ("tail", got.tail, want.tail),
-                ("exag", got.exag, want.exag),
-                ("information", got.information, want.information),
-                ("icomplexity", got.icomplexity, want.icomplexity),
-            ] {
-                assert!(
-                    same(a, b),
-                    "cell {i} (len {}): {name} {a} vs reference {b}",
-                    cell.len()
-                );
-            }
+            let what = format!("cell {i} (len {}), against the reference", cell.len());
+            assert_indices_agree(&got, &want, &what);
         }
     }
 
@@ -1051,15 +1054,7 @@ mod tests {
             })
             .collect();
         let (got, want) = (cell(&values), reference_indices(&values));
-        for (a, b) in [
-            (got.total, want.total),
-            (got.core, want.core),
-            (got.tail, want.tail),
-            (got.information, want.information),
-        ] {
-            let same = (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * (1.0 + b.abs());
-            assert!(same, "{a} vs {b}");
-        }
+        assert_indices_agree(&got, &want, "a cell too big for 16-bit counters");
     }
 
     #[test]
