@@ -5,6 +5,7 @@
 //!   SiPeCaM values as defaults.
 //! - [`stft`]: the magnitude STFT, streamed frame by frame (periodic Hann, full-signal reflect
 //!   centring, float64 FFT rounded to complex64).
+//! - `rfft_post`: with AVX2, the real FFT's last step fused with the magnitudes.
 //! - [`grid`]: the slice grid: which spectrogram columns and rows make each cell.
 //! - [`indices`]: TOTAL, CORE, TAIL, EXAG, INFORMATION, ICOMPLEXITY of one cell, without
 //!   sorting it.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod grid;
 pub mod hash;
 pub mod indices;
+mod rfft_post;
 mod simd;
 pub mod stft;
 

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
+use crate::rfft_post::FusedRfft;
+
 /// Periodic Hann window as SciPy's `get_window("hann", n)`:
 /// `0.5 + 0.5 cos(-pi + 2 pi k / n)` with the angle computed as numpy's `linspace` does.
 pub fn hann_periodic(n: usize) -> Vec<f64> {
@@ -36,6 +38,8 @@ pub struct Stft {
     input: Vec<f64>,
     output: Vec<Complex<f64>>,
     scratch: Vec<Complex<f64>>,
+    /// With AVX2, the FFT's post-processing fused with the magnitudes (the same bits).
+    fused: Option<FusedRfft>,
 }
 
 impl Stft {
@@ -48,6 +52,7 @@ impl Stft {
             output: fft.make_output_vec(),
             scratch: fft.make_scratch_vec(),
             fft,
+            fused: FusedRfft::new(n_fft),
         }
     }
 
@@ -57,6 +62,10 @@ impl Stft {
 
     /// Magnitudes of one frame (`frame.len() == n_fft`) into `out` (first `out.len()` bins).
     pub fn magnitudes(&mut self, frame: &[f32], out: &mut [f32]) {
+        if let Some(fused) = &mut self.fused {
+            window(&mut self.input, frame, &self.window);
+            return fused.run::<false>(&mut self.input, out);
+        }
         self.transform(frame);
         column_magnitudes(out, &self.output);
     }
@@ -64,6 +73,10 @@ impl Stft {
     /// The soundscape's power values `clip(|X|, 1e-3, 1e3)^2` of one frame into `out`
     /// ([`crate::indices::power`] of each magnitude, in the same pass).
     pub fn powers(&mut self, frame: &[f32], out: &mut [f32]) {
+        if let Some(fused) = &mut self.fused {
+            window(&mut self.input, frame, &self.window);
+            return fused.run::<true>(&mut self.input, out);
+        }
         self.transform(frame);
         column_powers(out, &self.output);
     }
