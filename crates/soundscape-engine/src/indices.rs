@@ -85,6 +85,8 @@ pub struct CellScratch {
     values: Vec<f32>,
     /// The values of the buckets being gathered, in cell order (see [`marked_values`]).
     hits: Vec<f32>,
+    /// The ranks the percentiles read, in the order they read them, with their buckets.
+    ranks: Vec<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -283,6 +285,7 @@ impl CellScratch {
             gathered: &mut self.gathered,
             values: &mut self.values,
             hits: &mut self.hits,
+            ranks: &mut self.ranks,
             edge_thresholds: [None; BINS + 1],
             min_bits,
             max_bits,
@@ -291,8 +294,13 @@ impl CellScratch {
         // Pass 3: gather the few buckets that rank queries and histogram edges land in.
         cell.gather_needed();
 
-        let pct: [f64; 101] =
-            std::array::from_fn(|q| percentile(n, q as u32, |k| decibels(cell.value(k))));
+        let mut read = 0;
+        let pct: [f64; 101] = std::array::from_fn(|q| {
+            percentile(n, q as u32, |k| {
+                read += 1;
+                decibels(cell.ranked_value(read - 1, k))
+            })
+        });
         let core_ranges = cell.mode_deciles(&pct);
         // Pass 4: the power below the thresholds of TAIL and CORE.
         let tail_ranges = [(pct[90], pct[100])];
@@ -437,6 +445,8 @@ struct Buckets<'a> {
     gathered: &'a mut Vec<Gathered>,
     values: &'a mut Vec<f32>,
     hits: &'a mut Vec<f32>,
+    /// The ranks the percentiles read, in order, and their buckets (see `gather_needed`).
+    ranks: &'a mut Vec<(u32, u32)>,
     /// The power threshold of each histogram edge (`R < edge`), found while gathering.
     edge_thresholds: [Option<f32>; BINS + 1],
     min_bits: u32,
@@ -454,24 +464,21 @@ impl Buckets<'_> {
         ((bits - self.min_bits) >> self.shift) as usize
     }
 
-    /// The bucket holding rank `k`.
-    #[inline(always)]
-    fn bucket_of_rank(&self, k: usize) -> usize {
-        self.start.partition_point(|&s| s as usize <= k) - 1
-    }
-
     /// The buckets the percentiles and the histogram edges of `decile_mod` land in, gathered
     /// in one pass (they depend only on the counts and the cell's extremes).
     #[inline(always)]
     fn gather_needed(&mut self) {
         let n = self.len();
-        let mut wanted = Vec::with_capacity(2 * 101 + BINS);
+        self.ranks.clear();
         for q in 0..=100 {
             percentile(n, q, |k| {
-                wanted.push(self.bucket_of_rank(k));
+                self.ranks.push((k as u32, 0));
                 0.0
             });
         }
+        buckets_of_ranks(self.start, self.ranks);
+        let mut wanted = Vec::with_capacity(2 * 101 + BINS);
+        wanted.extend(self.ranks.iter().map(|&(_, b)| b as usize));
         let (min, max) = self.extremes_db();
         if min != max {
             let edges = histogram_edges(min, max);
@@ -535,12 +542,13 @@ impl Buckets<'_> {
         slice
     }
 
-    /// The value of rank `k` (0-based) in ascending order.
+    /// The value of rank `k` (0-based, ascending), the `i`-th rank the percentiles read.
     #[inline(always)]
-    fn value(&mut self, k: usize) -> f32 {
-        let b = self.bucket_of_rank(k);
-        let s = self.start[b] as usize;
-        self.bucket(b)[k - s]
+    fn ranked_value(&mut self, i: usize, k: usize) -> f32 {
+        let (rank, b) = self.ranks[i];
+        debug_assert_eq!(rank as usize, k);
+        let s = self.start[b as usize] as usize;
+        self.bucket(b as usize)[k - s]
     }
 
     /// R of the smallest and largest value.
@@ -669,6 +677,26 @@ impl Buckets<'_> {
             }
         }
         Some(f32::from_bits(lo))
+    }
+}
+
+/// For each rank `k` in `ranks` (ascending, but for steps back of one: the percentiles read
+/// ranks `i` and `i + 1`), the bucket `b` holding it (`start[b] <= k < start[b + 1]`), found in
+/// one walk over `start` in strides of 64, 8 and 1.
+#[inline(always)]
+fn buckets_of_ranks(start: &[u32], ranks: &mut [(u32, u32)]) {
+    let last = start.len() - 1; // start[last] is the cell's size, above every rank
+    let mut b = 0usize;
+    for (k, bucket) in ranks.iter_mut() {
+        while start[b] > *k {
+            b -= 1;
+        }
+        for stride in [64, 8, 1] {
+            while b + stride < last && start[b + stride] <= *k {
+                b += stride;
+            }
+        }
+        *bucket = b as u32;
     }
 }
 
