@@ -107,6 +107,8 @@ const _: () = assert!(1 << BUCKET_BITS < NOT_GATHERED as usize);
 const LANES: usize = 2;
 /// Bins of `decile_mod`'s histogram.
 const BINS: usize = 100;
+/// Float32 patterns either side of a histogram edge's estimate (see `Buckets::edge_bracket`).
+const EDGE_SLACK: u32 = 32;
 
 /// `P = clip(a, 1e-3, 1e3)^2` in float32.
 #[inline(always)]
@@ -259,38 +261,7 @@ impl CellScratch {
         let information = 1.0 - h;
         let icomplexity = 4.0 * h * (1.0 - h);
 
-        // Pass 2: how many values fall in each bucket (the high bits above the cell's minimum,
-        // about one bucket per value).
-        let bits = (usize::BITS - n.leading_zeros()).clamp(4, BUCKET_BITS);
-        let range = max_bits - min_bits;
-        let shift = (32 - range.leading_zeros()).saturating_sub(bits);
-        let nb = (range >> shift) as usize + 1;
-        let key = |p: f32| ((p.to_bits() - min_bits) >> shift) as usize * LANES;
-        // 16-bit counters while they cannot overflow: half the cache footprint.
-        if n <= LANES * u16::MAX as usize {
-            count_buckets(power, key, nb, &mut self.counts16, &mut self.start);
-        } else {
-            count_buckets(power, key, nb, &mut self.counts32, &mut self.start);
-        }
-        self.gathered_at.clear();
-        // One spare entry: the vector scan reads two entries at a time.
-        self.gathered_at.resize(nb + 1, NOT_GATHERED);
-        self.gathered.clear();
-        self.values.clear();
-
-        let mut cell = Buckets {
-            power,
-            start: &self.start,
-            gathered_at: &mut self.gathered_at,
-            gathered: &mut self.gathered,
-            values: &mut self.values,
-            hits: &mut self.hits,
-            ranks: &mut self.ranks,
-            edge_thresholds: [None; BINS + 1],
-            min_bits,
-            max_bits,
-            shift,
-        };
+        let mut cell = self.buckets(power, min_bits, max_bits);
         // Pass 3: gather the few buckets that rank queries and histogram edges land in.
         cell.gather_needed();
 
@@ -314,6 +285,43 @@ impl CellScratch {
             exag: tail - core,
             information,
             icomplexity,
+        }
+    }
+
+    /// Pass 2 over a cell whose extreme bit patterns are known: how many values fall in each
+    /// bucket (the high bits above the cell's minimum, about one bucket per value).
+    #[inline(always)]
+    fn buckets<'a>(&'a mut self, power: &'a [f32], min_bits: u32, max_bits: u32) -> Buckets<'a> {
+        let n = power.len();
+        let bits = (usize::BITS - n.leading_zeros()).clamp(4, BUCKET_BITS);
+        let range = max_bits - min_bits;
+        let shift = (32 - range.leading_zeros()).saturating_sub(bits);
+        let nb = (range >> shift) as usize + 1;
+        let key = |p: f32| ((p.to_bits() - min_bits) >> shift) as usize * LANES;
+        // 16-bit counters while they cannot overflow: half the cache footprint.
+        if n <= LANES * u16::MAX as usize {
+            count_buckets(power, key, nb, &mut self.counts16, &mut self.start);
+        } else {
+            count_buckets(power, key, nb, &mut self.counts32, &mut self.start);
+        }
+        self.gathered_at.clear();
+        // One spare entry: the vector scan reads two entries at a time.
+        self.gathered_at.resize(nb + 1, NOT_GATHERED);
+        self.gathered.clear();
+        self.values.clear();
+
+        Buckets {
+            power,
+            start: &self.start,
+            gathered_at: &mut self.gathered_at,
+            gathered: &mut self.gathered,
+            values: &mut self.values,
+            hits: &mut self.hits,
+            ranks: &mut self.ranks,
+            edge_brackets: [(0, 0); BINS + 1],
+            min_bits,
+            max_bits,
+            shift,
         }
     }
 }
@@ -447,8 +455,9 @@ struct Buckets<'a> {
     hits: &'a mut Vec<f32>,
     /// The ranks the percentiles read, in order, and their buckets (see `gather_needed`).
     ranks: &'a mut Vec<(u32, u32)>,
-    /// The power threshold of each histogram edge (`R < edge`), found while gathering.
-    edge_thresholds: [Option<f32>; BINS + 1],
+    /// Where each histogram edge falls among the power values (see [`Buckets::edge_bracket`]),
+    /// found before gathering.
+    edge_brackets: [(u32, u32); BINS + 1],
     min_bits: u32,
     max_bits: u32,
     shift: u32,
@@ -483,9 +492,12 @@ impl Buckets<'_> {
         if min != max {
             let edges = histogram_edges(min, max);
             for (i, &e) in edges.iter().enumerate().take(BINS).skip(1) {
-                self.edge_thresholds[i] = self.power_threshold(e as f64, true);
-                if let Some(p) = self.edge_thresholds[i] {
-                    wanted.push(self.bucket_of(p.to_bits()));
+                let (lo, hi) = self.edge_bracket(e as f64);
+                self.edge_brackets[i] = (lo, hi);
+                for bits in [lo, hi] {
+                    if (self.min_bits..=self.max_bits).contains(&bits) {
+                        wanted.push(self.bucket_of(bits));
+                    }
                 }
             }
         }
@@ -525,6 +537,17 @@ impl Buckets<'_> {
         }
     }
 
+    /// The values of bucket `b` in any order (gathered first if need be).
+    #[inline(always)]
+    fn bucket_values(&mut self, b: usize) -> &[f32] {
+        if self.gathered_at[b] == NOT_GATHERED {
+            self.gather(&[b]);
+        }
+        let g = &self.gathered[self.gathered_at[b] as usize];
+        let (s, len) = (g.at as usize, (self.start[b + 1] - self.start[b]) as usize);
+        &self.values[s..s + len]
+    }
+
     /// The values of bucket `b`, sorted (gathered first if need be).
     #[inline(always)]
     fn bucket(&mut self, b: usize) -> &[f32] {
@@ -562,9 +585,60 @@ impl Buckets<'_> {
     #[inline(always)]
     fn mode_deciles(&mut self, pct: &[f64; 101]) -> Option<Vec<(f64, f64)>> {
         let (min, max) = self.extremes_db();
-        mode_deciles(self.len(), pct, min, max, |i, _| {
-            self.count_at_or_below(self.edge_thresholds[i])
+        mode_deciles(self.len(), pct, min, max, |i, e| {
+            self.count_below_edge(self.edge_brackets[i], e as f64)
         })
+    }
+
+    /// Bit patterns `lo < hi` around where `R < x` stops holding: every value whose pattern
+    /// is `<= lo` has `R < x`, none from `hi` on has, and those between are evaluated. `lo` may
+    /// lie below the smallest value (none has `R < x`) and `hi` above the largest.
+    ///
+    /// R is computed in float32 from a float32 `log10`, so the last pattern with `R < x` lies
+    /// within a few patterns of `10^(x/10)`: two evaluations `EDGE_SLACK` patterns either side
+    /// of that estimate almost always bracket it, and the values between are rare (a bucket
+    /// spans thousands of patterns). Where they do not, an exact search gives `hi = lo + 1`.
+    #[inline(always)]
+    fn edge_bracket(&self, x: f64) -> (u32, u32) {
+        let pred = |bits: u32| (decibels(f32::from_bits(bits)) as f64) < x;
+        let (min, max) = (self.min_bits, self.max_bits);
+        let guess = ((x * (std::f64::consts::LN_10 / 10.0)).exp() as f32).to_bits();
+        let lo = guess.saturating_sub(EDGE_SLACK).clamp(min, max);
+        let hi = guess.saturating_add(EDGE_SLACK).clamp(min, max);
+        // At most two buckets to look into.
+        if self.bucket_of(hi) - self.bucket_of(lo) <= 1 {
+            match (pred(lo), pred(hi)) {
+                (true, false) => return (lo, hi),
+                (false, _) if lo == min => return (min.wrapping_sub(1), min),
+                (true, true) if hi == max => return (max, max.saturating_add(1)),
+                _ => {}
+            }
+        }
+        match self.power_threshold(x, true) {
+            Some(p) => (p.to_bits(), p.to_bits().saturating_add(1)),
+            None => (min.wrapping_sub(1), min),
+        }
+    }
+
+    /// Number of the values with `R < x`, given its bracket from [`Buckets::edge_bracket`].
+    #[inline(always)]
+    fn count_below_edge(&mut self, (lo, hi): (u32, u32), x: f64) -> usize {
+        if lo < self.min_bits {
+            return 0;
+        }
+        if lo >= self.max_bits {
+            return self.len();
+        }
+        let first = self.bucket_of(lo);
+        let last = self.bucket_of(hi.min(self.max_bits));
+        let mut count = self.start[first] as usize;
+        for b in first..=last {
+            for &v in self.bucket_values(b) {
+                let bits = v.to_bits();
+                count += (bits <= lo || (bits < hi && (decibels(v) as f64) < x)) as usize;
+            }
+        }
+        count
     }
 
     /// Number of the values `<= p` (none for `None`).
@@ -1064,6 +1138,43 @@ mod tests {
             let want = reference_indices(cell);
             let what = format!("cell {i} (len {}), against the reference", cell.len());
             assert_indices_agree(&got, &want, &what);
+        }
+    }
+
+    /// The count below a dB edge, from its bracket and the few values inside it, is the
+    /// brute-force count: at the histogram edges, at random levels and exactly at values'
+    /// levels (where `R < x` is strict), in wide and narrow cells alike.
+    #[test]
+    fn counts_below_edges_are_exact() {
+        let mut scratch = CellScratch::default();
+        let mut state = 0x2545f491u32;
+        let mut next = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f64 / (1 << 24) as f64
+        };
+        // And a cell a few hundred float patterns wide: a bucket per pattern, so the edges
+        // take the exact search.
+        let narrow: Vec<f32> = (0..5000).map(|_| 1.0 + (next() * 1e-4) as f32).collect();
+        for (i, magnitudes) in cells().iter().chain([&narrow]).enumerate() {
+            let power: Vec<f32> = magnitudes.iter().map(|&a| power(a)).collect();
+            let m = moments(&power);
+            let mut cell = scratch.buckets(&power, m.min_bits, m.max_bits);
+            let (min, max) = cell.extremes_db();
+            let mut levels: Vec<f64> = histogram_edges(min, max)
+                .iter()
+                .map(|&e| e as f64)
+                .collect();
+            levels.extend((0..50).map(|_| min + (max - min) * next()));
+            levels.extend(power.iter().step_by(97).map(|&p| decibels(p) as f64));
+            levels.extend([min - 1.0, min, max, max + 1.0]);
+            let mut levels_of_values: Vec<f64> =
+                power.iter().map(|&p| decibels(p) as f64).collect();
+            levels_of_values.sort_unstable_by(f64::total_cmp);
+            for x in levels {
+                let want = levels_of_values.partition_point(|&r| r < x);
+                let bracket = cell.edge_bracket(x);
+                assert_eq!(cell.count_below_edge(bracket, x), want, "cell {i}, R < {x}");
+            }
         }
     }
 
