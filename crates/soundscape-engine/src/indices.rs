@@ -20,7 +20,7 @@
 //!    of `decile_mod` land in (known from the counts and the extremes alone), picked out (with
 //!    AVX2 eight values at a time, without branches): every percentile follows from its
 //!    bucket sorted, every histogram count from the values near its edge;
-//! 4. the power sums below the handful of thresholds TAIL and CORE select, four per pass.
+//! 4. the power sums below the handful of thresholds TAIL and CORE select, in one pass.
 //!
 //! A percentile threshold becomes the exact power threshold (a short search over float bit
 //! patterns); a histogram edge only needs bracketing, from the estimate `10^(x/10)`. So R is
@@ -281,7 +281,7 @@ impl CellScratch {
         let tail_ranges = [(pct[90], pct[100])];
         // No mode deciles (all values equal) select nothing: CORE is NaN.
         let sets: [&[(f64, f64)]; 2] = [&tail_ranges, core_ranges.as_deref().unwrap_or(&[])];
-        let [tail, core] = cell.means_db(sets);
+        let [tail, core] = cell.means_db(sets, sum);
         CellIndices {
             total,
             core,
@@ -669,9 +669,10 @@ impl Buckets<'_> {
     /// For each set of `(lo, hi)` ranges, the dB of the mean power over the union of
     /// `lo < R <= hi` (compared in float64), NaN when nothing is selected. Each bound's power
     /// threshold is searched once; the counts below them come from the buckets, the sums from
-    /// one pass over the cell.
+    /// one pass over the cell (but for a threshold at the largest value: all values, whose sum
+    /// is `total`).
     #[inline(always)]
-    fn means_db<const K: usize>(&mut self, sets: [&[(f64, f64)]; K]) -> [f64; K] {
+    fn means_db<const K: usize>(&mut self, sets: [&[(f64, f64)]; K], total: f64) -> [f64; K] {
         let bounds: [Vec<(Option<f32>, Option<f32>)>; K] = sets.map(|ranges| {
             ranges
                 .iter()
@@ -688,12 +689,14 @@ impl Buckets<'_> {
             .flatten()
             .flat_map(|&(lo, hi)| [lo, hi])
             .flatten()
+            .filter(|p| p.to_bits() < self.max_bits)
             .collect();
         thresholds.sort_unstable_by(f32::total_cmp);
         thresholds.dedup();
         let sums = sums_at_or_below(self.power, &thresholds);
         let mut at = |p: Option<f32>| match p {
             None => (0, 0.0),
+            Some(p) if p.to_bits() >= self.max_bits => (self.len(), total),
             Some(p) => {
                 let i = thresholds.binary_search_by(|t| t.total_cmp(&p)).unwrap();
                 (self.count_at_or_below(Some(p)), sums[i])
@@ -872,37 +875,52 @@ unsafe fn marked_values_avx2(
     n8
 }
 
-/// For each threshold, the float64 power sum of the values `<= t`: four thresholds per pass,
-/// eight values wide.
+/// For each threshold, the float64 power sum of the values `<= t`: up to eight thresholds per
+/// pass over the cell (a cell has about six).
 #[inline(always)]
 fn sums_at_or_below(power: &[f32], thresholds: &[f32]) -> Vec<f64> {
-    const W: usize = 8;
     let mut out = Vec::with_capacity(thresholds.len());
-    for group in thresholds.chunks(4) {
-        // Unused places get a threshold no power reaches.
-        let t: [f64; 4] = std::array::from_fn(|i| group.get(i).map_or(-1.0, |&t| t as f64));
-        let mut sums = [[0.0f64; W]; 4];
-        let chunks = power.chunks_exact(W);
-        let rest = chunks.remainder();
-        for c in chunks {
-            let d: [f64; W] = std::array::from_fn(|k| c[k] as f64);
-            for i in 0..4 {
-                for k in 0..W {
-                    sums[i][k] += if d[k] <= t[i] { d[k] } else { 0.0 };
-                }
-            }
-        }
-        for i in 0..group.len() {
-            let mut sum = sums[i].iter().sum::<f64>();
-            for &v in rest {
-                if v as f64 <= t[i] {
-                    sum += v as f64;
-                }
-            }
-            out.push(sum);
+    for group in thresholds.chunks(8) {
+        match group.len() {
+            1 => out.extend(sums_group::<1>(power, group)),
+            2 => out.extend(sums_group::<2>(power, group)),
+            3 => out.extend(sums_group::<3>(power, group)),
+            4 => out.extend(sums_group::<4>(power, group)),
+            5 => out.extend(sums_group::<5>(power, group)),
+            6 => out.extend(sums_group::<6>(power, group)),
+            7 => out.extend(sums_group::<7>(power, group)),
+            _ => out.extend(sums_group::<8>(power, group)),
         }
     }
     out
+}
+
+/// [`sums_at_or_below`] for `G` thresholds in one pass, four lanes wide (one vector of
+/// float64 per threshold, so that the sums stay in registers).
+#[inline(always)]
+fn sums_group<const G: usize>(power: &[f32], thresholds: &[f32]) -> [f64; G] {
+    const W: usize = 4;
+    let t: [f64; G] = std::array::from_fn(|i| thresholds[i] as f64);
+    let mut sums = [[0.0f64; W]; G];
+    let chunks = power.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        let d: [f64; W] = std::array::from_fn(|k| c[k] as f64);
+        for i in 0..G {
+            for k in 0..W {
+                sums[i][k] += if d[k] <= t[i] { d[k] } else { 0.0 };
+            }
+        }
+    }
+    std::array::from_fn(|i| {
+        let mut sum = sums[i].iter().sum::<f64>();
+        for &v in rest {
+            if v as f64 <= t[i] {
+                sum += v as f64;
+            }
+        }
+        sum
+    })
 }
 
 /// Asserts that two cells' indices agree: each within 1e-9 relative (1e-9 absolute near 0),
