@@ -570,7 +570,7 @@ impl Buckets<'_> {
         let (s, len) = (g.at as usize, (self.start[b + 1] - self.start[b]) as usize);
         let slice = &mut self.values[s..s + len];
         if !g.sorted {
-            slice.sort_unstable_by(f32::total_cmp);
+            sort_small(slice);
             g.sorted = true;
         }
         slice
@@ -765,6 +765,27 @@ impl Buckets<'_> {
             }
         }
         Some(f32::from_bits(lo))
+    }
+}
+
+/// Sorts a bucket's values (in `f32::total_cmp` order). Most buckets hold one to
+/// three values: those are put in order with a compare-and-swap or three.
+#[inline(always)]
+fn sort_small(v: &mut [f32]) {
+    let swap_if = |v: &mut [f32], i: usize, j: usize| {
+        if v[j].total_cmp(&v[i]).is_lt() {
+            v.swap(i, j);
+        }
+    };
+    match v.len() {
+        0 | 1 => {}
+        2 => swap_if(v, 0, 1),
+        3 => {
+            swap_if(v, 0, 1);
+            swap_if(v, 1, 2);
+            swap_if(v, 0, 1);
+        }
+        _ => v.sort_unstable_by(f32::total_cmp),
     }
 }
 
