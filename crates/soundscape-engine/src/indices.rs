@@ -170,6 +170,88 @@ fn extremes(power: &[f32]) -> (u32, u32) {
     (*lo.iter().min().unwrap(), *hi.iter().max().unwrap())
 }
 
+/// A bucket counter: 16 bits while the cell is small enough, else 32.
+trait Counter: Copy + Default + std::ops::AddAssign + From<u8> + Into<u32> {
+    /// Where each bucket of `counts` (`LANES` counters per bucket) begins in rank order,
+    /// into `start`, with the total at the end.
+    #[inline(always)]
+    fn starts(counts: &[Self], start: &mut Vec<u32>) {
+        start.clear();
+        starts_from(counts, 0, start);
+    }
+}
+
+impl Counter for u32 {}
+
+impl Counter for u16 {
+    /// With AVX2, eight buckets at a time.
+    #[inline(always)]
+    fn starts(counts: &[u16], start: &mut Vec<u32>) {
+        start.clear();
+        let mut done = (0, 0);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            done = unsafe { starts_u16_avx2(counts, start) };
+        }
+        starts_from(&counts[done.0 * LANES..], done.1, start);
+    }
+}
+
+/// Appends the starts of the buckets of `counts`, the first at `at`, and the total.
+#[inline(always)]
+fn starts_from<C: Counter>(counts: &[C], mut at: u32, start: &mut Vec<u32>) {
+    start.extend(counts.chunks_exact(LANES).map(|lanes| {
+        let s = at;
+        at += lanes.iter().map(|&c| c.into()).sum::<u32>();
+        s
+    }));
+    start.push(at);
+}
+
+/// The bucket starts of [`Counter::starts`] for 16-bit counters, eight buckets at a time (a
+/// prefix sum within the vector, then the running total added): as many whole groups of
+/// eight as there are. Returns the buckets done and the count before the next.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn starts_u16_avx2(counts: &[u16], start: &mut Vec<u32>) -> (usize, u32) {
+    use std::arch::x86_64::*;
+    const _: () = assert!(LANES == 2);
+    let groups = counts.len() / LANES / 8;
+    start.reserve(groups * 8 + 1);
+    let dst = start.as_mut_ptr();
+    let low16 = _mm256_set1_epi32(0xffff);
+    let last = _mm256_set1_epi32(7);
+    let fourth = _mm256_set1_epi32(3);
+    let mut carry = _mm256_setzero_si256();
+    for g in 0..groups {
+        // SAFETY: group g reads counts[16g..16g + 16] and writes start[8g..8g + 8], in bounds
+        // and reserved.
+        unsafe {
+            let v = _mm256_loadu_si256(counts.as_ptr().add(16 * g) as *const __m256i);
+            // The two 16-bit lanes of each bucket added: one 32-bit count per bucket.
+            let c = _mm256_add_epi32(_mm256_and_si256(v, low16), _mm256_srli_epi32::<16>(v));
+            // Inclusive prefix sums within each half, then the low half's total into the high.
+            let x = _mm256_add_epi32(c, _mm256_slli_si256::<4>(c));
+            let x = _mm256_add_epi32(x, _mm256_slli_si256::<8>(x));
+            let low_total = _mm256_permutevar8x32_epi32(x, fourth);
+            let x = _mm256_add_epi32(
+                x,
+                _mm256_blend_epi32::<0b1111_0000>(_mm256_setzero_si256(), low_total),
+            );
+            let starts = _mm256_add_epi32(_mm256_sub_epi32(x, c), carry);
+            _mm256_storeu_si256(dst.add(8 * g) as *mut __m256i, starts);
+            carry = _mm256_add_epi32(carry, _mm256_permutevar8x32_epi32(x, last));
+        }
+    }
+    // SAFETY: the first groups * 8 places were written.
+    unsafe { start.set_len(groups * 8) };
+    (groups * 8, _mm256_cvtsi256_si32(carry) as u32)
+}
+
 /// Σp and Σ p log2 p of a cell's power values.
 struct Moments {
     sum: f64,
@@ -190,7 +272,7 @@ fn moments_and_counts<C>(
     start: &mut Vec<u32>,
 ) -> Moments
 where
-    C: Copy + Default + std::ops::AddAssign + From<u8> + Into<u32>,
+    C: Counter,
 {
     const W: usize = 8;
     const _: () = assert!(W % LANES == 0);
@@ -216,14 +298,7 @@ where
         plogp[k] += p as f64 * log2_positive(p);
         counts[key(p) + k % LANES] += C::from(1);
     }
-    start.clear();
-    let mut at = 0u32;
-    start.extend(counts.chunks_exact(LANES).map(|lanes| {
-        let s = at;
-        at += lanes.iter().map(|&c| c.into()).sum::<u32>();
-        s
-    }));
-    start.push(at);
+    C::starts(counts, start);
     Moments {
         sum: sum.iter().sum(),
         sum_plogp: plogp.iter().sum(),
@@ -1250,6 +1325,33 @@ mod tests {
     fn empty_cell_is_nan() {
         let c = cell(&[]);
         assert!(c.total.is_nan() && c.core.is_nan() && c.information.is_nan());
+    }
+
+    /// The bucket starts (eight at a time with AVX2) are the running sums of the counts,
+    /// whatever the number of buckets, with 16-bit counters up to their largest value.
+    #[test]
+    fn bucket_starts_are_running_sums() {
+        let mut state = 11u32;
+        let counts: Vec<u16> = (0..2 * 300)
+            .map(|i| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                if i % 37 == 0 {
+                    u16::MAX
+                } else {
+                    (state >> 28) as u16
+                }
+            })
+            .collect();
+        let mut start = Vec::new();
+        for buckets in [0, 1, 7, 8, 9, 16, 100, 300] {
+            let counts = &counts[..LANES * buckets];
+            u16::starts(counts, &mut start);
+            let mut want = vec![0u32];
+            for lanes in counts.chunks_exact(LANES) {
+                want.push(want.last().unwrap() + lanes.iter().map(|&c| c as u32).sum::<u32>());
+            }
+            assert_eq!(start, want, "{buckets} buckets");
+        }
     }
 
     /// The vector scan picks exactly the values of the marked buckets, in order, whatever
