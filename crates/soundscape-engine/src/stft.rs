@@ -4,8 +4,9 @@
 //! with numpy `reflect` padding (the mirror excludes the edge sample); frame `t` covers padded
 //! samples `[hop*t, hop*t + n_fft)`. Each frame (float32 samples) is multiplied by a periodic
 //! Hann window computed as SciPy does (float64), transformed by a float64 real FFT, rounded to
-//! complex64, and its magnitude taken in float32 (`hypotf`, i.e. `sqrt` of the float64 sum of
-//! squares, rounded once).
+//! complex64, and its magnitude taken in float32 as numpy's `abs` computes it
+//! ([`abs_complex64`]). With AVX2 the FFT's last step and the magnitudes run fused
+//! (`rfft_post`), to the same bits.
 //!
 //! [`Framer`] turns a stream of sample blocks into frames without holding the whole signal:
 //! it keeps only the samples that the next frames still need.
