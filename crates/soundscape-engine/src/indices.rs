@@ -190,7 +190,7 @@ impl Counter for u16 {
         start.clear();
         let mut done = (0, 0);
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if crate::simd::has_avx2() {
             // SAFETY: the CPU has AVX2, checked just above.
             done = unsafe { starts_u16_avx2(counts, start) };
         }
@@ -623,30 +623,34 @@ impl Buckets<'_> {
         }
     }
 
-    /// The values of bucket `b` in any order (gathered first if need be).
+    /// Where bucket `b`'s entry is in `gathered` and its values in `values` (gathered first if
+    /// need be).
     #[inline(always)]
-    fn bucket_values(&mut self, b: usize) -> &[f32] {
+    fn gathered_bucket(&mut self, b: usize) -> (usize, std::ops::Range<usize>) {
         if self.gathered_at[b] == NOT_GATHERED {
             self.gather(&[b]);
         }
-        let g = &self.gathered[self.gathered_at[b] as usize];
-        let (s, len) = (g.at as usize, (self.start[b + 1] - self.start[b]) as usize);
-        &self.values[s..s + len]
+        let g = self.gathered_at[b] as usize;
+        debug_assert_eq!(self.gathered[g].bucket as usize, b);
+        let s = self.gathered[g].at as usize;
+        (g, s..s + (self.start[b + 1] - self.start[b]) as usize)
+    }
+
+    /// The values of bucket `b` in any order (gathered first if need be).
+    #[inline(always)]
+    fn bucket_values(&mut self, b: usize) -> &[f32] {
+        let (_, values) = self.gathered_bucket(b);
+        &self.values[values]
     }
 
     /// The values of bucket `b`, sorted (gathered first if need be).
     #[inline(always)]
     fn bucket(&mut self, b: usize) -> &[f32] {
-        if self.gathered_at[b] == NOT_GATHERED {
-            self.gather(&[b]);
-        }
-        let g = &mut self.gathered[self.gathered_at[b] as usize];
-        debug_assert_eq!(g.bucket as usize, b);
-        let (s, len) = (g.at as usize, (self.start[b + 1] - self.start[b]) as usize);
-        let slice = &mut self.values[s..s + len];
-        if !g.sorted {
+        let (g, values) = self.gathered_bucket(b);
+        let slice = &mut self.values[values];
+        if !self.gathered[g].sorted {
             sort_small(slice);
-            g.sorted = true;
+            self.gathered[g].sorted = true;
         }
         slice
     }
@@ -891,7 +895,7 @@ fn marked_values(power: &[f32], marks: &[u16], min_bits: u32, shift: u32, out: &
     out.clear();
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if crate::simd::has_avx2() {
         // SAFETY: the CPU has AVX2, checked just above.
         done = unsafe { marked_values_avx2(power, marks, min_bits, shift, out) };
     }

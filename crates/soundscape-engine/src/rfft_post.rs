@@ -27,9 +27,8 @@ pub(crate) struct FusedRfft {
     scratch: Vec<Complex<f64>>,
     /// The complex FFT's output (`M` values).
     spectrum: Vec<Complex<f64>>,
-    /// realfft's twiddles for `k = 1..M/2`: `0.5 exp(-2 pi i k / N)`.
-    twiddles: Vec<Complex<f64>>,
-    /// The same, real and imaginary parts apart.
+    /// realfft's twiddles for `k = 1..M/2`, `0.5 exp(-2 pi i k / N)`, real and imaginary
+    /// parts apart.
     twiddles_re: Vec<f64>,
     twiddles_im: Vec<f64>,
     /// The bins rounded to float32, real and imaginary parts apart (`M + 1` each).
@@ -41,7 +40,7 @@ impl FusedRfft {
     /// The fused transform for `n_fft`, or `None` where it does not apply (no AVX2, or
     /// `n_fft` not a multiple of 4, realfft's even-twiddle case).
     pub(crate) fn new(n_fft: usize) -> Option<FusedRfft> {
-        if n_fft % 4 != 0 || n_fft < 8 || !has_avx2() {
+        if n_fft % 4 != 0 || n_fft < 8 || !crate::simd::has_avx2() {
             return None;
         }
         Some(FusedRfft::new_unchecked(n_fft))
@@ -63,7 +62,6 @@ impl FusedRfft {
             scratch: vec![Complex::default(); fft.get_outofplace_scratch_len()],
             spectrum: vec![Complex::default(); m],
             fft,
-            twiddles,
             twiddles_re,
             twiddles_im,
             re: vec![0.0; m + 1],
@@ -91,7 +89,10 @@ impl FusedRfft {
     fn post(&mut self) {
         let z = &self.spectrum;
         let m = z.len();
+        let (tw_re, tw_im) = (&self.twiddles_re, &self.twiddles_im);
         let (re, im) = (&mut self.re[..], &mut self.im[..]);
+        // SAFETY: `new` checked that the CPU has AVX2; the lengths are as the function needs.
+        let done = unsafe { post_pairs_avx2(z, tw_re, tw_im, re, im) };
         let mut put = |k: usize, c: Complex<f64>| {
             re[k] = c.re as f32;
             im[k] = c.im as f32;
@@ -101,26 +102,12 @@ impl FusedRfft {
         put(m, Complex::new(z[0].re - z[0].im, 0.0));
         // The centre: the conjugate.
         put(m / 2, Complex::new(z[m / 2].re, -z[m / 2].im));
-        // SAFETY: `new` checked that the CPU has AVX2; the lengths are as the function needs.
-        let done = unsafe { post_pairs_avx2(z, &self.twiddles_re, &self.twiddles_im, re, im) };
+        // The pairs the vector loop left.
         for k in done + 1..m / 2 {
-            let (x, x_rev) = post_pair(z, self.twiddles[k - 1], k);
-            re[k] = x.re as f32;
-            im[k] = x.im as f32;
-            re[m - k] = x_rev.re as f32;
-            im[m - k] = x_rev.im as f32;
+            let (x, x_rev) = post_pair(z, Complex::new(tw_re[k - 1], tw_im[k - 1]), k);
+            put(k, x);
+            put(m - k, x_rev);
         }
-    }
-}
-
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 
@@ -383,7 +370,7 @@ mod tests {
 
     #[test]
     fn fused_bins_are_realfft_bit_for_bit() {
-        if !has_avx2() {
+        if !crate::simd::has_avx2() {
             eprintln!("no AVX2: the fused transform is not used on this CPU");
             return;
         }

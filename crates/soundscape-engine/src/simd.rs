@@ -31,3 +31,15 @@ macro_rules! kernel {
     };
 }
 pub(crate) use kernel;
+
+/// Whether the CPU has AVX2 (a cached check), for the hand-written AVX2 paths.
+pub(crate) fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

@@ -63,31 +63,31 @@ impl Stft {
 
     /// Magnitudes of one frame (`frame.len() == n_fft`) into `out` (first `out.len()` bins).
     pub fn magnitudes(&mut self, frame: &[f32], out: &mut [f32]) {
-        if let Some(fused) = &mut self.fused {
-            window(&mut self.input, frame, &self.window);
-            return fused.run::<false>(&mut self.input, out);
-        }
-        self.transform(frame);
-        column_magnitudes(out, &self.output);
+        self.column::<false>(frame, out);
     }
 
     /// The soundscape's power values `clip(|X|, 1e-3, 1e3)^2` of one frame into `out`
     /// ([`crate::indices::power`] of each magnitude, in the same pass).
     pub fn powers(&mut self, frame: &[f32], out: &mut [f32]) {
-        if let Some(fused) = &mut self.fused {
-            window(&mut self.input, frame, &self.window);
-            return fused.run::<true>(&mut self.input, out);
-        }
-        self.transform(frame);
-        column_powers(out, &self.output);
+        self.column::<true>(frame, out);
     }
 
-    fn transform(&mut self, frame: &[f32]) {
+    /// Window, FFT and magnitudes (powers with `POWER`): fused where the CPU allows, else
+    /// realfft and then the magnitudes.
+    fn column<const POWER: bool>(&mut self, frame: &[f32], out: &mut [f32]) {
         debug_assert_eq!(frame.len(), self.n_fft);
         window(&mut self.input, frame, &self.window);
+        if let Some(fused) = &mut self.fused {
+            return fused.run::<POWER>(&mut self.input, out);
+        }
         self.fft
             .process_with_scratch(&mut self.input, &mut self.output, &mut self.scratch)
             .expect("FFT buffer sizes are fixed at construction");
+        if POWER {
+            column_powers(out, &self.output);
+        } else {
+            column_magnitudes(out, &self.output);
+        }
     }
 }
 
