@@ -1,4 +1,4 @@
-"""Compare a hashed_soundscape.parquet with a golden one, with the tolerances of golden/README.md.
+"""Compare a hashed_soundscape.parquet with a golden one, with the tolerances of docs/fidelity.md.
 
 Usage: python3 compare_golden.py OURS.parquet GOLDEN.parquet  (exit 1 on failure, prints a summary)
 """

@@ -14,7 +14,7 @@ use soundscape_core::ids::product_id;
 use soundscape_core::{Outcome, Recording, RunReport, Status};
 use soundscape_engine::analyze::AnalyzeOptions;
 use soundscape_engine::{analyze_recording, EngineConfig, RecordingAnalysis};
-use soundscape_table::input::{Row, RowError};
+use soundscape_table::input::{Row, RowError, AUDIO_EXTENSIONS};
 use soundscape_table::metadata::{product_configs, product_metadata, ProductInfo};
 use soundscape_table::soundscape::write_soundscape;
 
@@ -133,6 +133,26 @@ fn declared_mismatches(rec: &Recording, a: &RecordingAnalysis) -> Vec<String> {
     w
 }
 
+/// Runs the work of one recording so that a panic inside it fails that recording alone
+/// ([`soundscape_core::isolate`]).
+fn isolated(
+    rec: &Recording,
+    work: impl FnOnce() -> (Outcome, Option<RecordingAnalysis>),
+) -> (Outcome, Option<RecordingAnalysis>) {
+    let t0 = Instant::now();
+    soundscape_core::isolate::run_item(&rec.id, work).unwrap_or_else(|message| {
+        let mut o = Outcome::start(rec);
+        o.status = Status::Failed;
+        o.reason = Some(soundscape_core::isolate::panic_reason(
+            &rec.path.display().to_string(),
+            &message,
+        ));
+        o.seconds = t0.elapsed().as_secs_f64();
+        tracing::error!(recording = %rec.id, "{}", o.reason.as_deref().unwrap_or_default());
+        (o, None)
+    })
+}
+
 /// Analyses one recording into its outcome (and its cells when done).
 pub fn process(
     rec: &Recording,
@@ -217,6 +237,9 @@ pub fn run(
         .validate()
         .map_err(anyhow::Error::msg)
         .context("invalid settings")?;
+    if job.rows.is_empty() {
+        anyhow::bail!("nothing to do: the input lists no recordings (no audio files with the extensions {AUDIO_EXTENSIONS:?}, or an empty manifest)");
+    }
     std::fs::create_dir_all(&job.out)
         .with_context(|| format!("cannot create {}", job.out.display()))?;
     let fp = fingerprint(job);
@@ -237,7 +260,7 @@ pub fn run(
         .par_iter()
         .map(|row| {
             let r = match row {
-                Ok(rec) => process(rec, &job.config, &job.options, on_audio),
+                Ok(rec) => isolated(rec, || process(rec, &job.config, &job.options, on_audio)),
                 Err(e) => {
                     tracing::error!(path = %e.path.display(), "failed: {}", e.reason);
                     (outcome_of_row_error(e), None)
@@ -333,10 +356,18 @@ pub fn run(
             }
         }
         [] => {}
-        many => tracing::warn!(
-            units = many.len(),
-            "the input holds several units; no unit metadata written"
-        ),
+        many => {
+            let w = format!(
+                "the input holds {} units ({}); no unit metadata or plots were written (give one unit per --out folder, as get-audio-df and dirstruct lay them out)",
+                many.len(),
+                many.iter()
+                    .map(|u| format!("{}/{}/{}", u.node, u.recorder, u.deployment))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            tracing::warn!("{w}");
+            report.warnings.push(w);
+        }
     }
 
     report.recordings = results.into_iter().map(|(o, _)| o).collect();

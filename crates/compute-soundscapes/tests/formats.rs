@@ -66,3 +66,75 @@ fn an_unexpected_sample_rate_fails_that_recording_only() {
     assert_eq!(r.recordings[1].status, Status::Done);
     assert_eq!(r.exit_code(), 3);
 }
+
+/// A real Vorbis stream at 16 kHz, as ffmpeg's libvorbis writes it: its decoder hands out 512
+/// samples first, exactly half a frame, which once made frame 0 read past what was received.
+#[test]
+fn vorbis_at_16_khz_whose_first_block_is_half_a_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let ogg = dir.path().join("V16K_20210804_050000.ogg");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i"])
+        .arg("anoisesrc=d=35:c=pink:r=16000:a=0.3")
+        .args(["-ac", "1", "-c:a", "libvorbis", "-q:a", "0"])
+        .arg(&ogg)
+        .status()
+        .expect("ffmpeg is installed by scripts/setup.sh");
+    assert!(made.success());
+    let rows = scan_folder(dir.path(), &UnitDefaults::default()).unwrap();
+    let report = run(&Job::new(rows, dir.path().join("out")), &|_| {}, &|_| {})
+        .unwrap()
+        .report;
+    let o = &report.recordings[0];
+    assert_eq!(o.status, Status::Done, "{:?}", o.reason);
+    assert_eq!((o.slices, o.sample_rate), (1, Some(16_000)));
+}
+
+/// One recording whose analysis panics (the test hook) fails alone: the others' rows are
+/// written, the report names the poisoned one, and the exit code says partial.
+#[test]
+fn a_poisoned_recording_fails_alone() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/golden/mini");
+    let dir = tempfile::tempdir().unwrap();
+    let audio = dir.path().join("audio");
+    std::fs::create_dir_all(&audio).unwrap();
+    for f in ["MINI_20210804_055000.wav", "MINI_20210804_062000.wav"] {
+        std::fs::copy(src.join(f), audio.join(f)).unwrap();
+    }
+    let out = dir.path().join("out");
+    let done = std::process::Command::new(env!("CARGO_BIN_EXE_compute-soundscapes"))
+        .arg("--input")
+        .arg(&audio)
+        .arg("--out")
+        .arg(&out)
+        .args(["--no-plots", "--no-progress"])
+        .env(soundscape_core::isolate::POISON_ENV, "MINI_20210804_055000")
+        .output()
+        .unwrap();
+    assert_eq!(
+        done.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let report: soundscape_core::RunReport =
+        serde_json::from_slice(&std::fs::read(out.join("run_report.json")).unwrap()).unwrap();
+    let by_id = |id: &str| report.recordings.iter().find(|o| o.id == id).unwrap();
+    let bad = by_id("MINI_20210804_055000");
+    assert_eq!(bad.status, Status::Failed);
+    let reason = bad.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("MINI_20210804_055000.wav") && reason.contains("poisoned"),
+        "{reason}"
+    );
+    let good = by_id("MINI_20210804_062000");
+    assert_eq!((good.status, good.rows), (Status::Done, 96));
+    let table = std::fs::File::open(out.join("hashed_soundscape.parquet")).unwrap();
+    let rows: usize = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(table)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap().num_rows())
+        .sum();
+    assert_eq!(rows, 96);
+}

@@ -1,5 +1,5 @@
-//! The dirstruct stage: one folder per processing unit that exists (SPEC §6), each with a
-//! `unit.json` that holds the unit's recordings and the ids of its products (SPEC §4.9).
+//! The dirstruct stage: one folder per processing unit that exists (docs/files.md), each with a
+//! `unit.json` that holds the unit's recordings and the ids of its products (docs/method.md#product-ids).
 //!
 //! Fixes of the original: no Cartesian product of nodes, recorders and deployments, and no
 //! `rmtree` of the results: existing folders and products are left alone, so runs of several
@@ -82,6 +82,12 @@ pub fn run(job: &Job) -> Result<RunReport> {
         .clone()
         .unwrap_or_else(|| absolute(&job.results_dir).display().to_string());
     let mut report = RunReport::new("dirstruct", env!("CARGO_PKG_VERSION"));
+    if manifest.units.is_empty() {
+        report.errors.push(format!(
+            "nothing to do: {} lists no units (get-audio-df kept no recordings; see its run_report.json)",
+            job.units.display()
+        ));
+    }
     for wanted in &job.only {
         if manifest.unit(wanted).is_none() {
             report

@@ -146,14 +146,22 @@ pub fn run(job: &Job) -> Result<RunReport> {
     };
     let mut notes = Vec::new();
     let rows: Vec<ListedRow> = match &job.source {
-        Source::Folder(dir) => list_folder(dir, &job.folder).map_err(anyhow::Error::msg)?,
+        Source::Folder(dir) => {
+            let (rows, n) = list_folder(dir, &job.folder).map_err(anyhow::Error::msg)?;
+            notes = n;
+            rows
+        }
         Source::Manifest(m) => {
             let rows = read_manifest(m, &job.folder.defaults).map_err(anyhow::Error::msg)?;
             probe_manifest_rows(rows, job.folder.probe)
         }
-        Source::Store(url) => runtime()?
-            .block_on(objstore::list_prefix(url, &job.folder))
-            .map_err(anyhow::Error::msg)?,
+        Source::Store(url) => {
+            let (rows, n) = runtime()?
+                .block_on(objstore::list_prefix(url, &job.folder))
+                .map_err(anyhow::Error::msg)?;
+            notes = n;
+            rows
+        }
         Source::Alfresco => {
             let a = job
                 .alfresco
@@ -165,6 +173,13 @@ pub fn run(job: &Job) -> Result<RunReport> {
         }
     };
     let listed = rows.len();
+    if listed == 0 {
+        anyhow::bail!(
+            "nothing to do: {} holds no recordings (audio files end in {})",
+            job.source.describe(),
+            soundscape_table::input::AUDIO_EXTENSIONS.join(", ")
+        );
+    }
     let inventory = assemble(rows, &job.filters, &job.source.describe(), AUDIO_TABLE);
     let mut report = inventory.report;
     for n in notes {
@@ -183,6 +198,11 @@ pub fn run(job: &Job) -> Result<RunReport> {
         units.display().to_string(),
         fanout.display().to_string(),
     ];
+    if inventory.manifest.recordings == 0 {
+        report.errors.push(format!(
+            "nothing to do: none of the {listed} recordings listed was kept (each one's reason is in {REPORT})"
+        ));
+    }
     report.finish();
     write_json_atomic(&job.out.join(REPORT), &report)?;
     tracing::info!(

@@ -33,7 +33,9 @@ struct Args {
     #[arg(long)]
     out: PathBuf,
     /// Folder levels under the source, e.g. `{cumulus}/{node}/{recorder}/{deployment}`
-    /// (`sipecam` for that one; `{*}` skips a level). Default: none.
+    /// (`sipecam` for that one; `{*}` skips a level). Default: a tree of SiPeCaM shape is read
+    /// as `sipecam`; otherwise each folder is a unit where no recorder serial names one (the
+    /// report says which was done).
     #[arg(long, default_value = "", env = "SOUNDSCAPE_LAYOUT")]
     layout: String,
     /// Do not read file headers (trust names and declared metadata).
@@ -120,6 +122,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             cumulus: single_cumulus.clone(),
         },
         probe: !args.no_probe,
+        group_by_folder: false,
     };
     let alfresco = if source == Source::Alfresco {
         let mut config = AlfrescoConfig::from_env()?;

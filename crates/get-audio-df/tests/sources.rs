@@ -131,8 +131,17 @@ fn filters_and_limit() {
         ],
         NO_ENV,
     );
-    assert_eq!(run.status.code(), Some(3));
+    // Nothing kept: the run says so and fails, so that no later stage runs on nothing.
+    assert_eq!(run.status.code(), Some(1));
     assert_eq!(json(&out.path().join("units.json"))["recordings"], 0);
+    let report = json(&out.path().join("run_report.json"));
+    assert!(
+        report["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("nothing to do"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Listing recordings through the Alfresco Search API (SPEC §2), with the original's AFTS
+//! Listing recordings through the Alfresco Search API (docs/files.md#get-audio-df), with the original's AFTS
 //! query, its count request and paging, plus what it lacked: a sort order (so that pages do
 //! not overlap or leave gaps), de-duplication by node id with a second pass when entries are
 //! missing, retries with backoff on 5xx, 429 and timeouts, and malformed entries reported
@@ -52,7 +52,7 @@ fn python_float(x: f64) -> String {
 }
 
 impl SearchQuery {
-    /// The AFTS query of SPEC §2.
+    /// The AFTS query of the original pipeline (docs/stages.md#get-audio-df).
     pub fn afts(&self) -> String {
         let mut q = String::from(
             "+TYPE: \"sipecam:audio\" AND -TYPE: \"dummyType\" AND -TYPE: \"dummytype\"",

@@ -1,5 +1,5 @@
 //! A logged-in session of the Alfresco REST API: a ticket from the Authentication API sent as
-//! `Authorization: Basic base64(ticket)` (SPEC §7.1), a new ticket when the server answers 401
+//! `Authorization: Basic base64(ticket)` (docs/stages.md#upload-alfresco-and-upload-model), a new ticket when the server answers 401
 //! or the ticket is older than [`AlfrescoConfig::ticket_max_age`] (the original crashed after
 //! 40 minutes), and one place that turns HTTP answers into [`AlfrescoError`]s.
 //!

@@ -3,7 +3,7 @@
 //! [`AudioReader`] opens a file with symphonia (WAV PCM 8/16/24/32-bit and float, FLAC, MP3,
 //! Ogg Vorbis), reports its header facts ([`AudioInfo`]) and hands out the signal as blocks of
 //! mono `f32` samples, never the whole file at once. Scaling and down-mixing follow what the
-//! original pipeline got from librosa/libsndfile (SPEC §4.2): integer PCM is divided by
+//! original pipeline got from librosa/libsndfile (docs/method.md#audio): integer PCM is divided by
 //! 2^(bits-1) (unsigned 8-bit is centred first), and several channels are averaged in `f32`,
 //! summing channel by channel and dividing by the channel count.
 //!

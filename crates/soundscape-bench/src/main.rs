@@ -6,7 +6,7 @@
 //!    maximum resident set size read back with `getrusage(RUSAGE_CHILDREN)`.
 //! 3. Scaling: several shorter recordings on 1..=N threads, as speed-up over one thread.
 //!
-//! Run it with `just bench` (release build). Figures go into the README.
+//! Run it with `just bench` (release build). Figures go into BENCHMARKS.md.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};

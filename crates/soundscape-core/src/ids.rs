@@ -1,5 +1,5 @@
 //! Product ids: the md5 hex digest of a path, as the original pipeline computes them
-//! (SPEC §4.9: `md5(<RESULTS_DIR>/<cumulus>/<node>/<recorder>/<deployment>)`, no trailing slash).
+//! (docs/method.md#product-ids: `md5(<RESULTS_DIR>/<cumulus>/<node>/<recorder>/<deployment>)`, no trailing slash).
 
 /// md5 hex digest of the UTF-8 bytes of `path` with any trailing `/` removed.
 pub fn product_id(path: &str) -> String {

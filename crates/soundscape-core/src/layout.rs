@@ -1,4 +1,4 @@
-//! The results layout of SPEC §6: one folder per processing unit,
+//! The results layout in docs/files.md: one folder per processing unit,
 //! `<cumulus>/<node>/<recorder>/<deployment>`, the products inside it and their ids.
 //!
 //! Unit keys come from metadata (Alfresco properties, manifests, folder names), so they are
@@ -101,7 +101,7 @@ impl UnitPath {
     }
 }
 
-/// The products of a unit folder (SPEC §4.9 and §6, with the original's metadata paths fixed).
+/// The products of a unit folder (docs/method.md#metadata, with the original's metadata paths fixed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Product {
     /// Short name used on the command line and in manifests.
@@ -146,7 +146,7 @@ pub const STD: Product = Product {
 /// The per-unit products made by compute-soundscapes.
 pub const UNIT_PRODUCTS: [Product; 4] = [SOUNDSCAPE, SEQUENCE, MEAN, STD];
 
-/// Ids of one product (SPEC §4.9).
+/// Ids of one product (docs/method.md#product-ids).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductIds {
     pub kind: String,

@@ -7,6 +7,7 @@
 
 pub mod fsutil;
 pub mod ids;
+pub mod isolate;
 pub mod layout;
 pub mod products;
 pub mod recording;

@@ -4,7 +4,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// The processing unit of SiPeCaM: node, recorder serial and deployment date (SPEC §2).
+/// The processing unit of SiPeCaM: node, recorder serial and deployment date (docs/files.md#get-audio-df).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct UnitKey {
     pub node: String,
@@ -18,7 +18,7 @@ impl UnitKey {
     pub const PLACEHOLDER_NODE: &'static str = "0_00_1_0000";
     pub const PLACEHOLDER_RECORDER: &'static str = "UNKNOWN";
 
-    /// `NodeCategoryIntegrity` of SPEC §4.9: the 3rd `_` token of the node, 0 = "Degradado",
+    /// `NodeCategoryIntegrity` in docs/method.md#metadata: the 3rd `_` token of the node, 0 = "Degradado",
     /// 1 = "Integro". Anything else is an error (the original lost the unit silently).
     pub fn node_integrity(&self) -> Result<&'static str, String> {
         match self.node.split('_').nth(2) {

@@ -19,6 +19,10 @@ pub struct Outcome {
     pub index: usize,
     pub id: String,
     pub path: String,
+    /// Start of the recording (RFC 3339 with its offset), where the stage knew it: lets later
+    /// stages work on a folder from its report alone.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub start: Option<chrono::DateTime<chrono::FixedOffset>>,
     pub status: Status,
     /// Why it was skipped or failed (absent when done).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -41,13 +45,15 @@ pub struct Outcome {
 impl Outcome {
     /// A recording about to be processed: done until something says otherwise.
     pub fn start(rec: &crate::Recording) -> Outcome {
-        Outcome::new(
+        let mut o = Outcome::new(
             rec.index,
             &rec.id,
             &rec.path.display().to_string(),
             Status::Done,
             None,
-        )
+        );
+        o.start = Some(rec.start);
+        o
     }
 
     /// An outcome with nothing measured yet.
@@ -62,6 +68,7 @@ impl Outcome {
             index,
             id: id.into(),
             path: path.into(),
+            start: None,
             status,
             reason,
             warnings: vec![],

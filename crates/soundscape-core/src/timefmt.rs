@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 
-/// `time_format` column value of the original (SPEC §2).
+/// `time_format` column value of the original (docs/files.md#get-audio-df).
 pub const TIME_FORMAT: &str = "%H:%M:%S %d/%m/%Y (%z)";
 
-/// `time_raw` of SPEC §2: the start formatted with [`TIME_FORMAT`], e.g.
+/// `time_raw` in docs/files.md#get-audio-df: the start formatted with [`TIME_FORMAT`], e.g.
 /// `05:50:00 04/08/2021 (-0500)`.
 pub fn time_raw(start: &DateTime<FixedOffset>) -> String {
     start.format(TIME_FORMAT).to_string()

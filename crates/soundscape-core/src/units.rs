@@ -75,7 +75,124 @@ impl UnitsManifest {
     }
 }
 
+/// The unit metadata file compute-soundscapes writes into every unit folder.
+pub const SOUNDSCAPE_METADATA_FILE: &str = "soundscape_metadata.json";
+/// compute-soundscapes' run report.
+pub const COMPUTE_REPORT_FILE: &str = "run_report.json";
+
 impl Unit {
+    /// Whether `dir` is a unit folder: one dirstruct made (`unit.json`) or one
+    /// compute-soundscapes wrote with `--out` (`soundscape_metadata.json`).
+    pub fn is_folder(dir: &Path) -> bool {
+        dir.join(UNIT_FILE).is_file() || dir.join(SOUNDSCAPE_METADATA_FILE).is_file()
+    }
+
+    /// The unit keys of a unit folder: from its `unit.json`, or else from the
+    /// `soundscape_metadata.json` that compute-soundscapes writes (with a note saying so).
+    pub fn keys_of_folder(dir: &Path) -> Result<(UnitPath, Vec<String>), String> {
+        let unit_file = dir.join(UNIT_FILE);
+        if unit_file.is_file() {
+            return Unit::read(&unit_file).map(|u| (u.path, Vec::new()));
+        }
+        let meta_file = dir.join(SOUNDSCAPE_METADATA_FILE);
+        if !meta_file.is_file() {
+            return Err(format!(
+                "{}: not a unit folder (neither {UNIT_FILE} from dirstruct nor {SOUNDSCAPE_METADATA_FILE} from compute-soundscapes)",
+                dir.display()
+            ));
+        }
+        let text = std::fs::read_to_string(&meta_file)
+            .map_err(|e| format!("{}: {e}", meta_file.display()))?;
+        let meta: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not JSON: {e}", meta_file.display()))?;
+        let field = |k: &str| -> Result<String, String> {
+            match &meta[k] {
+                serde_json::Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                serde_json::Value::Number(n) => Ok(n.to_string()),
+                _ => Err(format!("{}: no {k}", meta_file.display())),
+            }
+        };
+        let mut notes = vec![format!(
+            "{}: no {UNIT_FILE}; the unit keys come from {SOUNDSCAPE_METADATA_FILE}",
+            dir.display()
+        )];
+        let cumulus = match field("CumulusName") {
+            Ok(c) => c,
+            Err(_) => {
+                notes.push(format!(
+                    "{}: names no cumulus (CumulusName); the placeholder cumulus {} is used (give compute-soundscapes --cumulus)",
+                    meta_file.display(),
+                    crate::layout::PLACEHOLDER_CUMULUS
+                ));
+                crate::layout::PLACEHOLDER_CUMULUS.to_string()
+            }
+        };
+        let path = UnitPath {
+            cumulus,
+            node: field("NomenclatureNode")?,
+            recorder: field("SerialNumber")?,
+            deployment: field("DateDeployment")?,
+        };
+        path.check()
+            .map_err(|e| format!("{}: {e}", meta_file.display()))?;
+        Ok((path, notes))
+    }
+
+    /// The unit of a unit folder: its `unit.json` when dirstruct made the folder; otherwise
+    /// (a `compute-soundscapes --manifest/--input ... --out DIR` folder) the unit keys of
+    /// `soundscape_metadata.json` and the recordings that `run_report.json` lists as done.
+    /// The second value says what was assumed, for the caller's report.
+    pub fn from_folder(dir: &Path) -> Result<(Unit, Vec<String>), String> {
+        let unit_file = dir.join(UNIT_FILE);
+        if unit_file.is_file() {
+            return Unit::read(&unit_file).map(|u| (u, Vec::new()));
+        }
+        let (path, mut notes) = Unit::keys_of_folder(dir)?;
+        notes[0].push_str(&format!(" and the recordings from {COMPUTE_REPORT_FILE}"));
+        let report_file = dir.join(COMPUTE_REPORT_FILE);
+        let recordings = match std::fs::read_to_string(&report_file) {
+            Ok(text) => {
+                let report: crate::RunReport = serde_json::from_str(&text)
+                    .map_err(|e| format!("{}: not a run report: {e}", report_file.display()))?;
+                report
+                    .recordings
+                    .iter()
+                    .filter(|o| o.status == crate::Status::Done)
+                    .map(|o| Recording {
+                        index: o.index,
+                        id: o.id.clone(),
+                        path: o.path.clone().into(),
+                        start: o.start.unwrap_or_default(),
+                        time_zone: o
+                            .start
+                            .map(|s| crate::timefmt::zone_label(s.offset()))
+                            .unwrap_or_default(),
+                        unit: path.key(),
+                        cumulus: Some(path.cumulus.clone()),
+                        latitude: None,
+                        longitude: None,
+                        declared_duration: o.duration_s,
+                        declared_samplerate: o.sample_rate.map(f64::from),
+                    })
+                    .collect()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("{}: {e}", report_file.display())),
+        };
+        let duration_s = recordings.iter().filter_map(|r| r.declared_duration).sum();
+        Ok((
+            Unit {
+                id: path.relative(),
+                path,
+                recordings,
+                duration_s,
+                unit_dir: None,
+                products: Vec::new(),
+            },
+            notes,
+        ))
+    }
+
     /// Reads the `unit.json` that dirstruct writes into a unit folder.
     pub fn read(path: &Path) -> Result<Unit, String> {
         let text = std::fs::read_to_string(path)

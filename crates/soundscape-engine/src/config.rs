@@ -1,4 +1,4 @@
-//! Engine configuration: the original pipeline's FEED (SPEC §4.1), SiPeCaM values as defaults.
+//! Engine configuration: the original pipeline's FEED (docs/method.md), SiPeCaM values as defaults.
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ pub enum IndexName {
 }
 
 impl IndexName {
-    /// Column order of `hashed_soundscape.parquet` (SPEC §4.7).
+    /// Column order of `hashed_soundscape.parquet` (docs/files.md#compute-soundscapes).
     pub const TABLE_ORDER: [IndexName; 6] = [
         IndexName::TOTAL,
         IndexName::EXAG,
@@ -25,7 +25,7 @@ impl IndexName {
         IndexName::ICOMPLEXITY,
         IndexName::TAIL,
     ];
-    /// Order in which the metadata JSON lists them (SPEC §4.1).
+    /// Order in which the metadata JSON lists them (docs/method.md).
     pub const METADATA_ORDER: [IndexName; 6] = [
         IndexName::TOTAL,
         IndexName::CORE,
@@ -78,7 +78,7 @@ impl Default for SliceConfig {
     }
 }
 
-/// CronoHasher settings (SPEC §4.6).
+/// CronoHasher settings (docs/method.md#hash).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HasherConfig {
     /// Name of the hash column.

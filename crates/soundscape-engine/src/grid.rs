@@ -1,4 +1,4 @@
-//! The slice grid (SPEC §4.3-4.4): which spectrogram columns make each time slice and which
+//! The slice grid (docs/method.md#slice-grid): which spectrogram columns make each time slice and which
 //! rows make each frequency band, with the original's float64 floors reproduced exactly.
 //!
 //! - frames `F = 1 + n // hop` (centred STFT);

@@ -1,4 +1,4 @@
-//! The CronoHasher (SPEC §4.6): a rotating time-of-day index.
+//! The CronoHasher (docs/method.md#hash): a rotating time-of-day index.
 //!
 //! `hash = round_half_even(((t - start) mod (unit*module)) / unit) mod module`, on exact
 //! microsecond differences. With the SiPeCaM defaults (1800 s x 48 from 2018-01-01 00:00

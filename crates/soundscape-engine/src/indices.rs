@@ -1,4 +1,4 @@
-//! The six acoustic indices of one cell (SPEC §4.5), without sorting the cell.
+//! The six acoustic indices of one cell (docs/method.md#indices), without sorting the cell.
 //!
 //! With `A` the magnitude cell, `P = clip(A, 1e-3, 1e3)^2` (float32) and `R = 10 log10 P`
 //! (float32 dB):
@@ -32,7 +32,7 @@
 //! float64 (the golden output excludes values equal to the float32 rounding of a threshold
 //! that lies below them), float32 histogram edges from a float64
 //! linspace, round-half-even of the mean mode percentile. Sums are taken in float64 (numpy
-//! uses float32 pairwise sums), which moves results by far less than the tolerances of SPEC §10.
+//! uses float32 pairwise sums), which moves results by far less than the tolerances in docs/fidelity.md.
 
 /// Indices of one cell. All NaN for an empty cell.
 #[derive(Debug, Clone, Copy, PartialEq)]

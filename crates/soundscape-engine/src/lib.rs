@@ -1,5 +1,5 @@
 //! The soundscape engine: from a recording to one row of acoustic indices per
-//! 30 s x 250 Hz cell, as the original SiPeCaM pipeline computes them (SPEC §4.2-4.6).
+//! 30 s x 250 Hz cell, as the original SiPeCaM pipeline computes them (docs/method.md).
 //!
 //! - [`config`]: the original's FEED (slice length, bands, limits, STFT, hasher), with the
 //!   SiPeCaM values as defaults.

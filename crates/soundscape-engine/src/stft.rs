@@ -1,4 +1,4 @@
-//! The magnitude STFT of SPEC §4.3, streamed.
+//! The magnitude STFT in docs/method.md#stft, streamed.
 //!
 //! librosa (≤ 0.9, as in production) pads the whole signal by `n_fft/2` samples on each side
 //! with numpy `reflect` padding (the mirror excludes the edge sample); frame `t` covers padded
@@ -173,7 +173,12 @@ impl Framer {
     /// Whether frame `t` can be built from what has been received.
     pub fn ready(&self, t: usize) -> bool {
         let pad = self.n_fft / 2;
-        let last = t * self.hop + self.n_fft - pad; // one past the last original sample needed
+        let start = (t * self.hop) as isize - pad as isize;
+        // One past the last original sample needed: the frame's own end, or, for a frame that
+        // starts before the signal, its mirror image of sample `-start` (one further than the
+        // frame's end when `start = -pad`: a decoder that delivers exactly `pad` samples first,
+        // as Vorbis does, must not make frame 0 ready).
+        let last = (start + self.n_fft as isize).max(1 - start) as usize;
         self.received >= last.min(self.n)
     }
 
@@ -284,7 +289,12 @@ mod tests {
     #[test]
     fn streamed_frames_match_whole_signal_reflect_padding() {
         let (n_fft, hop) = (64, 32);
-        for n in [96usize, 128, 131, 200] {
+        // Blocks of every size, among them exactly half a frame: Vorbis decoders deliver
+        // `n_fft / 2` samples first, and frame 0 needs one sample more (its mirrored start).
+        for (n, block) in [96usize, 128, 131, 200]
+            .into_iter()
+            .flat_map(|n| [1usize, 7, 31, 32, 33, 64, n].map(|b| (n, b)))
+        {
             let x: Vec<f32> = (0..n)
                 .map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * 0.5)
                 .collect();
@@ -293,7 +303,7 @@ mod tests {
             let frames = 1 + n / hop;
             let mut t = 0;
             let mut got = Vec::new();
-            for chunk in x.chunks(7) {
+            for chunk in x.chunks(block) {
                 fr.push(chunk);
                 while t < frames && fr.ready(t) {
                     let mut col = vec![0.0; n_fft / 2 + 1];
@@ -304,13 +314,13 @@ mod tests {
                     fr.release_before_frame(t);
                 }
             }
-            assert_eq!(got.len(), frames, "n={n}");
+            assert_eq!(got.len(), frames, "n={n} block={block}");
             for (t, col) in got.iter().enumerate() {
                 let want = reference_column(&x, t, n_fft, hop);
                 for (a, b) in col.iter().zip(&want) {
                     assert!(
                         (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                        "n={n} t={t}: {a} vs {b}"
+                        "n={n} block={block} t={t}: {a} vs {b}"
                     );
                 }
             }

@@ -1,4 +1,4 @@
-//! Alfresco search entries to recordings: the SiPeCaM row parser of SPEC §2 (every column,
+//! Alfresco search entries to recordings: the SiPeCaM row parser in docs/files.md#get-audio-df (every column,
 //! node, recorder, deployment, the local WebDAV path), with malformed entries turned into row
 //! errors that name the entry instead of stopping the listing.
 

@@ -87,30 +87,121 @@ pub struct FolderOptions {
     /// Read the file headers (duration, sample rate, start-time clues). On by default in the
     /// command; off it trusts file names alone.
     pub probe: bool,
+    /// Without a layout and without a recorder clue, each folder is its own unit (its path
+    /// under the root, joined with `-`, is the recorder key). Set by [`resolve_layout`].
+    pub group_by_folder: bool,
+}
+
+/// Whether folder names have the SiPeCaM shape `<cumulus>/<node>/<serial>/<date>`: a numeric
+/// cumulus, a node in the SiPeCaM nomenclature (`1_95_1_1350`, integrity flag 0 or 1) and a
+/// `YYYY-MM-DD` deployment date.
+pub fn is_sipecam_path(dirs: &[String]) -> bool {
+    let [cumulus, node, serial, date, ..] = dirs else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = node.split('_').collect();
+    cumulus.bytes().all(|b| b.is_ascii_digit())
+        && !cumulus.is_empty()
+        && parts.len() == 4
+        && parts.iter().all(|p| digits(p))
+        && matches!(parts[2], "0" | "1")
+        && !serial.is_empty()
+        && chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok()
+}
+
+/// Decides how a listing without `--layout` is keyed, from the folder names of every file
+/// (`dirs`, one entry per file). Returns the options to list with and a note for the report:
+///
+/// - an explicit layout is kept as it is (no note);
+/// - a tree whose every file sits at `<cumulus>/<node>/<serial>/<date>/...` is read with the
+///   SiPeCaM layout;
+/// - files in more than one folder are grouped by folder where nothing names their recorder,
+///   so that recordings of different folders (years apart, say) never share a unit;
+/// - a flat folder keeps placeholder keys where nothing names them.
+pub fn resolve_layout(
+    opts: &FolderOptions,
+    dirs: &[&[String]],
+    root: &str,
+) -> (FolderOptions, Option<String>) {
+    let mut out = opts.clone();
+    if opts.layout.depth() > 0 || dirs.is_empty() {
+        return (out, None);
+    }
+    let sipecam = dirs.iter().filter(|d| is_sipecam_path(d)).count();
+    if sipecam == dirs.len() {
+        out.layout = Layout::parse(Layout::SIPECAM).expect("the SiPeCaM layout parses");
+        return (
+            out,
+            Some(format!(
+                "no --layout given: the folders under {root} have the SiPeCaM shape <cumulus>/<node>/<recorder>/<deployment>, so they were read with --layout sipecam (give --layout to say otherwise)"
+            )),
+        );
+    }
+    let mut folders: Vec<&[String]> = dirs.to_vec();
+    folders.sort();
+    folders.dedup();
+    if folders.len() > 1 {
+        out.group_by_folder = true;
+        let hint = if sipecam * 2 >= dirs.len() {
+            format!(
+                " {sipecam} of {} files have the SiPeCaM shape: --layout sipecam reads those and fails the others with their reason.",
+                dirs.len()
+            )
+        } else {
+            String::new()
+        };
+        return (
+            out,
+            Some(format!(
+                "no --layout given: the recordings under {root} sit in {} folders, and where no recorder serial names them each folder became its own unit (recorder = the folder path joined with '-'). Give --layout (e.g. '{}') to name the unit keys.{hint}",
+                folders.len(),
+                Layout::SIPECAM
+            )),
+        );
+    }
+    (out, None)
 }
 
 /// Lists a folder as recordings: unit keys from the layout, then from recorder clues, then
 /// from the defaults; start times from GUANO, AudioMoth comments or file names.
-pub fn list_folder(root: &Path, opts: &FolderOptions) -> Result<Vec<ListedRow>, String> {
+/// Returns the rows and the run-level notes (how the keys were chosen, see [`resolve_layout`]).
+pub fn list_folder(
+    root: &Path,
+    opts: &FolderOptions,
+) -> Result<(Vec<ListedRow>, Vec<String>), String> {
     let files = audio_files(root)?;
+    let dirs: Vec<Vec<String>> = files.iter().map(|p| folder_names(root, p)).collect();
+    let all: Vec<&[String]> = dirs.iter().map(Vec::as_slice).collect();
+    let (opts, note) = resolve_layout(opts, &all, &root.display().to_string());
     let rows: Vec<ListedRow> = files
         .par_iter()
+        .zip(&dirs)
         .enumerate()
-        .map(|(index, path)| list_file(root, index, path, opts))
+        .map(|(index, (path, dirs))| list_file(root, index, path, dirs, &opts))
         .collect();
-    Ok(fill_deployments(rows))
+    Ok((fill_deployments(rows), note.into_iter().collect()))
 }
 
-fn list_file(root: &Path, index: usize, path: &Path, opts: &FolderOptions) -> ListedRow {
+/// The folder names between `root` and the file.
+fn folder_names(root: &Path, path: &Path) -> Vec<String> {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    let dirs: Vec<String> = rel
-        .parent()
+    rel.parent()
         .map(|p| {
             p.components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn list_file(
+    root: &Path,
+    index: usize,
+    path: &Path,
+    dirs: &[String],
+    opts: &FolderOptions,
+) -> ListedRow {
     let size = std::fs::metadata(path).map(|m| m.len()).ok();
     let header = if opts.probe {
         Some(probe_file(path))
@@ -120,7 +211,7 @@ fn list_file(root: &Path, index: usize, path: &Path, opts: &FolderOptions) -> Li
     listed_from(
         index,
         path.to_path_buf(),
-        &dirs,
+        dirs,
         size,
         header,
         opts,
@@ -181,6 +272,7 @@ pub(crate) fn listed_from(
         .recorder
         .or_else(|| d.recorder.clone())
         .or(c.serial)
+        .or_else(|| (opts.group_by_folder && !dirs.is_empty()).then(|| dirs.join("-")))
         .unwrap_or_else(|| UnitKey::PLACEHOLDER_RECORDER.into());
     let warnings = header
         .as_ref()
@@ -308,7 +400,8 @@ mod tests {
             probe: true,
             ..Default::default()
         };
-        let rows = list_folder(root, &opts).unwrap();
+        let (rows, notes) = list_folder(root, &opts).unwrap();
+        assert!(notes.is_empty(), "{notes:?}");
         assert_eq!(rows.len(), 5);
         let ok: Vec<_> = rows.iter().flatten().collect();
         assert_eq!(ok.len(), 3);
@@ -352,7 +445,7 @@ mod tests {
             wav_bytes(48000, 1, 480, None, None),
         )
         .unwrap();
-        let rows = list_folder(
+        let (rows, notes) = list_folder(
             dir.path(),
             &FolderOptions {
                 probe: true,
@@ -360,11 +453,115 @@ mod tests {
             },
         )
         .unwrap();
+        assert!(notes.is_empty(), "{notes:?}");
         let a = &rows[1].as_ref().unwrap().recording;
         assert_eq!(a.unit.recorder, "MOTH1");
         assert_eq!(a.unit.deployment, "2021-08-05");
         let b = &rows[0].as_ref().unwrap().recording;
         assert_eq!(b.unit.recorder, UnitKey::PLACEHOLDER_RECORDER);
         assert_eq!(b.unit.deployment, "2021-08-03");
+    }
+
+    fn put_tree(root: &Path, files: &[&str]) {
+        let w = wav_bytes(48000, 1, 480, None, None);
+        for rel in files {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, &w).unwrap();
+        }
+    }
+
+    fn keys(rows: &[ListedRow]) -> Vec<String> {
+        let mut k: Vec<String> = rows
+            .iter()
+            .flatten()
+            .map(|l| {
+                let r = &l.recording;
+                format!(
+                    "{}/{}/{}/{}",
+                    r.cumulus.as_deref().unwrap_or("-"),
+                    r.unit.node,
+                    r.unit.recorder,
+                    r.unit.deployment
+                )
+            })
+            .collect();
+        k.sort();
+        k.dedup();
+        k
+    }
+
+    #[test]
+    fn sipecam_tree_is_recognised_without_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        put_tree(
+            dir.path(),
+            &[
+                "92/1_92_1_0001/SER1/2021-08-04/audio/A_20210804_100000.wav",
+                "92/1_92_1_0001/SER1/2024-05-02/B_20240502_100000.wav",
+                "95/1_95_0_0002/SER2/2021-08-05/C_20210805_000000.wav",
+            ],
+        );
+        let opts = FolderOptions {
+            probe: true,
+            ..Default::default()
+        };
+        let (rows, notes) = list_folder(dir.path(), &opts).unwrap();
+        assert_eq!(
+            keys(&rows),
+            [
+                "92/1_92_1_0001/SER1/2021-08-04",
+                "92/1_92_1_0001/SER1/2024-05-02",
+                "95/1_95_0_0002/SER2/2021-08-05"
+            ]
+        );
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("--layout sipecam"), "{}", notes[0]);
+    }
+
+    #[test]
+    fn other_trees_are_grouped_by_folder_and_said_so() {
+        let dir = tempfile::tempdir().unwrap();
+        put_tree(
+            dir.path(),
+            &[
+                "siteA/2019/A_20190101_000000.wav",
+                "siteA/2022/A_20220101_000000.wav",
+                "siteB/B_20210101_000000.wav",
+            ],
+        );
+        let opts = FolderOptions {
+            probe: true,
+            ..Default::default()
+        };
+        let (rows, notes) = list_folder(dir.path(), &opts).unwrap();
+        assert_eq!(
+            keys(&rows),
+            [
+                "-/0_00_1_0000/siteA-2019/2019-01-01",
+                "-/0_00_1_0000/siteA-2022/2022-01-01",
+                "-/0_00_1_0000/siteB/2021-01-01"
+            ]
+        );
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].contains("3 folders") && notes[0].contains("--layout"),
+            "{}",
+            notes[0]
+        );
+    }
+
+    #[test]
+    fn sipecam_shape() {
+        let d = |s: &str| s.split('/').map(String::from).collect::<Vec<_>>();
+        assert!(is_sipecam_path(&d(
+            "92/1_95_1_1350/248C7D075B1F7CDB/2021-08-04"
+        )));
+        assert!(is_sipecam_path(&d("13/0_13_0_1/S/2021-08-04/audio")));
+        assert!(!is_sipecam_path(&d("92/1_95_2_1350/S/2021-08-04")));
+        assert!(!is_sipecam_path(&d("92/node/S/2021-08-04")));
+        assert!(!is_sipecam_path(&d("x92/1_95_1_1350/S/2021-08-04")));
+        assert!(!is_sipecam_path(&d("92/1_95_1_1350/S/20210804")));
+        assert!(!is_sipecam_path(&d("92/1_95_1_1350/S")));
     }
 }

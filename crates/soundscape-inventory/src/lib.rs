@@ -1,5 +1,5 @@
 //! The audio inventory: which recordings exist, what their headers say, and which processing
-//! units they form (the get-audio-df stage, SPEC §2).
+//! units they form (the get-audio-df stage, docs/files.md#get-audio-df).
 //!
 //! Sources list recordings ([`folder`], [`objstore`], [`alfresco`], or a manifest read by
 //! `soundscape_table::input`); [`assemble`] checks, filters, sorts and groups them into units;

@@ -17,7 +17,7 @@ use url::Url;
 
 use soundscape_table::input::AUDIO_EXTENSIONS;
 
-use crate::folder::{fill_deployments, listed_from, FolderOptions};
+use crate::folder::{fill_deployments, listed_from, resolve_layout, FolderOptions};
 use crate::header::probe_wav_prefix;
 use crate::ListedRow;
 
@@ -32,7 +32,12 @@ fn is_audio(key: &str) -> bool {
 }
 
 /// Lists the recordings under `url` (a prefix); `opts.layout` names the key levels below it.
-pub async fn list_prefix(url: &str, opts: &FolderOptions) -> Result<Vec<ListedRow>, String> {
+/// Returns the rows and the run-level notes (how the keys were chosen, see
+/// [`crate::folder::resolve_layout`]).
+pub async fn list_prefix(
+    url: &str,
+    opts: &FolderOptions,
+) -> Result<(Vec<ListedRow>, Vec<String>), String> {
     let (store, prefix) = open_store(url)?;
     let listed: Vec<object_store::Result<object_store::ObjectMeta>> =
         store.list(Some(&prefix)).collect().await;
@@ -52,20 +57,27 @@ pub async fn list_prefix(url: &str, opts: &FolderOptions) -> Result<Vec<ListedRo
         let p = Url::parse(url).map_err(|e| e.to_string())?;
         format!("{}://{}", p.scheme(), p.host_str().unwrap_or(""))
     };
-    let rows = futures::stream::iter(metas.into_iter().enumerate())
-        .map(|(index, meta)| {
+    let rels: Vec<Vec<String>> = metas
+        .iter()
+        .map(|meta| {
+            let rel: Vec<String> = meta
+                .location
+                .prefix_match(&prefix)
+                .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
+                .unwrap_or_default();
+            rel[..rel.len().saturating_sub(1)].to_vec()
+        })
+        .collect();
+    let all: Vec<&[String]> = rels.iter().map(Vec::as_slice).collect();
+    let (opts, note) = resolve_layout(opts, &all, &base);
+    let opts = &opts;
+    let rows = futures::stream::iter(metas.into_iter().zip(&rels).enumerate())
+        .map(|(index, (meta, dirs))| {
             let store = store.clone();
-            let prefix = prefix.clone();
             let scheme_root = scheme_root.clone();
             let base = base.clone();
             async move {
                 let key = meta.location.as_ref().to_string();
-                let rel: Vec<String> = meta
-                    .location
-                    .prefix_match(&prefix)
-                    .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
-                    .unwrap_or_default();
-                let dirs = &rel[..rel.len().saturating_sub(1)];
                 let wav = key.to_ascii_lowercase().ends_with(".wav");
                 let header = if opts.probe && wav {
                     let end = HEADER_BYTES.min(meta.size);
@@ -93,5 +105,5 @@ pub async fn list_prefix(url: &str, opts: &FolderOptions) -> Result<Vec<ListedRo
         .buffered(CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
-    Ok(fill_deployments(rows))
+    Ok((fill_deployments(rows), note.into_iter().collect()))
 }

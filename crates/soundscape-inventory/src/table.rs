@@ -1,4 +1,4 @@
-//! `audio.parquet`: the audio table of SPEC §2, one row per kept recording in unit/start
+//! `audio.parquet`: the audio table in docs/files.md#get-audio-df, one row per kept recording in unit/start
 //! order, with the header values where they were read and the declared ones beside them.
 //!
 //! `node_integrity` is the SiPeCaM integrity flag of the node name (3rd `_` token: 1

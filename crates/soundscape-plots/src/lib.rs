@@ -1,4 +1,4 @@
-//! Soundscape false-colour plots (SPEC §4.8): `sequence.png` (slices in time order),
+//! Soundscape false-colour plots (docs/method.md#plots): `sequence.png` (slices in time order),
 //! `mean_soundscape.png` and `std_soundscape.png` (the normalised indices over the hours of the
 //! day). Three indices are the red, green and blue channels (EXAG, INFORMATION, CORE by
 //! default), each min-max scaled over the unit; bands up to 10 kHz.
@@ -47,7 +47,7 @@ impl Default for PlotConfig {
     }
 }
 
-/// The three plots of a unit, written into `dir` (file names of SPEC §6). `unit_label`
+/// The three plots of a unit, written into `dir` (file names in docs/files.md). `unit_label`
 /// names the unit in the titles.
 pub fn plot_unit(
     table: &Path,

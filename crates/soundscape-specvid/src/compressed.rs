@@ -1,4 +1,4 @@
-//! The compressed spectrogram of the bats-ai system (OTHER_SYSTEMS.md §1.1): only the parts of
+//! The compressed spectrogram of the bats-ai system (docs/method.md#compressed-spectrogram): only the parts of
 //! a recording with acoustic activity, stacked side by side, with the list of their start and
 //! end times.
 //!

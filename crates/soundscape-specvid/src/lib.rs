@@ -1,4 +1,4 @@
-//! The spec-n-specvid products (SPEC §5): which recordings represent each hour of a unit
+//! The spec-n-specvid products (docs/method.md#choice-of-recordings): which recordings represent each hour of a unit
 //! ([`select`]), and for each a spectrogram picture ([`spectrogram`]), a scrolling spectrogram
 //! video ([`video`]) and a compressed spectrogram of its active parts ([`compressed`]); [`unit`] runs the
 //! stage on a unit folder. Product metadata names the unit's soundscape as parent (the

@@ -1,4 +1,4 @@
-//! Representative recordings per hour (SPEC §5): for each start hour of the unit (`%H` of
+//! Representative recordings per hour (docs/method.md#choice-of-recordings): for each start hour of the unit (`%H` of
 //! `time_raw`, the recording's local start), one vector per slice of the bands up to 10 kHz x
 //! [EXAG, INFORMATION, CORE], each index min-max scaled over the hour's vectors; the slices
 //! closest (Euclidean) to the hour's mean vector name the recordings.

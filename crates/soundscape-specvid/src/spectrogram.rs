@@ -1,4 +1,4 @@
-//! The spectrogram picture of a recording (SPEC §5, `plot_spectrogram`): the waveform over the
+//! The spectrogram picture of a recording (docs/method.md#spectrogram-picture, `plot_spectrogram`): the waveform over the
 //! dB spectrogram (n_fft 1024, hop 512, Hann; `20 log10(max(|S|, 1e-5))` floored 80 dB below the
 //! maximum), grey on a dark background, 2000x1000 pixels.
 //!

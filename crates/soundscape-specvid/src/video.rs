@@ -1,4 +1,4 @@
-//! The scrolling spectrogram video of a recording (SPEC §5, `audio2video`, with the call bug of
+//! The scrolling spectrogram video of a recording (docs/method.md#video, `audio2video`, with the call bug of
 //! the full pipeline gone): a 3 s window of the dB spectrogram scrolls past a fixed red cursor
 //! at the playback position, 500x800 pixels at 60 fps, H.264 (libx264) with the recording's own
 //! audio as AAC, in MP4.

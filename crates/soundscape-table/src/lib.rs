@@ -3,8 +3,8 @@
 //! - [`input`]: the recordings to process, from a CSV manifest or a folder of files whose names
 //!   carry the start time; every unusable row is kept as an error, never dropped.
 //! - [`soundscape`]: `hashed_soundscape.parquet` with the columns, order and pandas metadata of
-//!   the original (SPEC §4.7), readable by pyarrow/pandas, polars and DuckDB.
-//! - [`metadata`]: `soundscape_metadata.json` (SPEC §4.9).
+//!   the original (docs/files.md#compute-soundscapes), readable by pyarrow/pandas, polars and DuckDB.
+//! - [`metadata`]: `soundscape_metadata.json` (docs/method.md#metadata).
 
 pub mod input;
 pub mod metadata;

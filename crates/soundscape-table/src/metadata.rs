@@ -1,4 +1,4 @@
-//! Product metadata JSON (SPEC §4.9), written beside every product.
+//! Product metadata JSON (docs/method.md#metadata), written beside every product.
 //!
 //! Keys in the original's order: `product_parent`, `product_name`, `product_configs` (the FEED,
 //! with the index names in the metadata order), `product_path`, `product_spectrum`,

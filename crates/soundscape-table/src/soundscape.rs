@@ -1,4 +1,4 @@
-//! `hashed_soundscape.parquet` (SPEC §4.7): long format, one row per (recording, slice, band),
+//! `hashed_soundscape.parquet` (docs/files.md#compute-soundscapes): long format, one row per (recording, slice, band),
 //! rows ordered recording -> slice -> band, columns in the original's order, timestamps
 //! tz-aware, and pandas metadata so that `pandas.read_parquet` restores the original's frame
 //! (index `__index_level_0__` = the recording's row in the input table).

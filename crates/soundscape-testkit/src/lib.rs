@@ -164,7 +164,7 @@ pub fn put(root: &Path, rel: &str, bytes: &[u8]) {
 /// `unit.json`, the soundscape parquet and plots with their metadata, spectrograms, videos and
 /// compressed spectrograms of `recordings` recordings per unit, and files that are not
 /// products (reports, selection). The contents are arbitrary bytes of assorted sizes; the
-/// metadata JSON has the fields of SPEC §4.9 and §5. Returns the unit folders.
+/// metadata JSON has the fields in docs/method.md#metadata. Returns the unit folders.
 pub fn results_tree(root: &Path, units: usize, recordings: usize) -> Vec<PathBuf> {
     use serde_json::json;
     let mut dirs = Vec::new();

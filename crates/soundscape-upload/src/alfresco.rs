@@ -1,4 +1,4 @@
-//! Products into Alfresco (SPEC §7.1, with its bugs fixed). Each attempt first looks at the
+//! Products into Alfresco (docs/stages.md#upload-alfresco-and-upload-model, with its bugs fixed). Each attempt first looks at the
 //! server: no file of that name → upload it; the same content → nothing to do; other content
 //! → a new version (`overwrite=true`) or keep the old one, as the policy says. Because every
 //! retry looks first, an upload whose answer was lost is found on the next attempt instead of

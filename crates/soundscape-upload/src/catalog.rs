@@ -1,12 +1,13 @@
 //! The products waiting in a results folder: every unit folder (one with a `unit.json` from
-//! dirstruct) and the product files in it, recognised by [`soundscape_core::products`] and
+//! dirstruct, or a `soundscape_metadata.json` from `compute-soundscapes --out`) and the
+//! product files in it, recognised by [`soundscape_core::products`] and
 //! filtered by kind. The remote folder of a unit is its `<cumulus>/<node>/<recorder>/<deployment>`
 //! path, as the original's `relativePath`.
 
 use std::path::{Path, PathBuf};
 
 use soundscape_core::products::{classify, ProductFile, ProductKind};
-use soundscape_core::units::UNIT_FILE;
+use soundscape_core::units::{SOUNDSCAPE_METADATA_FILE, UNIT_FILE};
 use soundscape_core::{Unit, UnitPath};
 
 /// A unit folder and its products.
@@ -16,6 +17,8 @@ pub struct UnitProducts {
     pub unit: UnitPath,
     /// Products in name order.
     pub products: Vec<ProductFile>,
+    /// What was assumed about the unit (a folder without `unit.json`), for the report.
+    pub notes: Vec<String>,
 }
 
 impl UnitProducts {
@@ -50,20 +53,28 @@ pub fn unit_dirs(root: &Path) -> Result<Vec<PathBuf>, String> {
         .sort_by_file_name()
     {
         let entry = entry.map_err(|e| format!("{}: {e}", root.display()))?;
-        if entry.file_type().is_file() && entry.file_name() == UNIT_FILE {
+        let name = entry.file_name();
+        if entry.file_type().is_file() && (name == UNIT_FILE || name == SOUNDSCAPE_METADATA_FILE) {
             if let Some(dir) = entry.path().parent() {
                 dirs.push(dir.to_path_buf());
             }
         }
+    }
+    dirs.sort();
+    dirs.dedup(); // a dirstruct folder holds both files
+    if dirs.is_empty() {
+        return Err(format!(
+            "{}: no unit folders below it (none holds a {UNIT_FILE} from dirstruct or a {SOUNDSCAPE_METADATA_FILE} from compute-soundscapes)",
+            root.display()
+        ));
     }
     Ok(dirs)
 }
 
 /// The products of one unit folder whose kind is in `kinds`.
 pub fn unit_products(dir: &Path, kinds: &[ProductKind]) -> Result<UnitProducts, String> {
-    let unit = Unit::read(&dir.join(UNIT_FILE))?;
-    unit.path
-        .check()
+    let (path, notes) = Unit::keys_of_folder(dir)?;
+    path.check()
         .map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut products = Vec::new();
     let listing = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -82,8 +93,9 @@ pub fn unit_products(dir: &Path, kinds: &[ProductKind]) -> Result<UnitProducts, 
     products.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(UnitProducts {
         dir: dir.to_path_buf(),
-        unit: unit.path,
+        unit: path,
         products,
+        notes,
     })
 }
 

@@ -1,4 +1,4 @@
-//! Uploads of soundscape products that never lose or duplicate (SPEC §7, with its bugs
+//! Uploads of soundscape products that never lose or duplicate (docs/fixes.md#uploads-upload-alfresco-upload-model, with its bugs
 //! fixed).
 //!
 //! - [`catalog`] finds the unit folders and their products, filtered by kind.

@@ -1,4 +1,4 @@
-//! The Alfresco content model of the products (SPEC §7.2): type `soundscape:product` and the
+//! The Alfresco content model of the products (docs/method.md#metadata): type `soundscape:product` and the
 //! `soundscape:*` properties, read from the metadata JSON beside each product and set with
 //! `PUT nodes/{id}`. Each unit folder is listed page by page (the original read only the
 //! first 100 entries); a product whose type and properties are already right is left alone,
@@ -298,7 +298,7 @@ mod tests {
             get("product_path"),
             "/Company Home/Sites/s/documentLibrary/92/x"
         );
-        // SPEC §7.2: 9 unit and product fields, aggr, 7 cycle_config fields, 13 slice/feature fields.
+        // The original property set: 9 unit and product fields, aggr, 7 cycle_config fields, 13 slice/feature fields.
         assert_eq!(p.len(), 9 + 1 + 7 + 13, "{p:?}");
         assert!(p.values().all(Value::is_string));
         let node = NodeInfo {

@@ -1,4 +1,4 @@
-//! The soundscape pipeline: the six stages of SPEC §1 as one spec. Run-wide: get-audio-df lists
+//! The soundscape pipeline: the six stages (docs/workflow.md) as one spec. Run-wide: get-audio-df lists
 //! the recordings and writes the unit ids (`fanout.json`), dirstruct makes the unit folders.
 //! Per unit, fanned out over those ids: compute-soundscapes, spec-n-specvid, and, when a
 //! target is configured, upload-alfresco then upload-model, so that each unit is uploaded as

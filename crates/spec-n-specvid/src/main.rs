@@ -99,6 +99,9 @@ fn main() -> ExitCode {
             spectrum: args.spectrum.clone(),
         };
         let report = run_unit(&job).map_err(anyhow::Error::msg)?;
+        for w in &report.warnings {
+            tracing::warn!("{w}");
+        }
         tracing::info!(
             drawn = report.summary.done,
             failed = report.summary.failed,

@@ -58,11 +58,34 @@ fn targets(job: &Job) -> anyhow::Result<Vec<Target>> {
     Ok(targets)
 }
 
+/// The selected unit folders and what was assumed about them; an error when they hold no
+/// product of the chosen kinds, since a user who asks for an upload expects one.
+fn selected_units(
+    select: &SelectionArgs,
+) -> anyhow::Result<(Vec<soundscape_upload::catalog::UnitProducts>, Vec<String>)> {
+    let units = select.units().map_err(anyhow::Error::msg)?;
+    let total: usize = units.iter().map(|u| u.products.len()).sum();
+    if total == 0 {
+        let kinds: Vec<&str> = select.kinds().iter().map(|k| k.name()).collect();
+        anyhow::bail!(
+            "nothing to upload: {} unit folder(s) hold no products of the kinds {} (run compute-soundscapes and spec-n-specvid first, or choose other --products)",
+            units.len(),
+            kinds.join(", ")
+        );
+    }
+    let notes: Vec<String> = units.iter().flat_map(|u| u.notes.clone()).collect();
+    for n in &notes {
+        tracing::warn!("{n}");
+    }
+    Ok((units, notes))
+}
+
 /// Runs upload-alfresco; returns the exit code.
 pub fn run_upload(job: &Job) -> anyhow::Result<u8> {
-    let units = job.select.units().map_err(anyhow::Error::msg)?;
+    let (units, notes) = selected_units(&job.select)?;
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     let mut report = UploadReport::new("upload-alfresco", env!("CARGO_PKG_VERSION"));
+    report.warnings.extend(notes);
     let total: usize = units.iter().map(|u| u.products.len()).sum();
     rt.block_on(async {
         let targets = targets(job)?;
@@ -97,10 +120,11 @@ pub fn run_model(select: &SelectionArgs, common: &CommonArgs) -> anyhow::Result<
         .root_node
         .clone()
         .context("give --root-node (or ALFRESCO_NODE_ID)")?;
-    let units = select.units().map_err(anyhow::Error::msg)?;
+    let (units, notes) = selected_units(select)?;
     let session = Session::new(AlfrescoConfig::from_env()?)?;
     let total: usize = units.iter().map(|u| u.products.len()).sum();
     let mut report = UploadReport::new("upload-model", env!("CARGO_PKG_VERSION"));
+    report.warnings.extend(notes);
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     let bar = common.progress(total as u64, "products");
     let opts = soundscape_upload::model::ModelOptions {

@@ -259,3 +259,63 @@ async fn s3_from_the_environment_beside_alfresco() {
     assert_eq!(r["summary"]["done"], 2 * want.len());
     assert!(!String::from_utf8_lossy(&out.stderr).contains(soundscape_testkit::SECRET_KEY));
 }
+
+/// Folders that `compute-soundscapes --out` wrote alone have no `unit.json`: their unit keys
+/// come from `soundscape_metadata.json`, and the report says so.
+#[test]
+fn compute_only_folders_are_uploaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let units = soundscape_testkit::results_tree(&results, 2, 1);
+    for u in &units {
+        std::fs::remove_file(u.join("unit.json")).unwrap();
+    }
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_upload-alfresco"))
+        .args(["--results-dir", results.to_str().unwrap()])
+        .arg("--s3")
+        .arg(format!("file://{}", store.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let r = report(&results.join("upload_report.json"));
+    let expected = expected(&results);
+    assert!(!expected.is_empty());
+    assert_eq!(r["summary"]["done"], expected.len());
+    for (key, bytes) in &expected {
+        assert!(key.starts_with("92/"), "{key}");
+        assert_eq!(&std::fs::read(store.join(key)).unwrap(), bytes, "{key}");
+    }
+    let warnings = r["warnings"].to_string();
+    assert!(warnings.contains("no unit.json"), "{warnings}");
+}
+
+/// Asking for an upload where there is nothing to upload is an error that says why.
+#[test]
+fn nothing_to_upload_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let store = format!("file://{}", dir.path().join("store").display());
+    let run = |results: &Path, products: &str| {
+        Command::new(env!("CARGO_BIN_EXE_upload-alfresco"))
+            .args(["--results-dir", results.to_str().unwrap(), "--s3", &store])
+            .args(["--products", products])
+            .output()
+            .unwrap()
+    };
+    let out = run(&empty, "all");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no unit folders"), "{stderr}");
+
+    // Unit folders, but none with a video.
+    let results = dir.path().join("results");
+    soundscape_testkit::results_tree(&results, 1, 0);
+    let out = run(&results, "videos");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nothing to upload"), "{stderr}");
+}

@@ -1,0 +1,98 @@
+"""Stages never silently do nothing and never silently guess: the cases a newcomer meets.
+
+- get-audio-df without --layout on a SiPeCaM-shaped tree reads it as one; on another tree it
+  groups recordings by folder; either way the report says what it did;
+- spec-n-specvid works on a folder that compute-soundscapes --out wrote alone;
+- a stage whose input holds nothing to do says so and exits 1.
+"""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "fixtures" / "golden"
+BIN = Path(os.environ.get("SOUNDSCAPE_BIN_DIR", ROOT / "target" / "debug"))
+MINI = sorted((GOLDEN / "mini").glob("*.wav"))
+
+
+def run(name, *args, expect=0):
+    done = subprocess.run([str(BIN / name), *map(str, args), "--no-progress"],
+                          capture_output=True, text=True)
+    assert done.returncode == expect, f"{name}: {done.returncode}\n{done.stderr}"
+    return done
+
+
+def copy_mini(dest):
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in MINI:
+        shutil.copy(f, dest / f.name)
+
+
+def test_sipecam_tree_without_layout(tmp_path):
+    tree = tmp_path / "archive"
+    copy_mini(tree / "92/1_92_1_1350/248C7D075B1F7CDB/2021-08-04/audio")
+    # The same recorder again three years later: its own deployment, its own unit.
+    later = tree / "92/1_92_1_1350/248C7D075B1F7CDB/2024-08-04"
+    later.mkdir(parents=True)
+    shutil.copy(MINI[0], later / "MINI_20240804_055000.wav")
+    run("get-audio-df", "--source", tree, "--out", tmp_path / "work")
+    units = json.loads((tmp_path / "work" / "units.json").read_text())
+    assert [u["id"] for u in units["units"]] == [
+        "92/1_92_1_1350/248C7D075B1F7CDB/2021-08-04",
+        "92/1_92_1_1350/248C7D075B1F7CDB/2024-08-04",
+    ]
+    report = json.loads((tmp_path / "work" / "run_report.json").read_text())
+    assert any("--layout sipecam" in w for w in report["warnings"]), report["warnings"]
+
+
+def test_other_trees_are_grouped_by_folder(tmp_path):
+    tree = tmp_path / "archive"
+    copy_mini(tree / "site-a")
+    copy_mini(tree / "site-b")
+    run("get-audio-df", "--source", tree, "--out", tmp_path / "work")
+    units = json.loads((tmp_path / "work" / "units.json").read_text())
+    assert [u["recorder"] for u in units["units"]] == ["site-a", "site-b"]
+    report = json.loads((tmp_path / "work" / "run_report.json").read_text())
+    assert any("2 folders" in w and "--layout" in w for w in report["warnings"]), report
+
+
+def test_spec_n_specvid_on_a_compute_only_folder(tmp_path):
+    audio = tmp_path / "audio"
+    copy_mini(audio)
+    out = tmp_path / "unit"
+    run("compute-soundscapes", "--input", audio, "--out", out, "--cumulus", "92",
+        "--node", "1_92_1_1350", "--recorder", "REC1", "--deployment", "2021-08-04")
+    assert not (out / "unit.json").exists()
+    run("spec-n-specvid", "--unit-dir", out, "--no-video", "--no-compressed")
+    report = json.loads((out / "spec_n_specvid_report.json").read_text())
+    assert report["summary"]["done"] >= 1 and report["summary"]["failed"] == 0, report
+    assert any("no unit.json" in w for w in report["warnings"]), report["warnings"]
+    for r in report["recordings"]:
+        assert (out / f"{r['id']}.png").stat().st_size > 0
+        meta = json.loads((out / f"{r['id']}_spectrogram_metadata.json").read_text())
+        assert meta["NomenclatureNode"] == "1_92_1_1350" and meta["SerialNumber"] == "REC1"
+
+
+def test_nothing_to_do_is_said_and_fails(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no audio here")
+    done = run("get-audio-df", "--source", empty, "--out", tmp_path / "work", expect=1)
+    assert "nothing to do" in done.stderr
+    done = run("compute-soundscapes", "--input", empty, "--out", tmp_path / "out", expect=1)
+    assert "nothing to do" in done.stderr
+    done = run("spec-n-specvid", "--unit-dir", empty, expect=1)
+    assert "not a unit folder" in done.stderr
+    done = run("upload-alfresco", "--results-dir", empty, "--s3", f"file://{tmp_path}/store",
+               expect=1)
+    assert "no unit folders" in done.stderr
+    # Everything filtered out: the report says why, and the run fails.
+    tree = tmp_path / "tree"
+    copy_mini(tree)
+    done = run("get-audio-df", "--source", tree, "--out", tmp_path / "work2",
+               "--sample-rate", "96000", expect=1)
+    report = json.loads((tmp_path / "work2" / "run_report.json").read_text())
+    assert any("nothing to do" in e for e in report["errors"]), report
+    assert all("filtered out" in r["reason"] for r in report["recordings"])
