@@ -24,10 +24,10 @@ def run(name, *args, expect=0):
     return done
 
 
-def copy_mini(dest):
+def copy_mini(dest, prefix="MINI"):
     dest.mkdir(parents=True, exist_ok=True)
     for f in MINI:
-        shutil.copy(f, dest / f.name)
+        shutil.copy(f, dest / f.name.replace("MINI", prefix))
 
 
 def test_sipecam_tree_without_layout(tmp_path):
@@ -49,8 +49,8 @@ def test_sipecam_tree_without_layout(tmp_path):
 
 def test_other_trees_are_grouped_by_folder(tmp_path):
     tree = tmp_path / "archive"
-    copy_mini(tree / "site-a")
-    copy_mini(tree / "site-b")
+    copy_mini(tree / "site-a", "SITEA")
+    copy_mini(tree / "site-b", "SITEB")
     run("get-audio-df", "--source", tree, "--out", tmp_path / "work")
     units = json.loads((tmp_path / "work" / "units.json").read_text())
     assert [u["recorder"] for u in units["units"]] == ["site-a", "site-b"]
