@@ -96,3 +96,49 @@ def test_nothing_to_do_is_said_and_fails(tmp_path):
     report = json.loads((tmp_path / "work2" / "run_report.json").read_text())
     assert any("nothing to do" in e for e in report["errors"]), report
     assert all("filtered out" in r["reason"] for r in report["recordings"])
+
+
+def run_poisoned(name, ids, *args, expect):
+    env = {**os.environ, "SOUNDSCAPE_TEST_PANIC_IDS": ids}
+    done = subprocess.run([str(BIN / name), *map(str, args), "--no-progress"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == expect, f"{name}: {done.returncode}\n{done.stderr}"
+    return done
+
+
+def test_one_poisoned_item_fails_alone_in_every_stage(tmp_path):
+    """A panic inside one item's work (the test hook) fails that item with its reason; the
+    other items are written and the exit code says partial (3)."""
+    audio = tmp_path / "92/1_92_1_1350/REC1/2021-08-04"
+    copy_mini(audio)
+    bad, good = "MINI_20210804_055000", "MINI_20210804_062000"
+
+    run_poisoned("get-audio-df", bad, "--source", tmp_path / "92/..", "--out", tmp_path / "work",
+                 expect=3)
+    report = json.loads((tmp_path / "work" / "run_report.json").read_text())
+    status = {r["id"]: r for r in report["recordings"]}
+    assert status[bad]["status"] == "failed" and "internal error" in status[bad]["reason"]
+    assert status[good]["status"] == "done"
+
+    out = tmp_path / "unit"
+    run("compute-soundscapes", "--input", audio, "--out", out, "--cumulus", "92",
+        "--node", "1_92_1_1350", "--recorder", "REC1", "--deployment", "2021-08-04")
+    chosen = [c["id"] for c in json.loads((out / "selection.json").read_text())] \
+        if (out / "selection.json").exists() else None
+    run_poisoned("spec-n-specvid", bad, "--unit-dir", out, "--no-video", "--per-hour", "3",
+                 expect=3)
+    report = json.loads((out / "spec_n_specvid_report.json").read_text())
+    status = {r["id"]: r for r in report["recordings"]}
+    assert chosen is None
+    assert status[bad]["status"] == "failed" and "poisoned" in status[bad]["reason"], status
+    assert status[good]["status"] == "done" and (out / f"{good}.png").is_file()
+
+    store = tmp_path / "store"
+    run_poisoned("upload-alfresco", f"{good}.png", "--unit-dir", out, "--s3", f"file://{store}",
+                 expect=3)
+    report = json.loads((out / "upload_report.json").read_text())
+    files = {f["file"]: f for f in report["files"]}
+    assert files[f"{good}.png"]["status"] == "failed"
+    assert "internal error" in files[f"{good}.png"]["reason"]
+    assert files["hashed_soundscape.parquet"]["status"] == "done"
+    assert (store / "92/1_92_1_1350/REC1/2021-08-04/hashed_soundscape.parquet").is_file()

@@ -99,6 +99,11 @@ struct Args {
     /// Nyquist frequency are then NaN).
     #[arg(long, help_heading = "Slices")]
     expect_sample_rate: Option<u32>,
+    /// Share of a header's declared length that may be missing from the decoded audio: within
+    /// it a recording is analysed on what was decoded (with a warning), beyond it it fails as
+    /// truncated.
+    #[arg(long, default_value_t = soundscape_audio_tolerance(), help_heading = "Slices")]
+    max_truncation: f64,
 
     /// Hash column name.
     #[arg(long, default_value = "crono_hash_30m", help_heading = "Hash")]
@@ -151,6 +156,10 @@ fn parse_index(name: &str) -> Result<IndexName, String> {
                 "unknown index {name:?} (known: TOTAL, EXAG, INFORMATION, CORE, ICOMPLEXITY, TAIL)"
             )
         })
+}
+
+const fn soundscape_audio_tolerance() -> f64 {
+    soundscape_engine::analyze::TRUNCATION_TOLERANCE
 }
 
 fn main() -> ExitCode {
@@ -250,6 +259,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
         config,
         options: AnalyzeOptions {
             expected_sample_rate: args.expect_sample_rate,
+            max_shortfall: Some(args.max_truncation),
         },
         cumulus,
         spectrum: args.spectrum.clone(),

@@ -22,6 +22,7 @@ fn run_over(fixtures: &str, files: &[&str]) -> soundscape_core::RunReport {
     let mut job = Job::new(rows, dir.path().join("out"));
     job.options = AnalyzeOptions {
         expected_sample_rate: Some(48_000),
+        ..Default::default()
     };
     run(&job, &|_| {}, &|_| {}).unwrap().report
 }
@@ -137,4 +138,63 @@ fn a_poisoned_recording_fails_alone() {
         .map(|b| b.unwrap().num_rows())
         .sum();
     assert_eq!(rows, 96);
+}
+
+/// A WAV whose header declares more frames than its body holds: a little short (within the
+/// tolerated share) it is analysed on what was decoded, with both counts in the warning, and
+/// the spectrogram stream ends at the decoded end too; far short it fails as truncated.
+#[test]
+fn a_header_a_little_longer_than_the_body_is_analysed_on_what_was_decoded() {
+    let rate = 48_000u32;
+    let frames = 35 * rate;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, declared: u32| {
+        let mut bytes = soundscape_testkit::wav(rate, frames, None);
+        let data_len = (frames * 2) as usize;
+        let size_at = bytes.len() - data_len - 4;
+        bytes[size_at..size_at + 4].copy_from_slice(&(declared * 2).to_le_bytes());
+        // The RIFF size agrees with the header, as when a recorder stops mid-file.
+        let riff = (bytes.len() - 8) as u32 + (declared - frames) * 2;
+        bytes[4..8].copy_from_slice(&riff.to_le_bytes());
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let near = write("NEAR_20210804_050000.wav", frames + frames / 200); // 0.5 % more
+    let far = write("FAR_20210804_060000.wav", frames + frames / 10); // 10 % more
+    let rows = scan_folder(dir.path(), &UnitDefaults::default()).unwrap();
+    let report = run(&Job::new(rows, dir.path().join("out")), &|_| {}, &|_| {})
+        .unwrap()
+        .report;
+    let by_id = |id: &str| report.recordings.iter().find(|o| o.id == id).unwrap();
+    let n = by_id("NEAR_20210804_050000");
+    assert_eq!((n.status, n.slices), (Status::Done, 1), "{:?}", n.reason);
+    let w = n.warnings.join(" ");
+    assert!(
+        w.contains(&format!("{}", frames + frames / 200)) && w.contains(&frames.to_string()),
+        "{w}"
+    );
+    assert!((n.duration_s.unwrap() - 35.0).abs() < 1e-9);
+    let f = by_id("FAR_20210804_060000");
+    assert_eq!(f.status, Status::Failed);
+    assert!(
+        f.reason.as_deref().unwrap().contains("truncated"),
+        "{:?}",
+        f.reason
+    );
+
+    let mut columns = 0;
+    let (info, n) = soundscape_engine::analyze::stream_spectrogram(
+        &near,
+        1024,
+        512,
+        |_| {},
+        |_, _| columns += 1,
+    )
+    .unwrap();
+    assert_eq!((n, info.frames), (frames as usize, Some(frames as u64)));
+    assert_eq!(columns, 1 + frames as usize / 512);
+    assert!(
+        soundscape_engine::analyze::stream_spectrogram(&far, 1024, 512, |_| {}, |_, _| {}).is_err()
+    );
 }

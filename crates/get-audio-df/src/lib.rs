@@ -14,8 +14,8 @@ use soundscape_alfresco::{AlfrescoConfig, SearchClient, SearchQuery};
 use soundscape_core::fsutil::{write_json_atomic, write_json_compact_atomic};
 use soundscape_core::units::{FANOUT_FILE, UNITS_FILE};
 use soundscape_core::RunReport;
+use soundscape_inventory::folder::probe_isolated;
 use soundscape_inventory::folder::{list_folder, FolderOptions};
-use soundscape_inventory::header::probe_file;
 use soundscape_inventory::table::{write_audio_table, AUDIO_TABLE};
 use soundscape_inventory::{alfresco, assemble, objstore, Filters, Listed, ListedRow};
 use soundscape_table::input::{read_manifest, RowError};
@@ -85,7 +85,7 @@ fn probe_manifest_rows(rows: Vec<soundscape_table::input::Row>, probe: bool) -> 
             let rec = row?;
             let mut l = Listed::from_manifest(rec);
             if probe && l.recording.path.is_file() {
-                match probe_file(&l.recording.path) {
+                match probe_isolated(&l.recording.path) {
                     Ok(h) => {
                         l.warnings.extend(h.warnings.clone());
                         l.size = std::fs::metadata(&l.recording.path).ok().map(|m| m.len());

@@ -13,6 +13,19 @@
 mod reader;
 pub use reader::{AudioError, AudioInfo, AudioReader};
 
+/// The share of a header's declared length that may be missing from the decoded stream before
+/// a file counts as truncated: within it, a recording is analysed on what was decoded (with a
+/// warning naming both counts), beyond it the file fails alone. Lossy decoders deliver a few
+/// hundred samples fewer or more than a container's declared length; a recorder that died
+/// mid-file leaves far more missing.
+pub const TRUNCATION_TOLERANCE: f64 = 0.01;
+
+/// Whether `found` decoded frames are close enough to `expected` declared ones to analyse
+/// what was decoded ([`TRUNCATION_TOLERANCE`], or the given share).
+pub fn shortfall_tolerated(expected: u64, found: u64, tolerance: f64) -> bool {
+    found <= expected && (expected - found) as f64 <= tolerance * expected as f64
+}
+
 /// Reads a whole file as mono samples. For tests and small files; the engine streams.
 pub fn read_mono(path: &std::path::Path) -> Result<(AudioInfo, Vec<f32>), AudioError> {
     let mut r = AudioReader::open(path)?;

@@ -179,6 +179,12 @@ impl AudioReader {
         &self.path
     }
 
+    /// Takes `frames` as the stream's length instead of the header's (a second pass over a
+    /// file whose decoded length is known to differ from its header).
+    pub fn set_frames(&mut self, frames: u64) {
+        self.info.frames = Some(frames);
+    }
+
     /// Frames decoded so far.
     pub fn frames_decoded(&self) -> u64 {
         self.decoded

@@ -23,7 +23,9 @@ pub fn panic_reason(subject: &str, message: &str) -> String {
     format!("{subject}: internal error: {message} (a bug: please report it with this file)")
 }
 
-fn poison_point(id: &str) {
+/// Panics when `id` is listed in [`POISON_ENV`] (for work that [`run_item`] cannot wrap,
+/// such as a future that is caught by the caller).
+pub fn poison_point(id: &str) {
     if let Ok(ids) = std::env::var(POISON_ENV) {
         if ids.split(',').any(|p| p == id) {
             panic!("test hook {POISON_ENV}: poisoned item {id}");

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+pub use soundscape_audio::TRUNCATION_TOLERANCE;
 use soundscape_audio::{AudioError, AudioInfo, AudioReader};
 
 use crate::config::EngineConfig;
@@ -20,6 +21,10 @@ use crate::stft::{Framer, Stft};
 pub struct AnalyzeOptions {
     /// Fail recordings whose sample rate differs from this one.
     pub expected_sample_rate: Option<u32>,
+    /// Share of the declared length that may be missing from the decoded stream (default
+    /// [`soundscape_audio::TRUNCATION_TOLERANCE`]); within it the recording is analysed on
+    /// what was decoded, beyond it it fails as truncated.
+    pub max_shortfall: Option<f64>,
 }
 
 /// The result of one recording.
@@ -99,13 +104,49 @@ fn count_frames(path: &Path) -> Result<u64, AudioError> {
 }
 
 /// Analyses one recording. `progress` is called with the audio seconds of each finished slice.
+///
+/// A stream that ends a little before its header's length (within `opts.max_shortfall`) is
+/// analysed again on the samples decoded, since the slice grid follows from the length; the
+/// warning names both counts. Further short, it fails as truncated.
 pub fn analyze_recording(
     path: &Path,
     cfg: &EngineConfig,
     opts: &AnalyzeOptions,
     progress: &(dyn Fn(f64) + Sync),
 ) -> Result<RecordingAnalysis, AnalysisError> {
+    let tolerance = opts
+        .max_shortfall
+        .unwrap_or(soundscape_audio::TRUNCATION_TOLERANCE);
+    match analyze_pass(path, cfg, opts, progress, None) {
+        Err(AnalysisError::Audio(AudioError::Truncated {
+            expected, found, ..
+        })) if found > 0 && soundscape_audio::shortfall_tolerated(expected, found, tolerance) => {
+            let mut a = analyze_pass(path, cfg, opts, progress, Some(found))?;
+            a.warnings.insert(
+                0,
+                format!(
+                    "the header declares {expected} frames but {found} were decoded ({} fewer, within the {:.2} % tolerated); analysed on the {found} decoded",
+                    expected - found,
+                    tolerance * 100.0
+                ),
+            );
+            Ok(a)
+        }
+        r => r,
+    }
+}
+
+fn analyze_pass(
+    path: &Path,
+    cfg: &EngineConfig,
+    opts: &AnalyzeOptions,
+    progress: &(dyn Fn(f64) + Sync),
+    frames: Option<u64>,
+) -> Result<RecordingAnalysis, AnalysisError> {
     let mut reader = AudioReader::open(path)?;
+    if let Some(f) = frames {
+        reader.set_frames(f);
+    }
     let mut info = reader.info().clone();
     let sr = info.sample_rate;
     if let Some(expected) = opts.expected_sample_rate {
@@ -343,12 +384,35 @@ pub fn stream_spectrogram(
             slice: (n_fft / 2) as f64 / info.sample_rate as f64,
         });
     }
-    let total = 1 + frames / hop;
+    let mut total = 1 + frames / hop;
     let mut framer = Framer::new(n_fft, hop, frames);
     let mut stft = Stft::new(n_fft);
     let mut column = vec![0f32; stft.n_bins()];
     let mut t = 0usize;
-    while let Some(block) = reader.next_block()? {
+    let mut frames = frames;
+    loop {
+        let block = match reader.next_block() {
+            Ok(Some(block)) => block,
+            Ok(None) => break,
+            // A stream a little shorter than its header: the frames made so far never
+            // reached past what was received, so they stand; the rest mirror at the new end.
+            Err(AudioError::Truncated {
+                expected, found, ..
+            }) if found as usize > n_fft / 2
+                && soundscape_audio::shortfall_tolerated(
+                    expected,
+                    found,
+                    soundscape_audio::TRUNCATION_TOLERANCE,
+                ) =>
+            {
+                frames = found as usize;
+                framer.truncate(frames);
+                total = 1 + frames / hop;
+                info.frames = Some(found);
+                &[]
+            }
+            Err(e) => return Err(e.into()),
+        };
         on_samples(block);
         framer.push(block);
         while t < total && framer.ready(t) {
@@ -356,6 +420,9 @@ pub fn stream_spectrogram(
             on_column(t, &column);
             t += 1;
             framer.release_before_frame(t);
+        }
+        if block.is_empty() {
+            break;
         }
     }
     if t < total {

@@ -170,6 +170,16 @@ impl Framer {
         self.received += take;
     }
 
+    /// Ends the signal at `n` samples (no more than announced): a stream shorter than its
+    /// header. Frames made so far are unaffected (they never reached past what was received).
+    pub fn truncate(&mut self, n: usize) {
+        assert!(
+            n <= self.n && n >= self.received,
+            "truncate to what was received"
+        );
+        self.n = n;
+    }
+
     /// Whether frame `t` can be built from what has been received.
     pub fn ready(&self, t: usize) -> bool {
         let pad = self.n_fft / 2;

@@ -204,7 +204,7 @@ fn list_file(
 ) -> ListedRow {
     let size = std::fs::metadata(path).map(|m| m.len()).ok();
     let header = if opts.probe {
-        Some(probe_file(path))
+        Some(probe_isolated(path))
     } else {
         None
     };
@@ -217,6 +217,20 @@ fn list_file(
         opts,
         &root.display().to_string(),
     )
+}
+
+/// Reads a file's header; a panic while reading fails that file alone.
+pub fn probe_isolated(path: &Path) -> Result<HeaderInfo, String> {
+    let id = path
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    soundscape_core::isolate::run_item(&id, || probe_file(path)).unwrap_or_else(|message| {
+        Err(soundscape_core::isolate::panic_reason(
+            &path.display().to_string(),
+            &message,
+        ))
+    })
 }
 
 /// Builds a listed recording from its place under a root (`dirs`: the folder names between

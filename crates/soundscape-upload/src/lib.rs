@@ -261,6 +261,39 @@ async fn upload_one(
     out
 }
 
+/// [`upload_one`] with a panic inside it failing that product alone
+/// ([`soundscape_core::isolate`]).
+async fn isolated_upload(
+    unit: &UnitProducts,
+    p: &ProductFile,
+    journal: &Journal,
+    targets: &[Target],
+    opts: &UploadOptions,
+) -> Vec<FileOutcome> {
+    use futures::FutureExt;
+    let work = async {
+        soundscape_core::isolate::poison_point(&p.name);
+        upload_one(unit, p, journal, targets, opts).await
+    };
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(outcomes) => outcomes,
+        Err(payload) => {
+            let message = soundscape_core::isolate::panic_message(payload.as_ref());
+            let reason = soundscape_core::isolate::panic_reason(
+                &unit.dir.join(&p.name).display().to_string(),
+                &message,
+            );
+            targets
+                .iter()
+                .map(|t| {
+                    FileOutcome::new(&unit.remote_folder(), &p.name, p.kind, t.id())
+                        .failed(reason.clone())
+                })
+                .collect()
+        }
+    }
+}
+
 /// Uploads the products of `units` to every target, `opts.jobs` at a time; `each` sees every
 /// outcome as it comes (for progress). Failures are reported per product; the rest goes on.
 pub async fn upload(
@@ -289,7 +322,7 @@ pub async fn upload(
         .filter_map(|(u, j)| j.as_ref().map(|j| (u, j)))
         .flat_map(|(u, j)| u.products.iter().map(move |p| (u, p, j)));
     let stream = futures::stream::iter(work)
-        .map(|(u, p, j)| upload_one(u, p, j, targets, opts))
+        .map(|(u, p, j)| isolated_upload(u, p, j, targets, opts))
         .buffer_unordered(opts.jobs.max(1));
     report.gather(stream, each).await;
 }
