@@ -142,3 +142,38 @@ def test_one_poisoned_item_fails_alone_in_every_stage(tmp_path):
     assert "internal error" in files[f"{good}.png"]["reason"]
     assert files["hashed_soundscape.parquet"]["status"] == "done"
     assert (store / "92/1_92_1_1350/REC1/2021-08-04/hashed_soundscape.parquet").is_file()
+
+
+def test_recordings_without_a_start_time(tmp_path):
+    import pandas as pd
+    tree = tmp_path / "tree"
+    (tree / "a").mkdir(parents=True)
+    for i, f in enumerate(MINI):  # 64 s, then 31.5 s
+        dest = tree / "a" / f"rec{i + 1}.wav"
+        shutil.copy(f, dest)
+        os.utime(dest, (1628053200 + i, 1628053200 + 3600 * i))  # 2021-08-04T05:00Z, 06:00Z
+
+    done = run("get-audio-df", "--source", tree, "--out", tmp_path / "w0", expect=1)
+    report = json.loads((tmp_path / "w0" / "run_report.json").read_text())
+    reasons = [r["reason"] for r in report["recordings"]]
+    assert all("no start time" in r and "--start-from mtime" in r and "--starts" in r
+               for r in reasons), reasons
+
+    def table(out, *flags):
+        run("get-audio-df", "--source", tree, "--out", tmp_path / out, *flags)
+        df = pd.read_parquet(tmp_path / out / "audio.parquet")
+        return list(df["start"]), set(df["start_source"])
+
+    starts, source = table("w1", "--start-from", "mtime")
+    assert starts == ["2021-08-04T05:00:00+00:00", "2021-08-04T06:00:00+00:00"]
+    assert source == {"mtime"}
+
+    starts, source = table("w2", "--start", "2021-08-04T05:00:00-05:00")
+    assert starts == ["2021-08-04T05:00:00-05:00", "2021-08-04T05:01:04-05:00"]
+    assert source == {"fixed"}
+
+    csv = tmp_path / "starts.csv"
+    csv.write_text("folder,start\na,2021-08-05T00:00:00Z\n")
+    starts, source = table("w3", "--starts", csv)
+    assert starts == ["2021-08-05T00:00:00+00:00", "2021-08-05T00:01:04+00:00"]
+    assert source == {"folder_csv"}

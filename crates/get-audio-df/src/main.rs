@@ -11,7 +11,7 @@ use clap::Parser;
 use get_audio_df::{AlfrescoSource, Job, Source};
 use soundscape_alfresco::{AlfrescoConfig, SearchQuery};
 use soundscape_cli::CommonArgs;
-use soundscape_inventory::folder::{FolderOptions, Layout};
+use soundscape_inventory::folder::{FolderOptions, Layout, StartFallback};
 use soundscape_inventory::Filters;
 use soundscape_table::input::UnitDefaults;
 
@@ -41,6 +41,20 @@ struct Args {
     /// Do not read file headers (trust names and declared metadata).
     #[arg(long)]
     no_probe: bool,
+
+    /// For files that carry no start time (no GUANO timestamp, AudioMoth comment or
+    /// YYYYMMDD_HHMMSS in the name): `mtime` takes the file's modification time (UTC).
+    #[arg(long, value_parser = ["mtime"], help_heading = "Start times")]
+    start_from: Option<String>,
+    /// For files that carry no start time: the start of the first such file of each folder
+    /// (name order); the folder's later files follow back to back. ISO 8601, e.g.
+    /// 2021-08-04T05:00:00-05:00 (UTC without an offset).
+    #[arg(long, conflicts_with_all = ["start_from", "starts"], help_heading = "Start times")]
+    start: Option<String>,
+    /// For files that carry no start time: a CSV with columns `folder` (relative to the
+    /// source, `.` for the source itself) and `start`, files back to back as for --start.
+    #[arg(long, conflicts_with = "start_from", help_heading = "Start times")]
+    starts: Option<PathBuf>,
 
     /// Keep only this cumulus (repeat for several). With a single value it is also the
     /// cumulus of recordings whose source names none.
@@ -123,6 +137,15 @@ fn run(args: Args) -> anyhow::Result<u8> {
         },
         probe: !args.no_probe,
         group_by_folder: false,
+        start_fallback: match (&args.start_from, &args.start, &args.starts) {
+            (Some(_), _, _) => StartFallback::Mtime,
+            (_, Some(t), _) => StartFallback::Fixed(
+                soundscape_core::timefmt::parse_start(t)
+                    .map_err(|e| anyhow::anyhow!("--start {t:?}: {e}"))?,
+            ),
+            (_, _, Some(csv)) => StartFallback::read_folder_csv(csv).map_err(anyhow::Error::msg)?,
+            _ => StartFallback::None,
+        },
     };
     let alfresco = if source == Source::Alfresco {
         let mut config = AlfrescoConfig::from_env()?;

@@ -15,6 +15,12 @@ pub enum StartSource {
     FileName,
     Manifest,
     Alfresco,
+    /// The file's modification time (`--start-from mtime`).
+    Mtime,
+    /// A start given on the command line (`--start`), files of a folder back to back.
+    Fixed,
+    /// A start per folder from a CSV (`--starts`), files of a folder back to back.
+    FolderCsv,
 }
 
 impl StartSource {
@@ -25,6 +31,9 @@ impl StartSource {
             StartSource::FileName => "file_name",
             StartSource::Manifest => "manifest",
             StartSource::Alfresco => "alfresco",
+            StartSource::Mtime => "mtime",
+            StartSource::Fixed => "fixed",
+            StartSource::FolderCsv => "folder_csv",
         }
     }
 }

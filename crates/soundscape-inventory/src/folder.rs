@@ -9,7 +9,9 @@ use soundscape_core::timefmt::zone_label;
 use soundscape_core::{Recording, UnitKey};
 use soundscape_table::input::{RowError, UnitDefaults, AUDIO_EXTENSIONS};
 
-use crate::clues::clues;
+use chrono::{DateTime, FixedOffset};
+
+use crate::clues::{clues, StartSource};
 use crate::header::{probe_file, HeaderInfo};
 use crate::{Listed, ListedRow};
 
@@ -90,6 +92,64 @@ pub struct FolderOptions {
     /// Without a layout and without a recorder clue, each folder is its own unit (its path
     /// under the root, joined with `-`, is the recorder key). Set by [`resolve_layout`].
     pub group_by_folder: bool,
+    /// Where the start of a recording comes from when its file names none (no GUANO
+    /// timestamp, AudioMoth comment or `YYYYMMDD_HHMMSS`). Default: nowhere, it fails.
+    pub start_fallback: StartFallback,
+}
+
+/// A way to date recordings whose files carry no start time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum StartFallback {
+    /// Such recordings fail, with the ways out named in the reason.
+    #[default]
+    None,
+    /// The file's modification time, read as UTC (copies may have changed it).
+    Mtime,
+    /// This start for the first such file of each folder (in name order); the folder's later
+    /// ones follow back to back (each starts where the one before ends, by header duration).
+    Fixed(DateTime<FixedOffset>),
+    /// A start per folder (path relative to the source, `.` for the source itself), files
+    /// back to back as for `Fixed`.
+    PerFolder(std::collections::BTreeMap<String, DateTime<FixedOffset>>),
+}
+
+impl StartFallback {
+    /// Reads the per-folder CSV: a header row with `folder` and `start` columns (ISO 8601 with
+    /// an offset; without one, UTC).
+    pub fn read_folder_csv(path: &Path) -> Result<StartFallback, String> {
+        let mut r = csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let headers = r
+            .headers()
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .clone();
+        let col = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim() == name)
+                .ok_or_else(|| format!("{}: no {name:?} column", path.display()))
+        };
+        let (fc, sc) = (col("folder")?, col("start")?);
+        let mut map = std::collections::BTreeMap::new();
+        for (i, row) in r.records().enumerate() {
+            let row = row.map_err(|e| format!("{}: row {}: {e}", path.display(), i + 2))?;
+            let folder = row
+                .get(fc)
+                .unwrap_or("")
+                .trim()
+                .trim_matches('/')
+                .to_string();
+            let folder = if folder.is_empty() {
+                ".".into()
+            } else {
+                folder
+            };
+            let text = row.get(sc).unwrap_or("").trim();
+            let start = soundscape_core::timefmt::parse_start(text)
+                .map_err(|e| format!("{}: row {}: start: {e}", path.display(), i + 2))?;
+            map.insert(folder, start);
+        }
+        Ok(StartFallback::PerFolder(map))
+    }
 }
 
 /// Whether folder names have the SiPeCaM shape `<cumulus>/<node>/<serial>/<date>`: a numeric
@@ -180,7 +240,43 @@ pub fn list_folder(
         .enumerate()
         .map(|(index, (path, dirs))| list_file(root, index, path, dirs, &opts))
         .collect();
-    Ok((fill_deployments(rows), note.into_iter().collect()))
+    Ok((
+        fill_deployments(chain_starts(rows, &dirs)),
+        note.into_iter().collect(),
+    ))
+}
+
+/// Recordings dated by `--start` or `--starts` follow each other within their folder: in name
+/// order, each starts where the one before ends (header durations). Without a duration the
+/// chain cannot go on, and that recording fails with the reason.
+pub(crate) fn chain_starts(mut rows: Vec<ListedRow>, dirs: &[Vec<String>]) -> Vec<ListedRow> {
+    use std::collections::HashMap;
+    let mut next: HashMap<&[String], Option<DateTime<FixedOffset>>> = HashMap::new();
+    for (row, dirs) in rows.iter_mut().zip(dirs) {
+        let Ok(l) = row else { continue };
+        if !matches!(l.start_source, StartSource::Fixed | StartSource::FolderCsv) {
+            continue;
+        }
+        let slot = next
+            .entry(dirs.as_slice())
+            .or_insert(Some(l.recording.start));
+        let Some(start) = *slot else {
+            *row = Err(RowError {
+                index: l.recording.index,
+                id: l.recording.id.clone(),
+                path: l.recording.path.clone(),
+                reason: format!(
+                    "{}: no start time: an earlier file of its folder has no known duration, so the back-to-back starts stop there",
+                    l.recording.path.display()
+                ),
+            });
+            continue;
+        };
+        l.recording.start = start;
+        let duration = l.header.as_ref().and_then(|h| h.duration());
+        *slot = duration.map(|d| start + chrono::Duration::microseconds((d * 1e6).round() as i64));
+    }
+    rows
 }
 
 /// The folder names between `root` and the file.
@@ -275,9 +371,35 @@ pub(crate) fn listed_from(
     }
     let header = header.transpose().map_err(fail)?;
     let c = clues(&id, header.as_ref());
-    let Some((start, start_source)) = c.start else {
+    let folder = if dirs.is_empty() {
+        ".".to_string()
+    } else {
+        dirs.join("/")
+    };
+    let fallback = match &opts.start_fallback {
+        StartFallback::None => None,
+        StartFallback::Mtime => std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|t| {
+                (
+                    DateTime::<chrono::Utc>::from(t).fixed_offset(),
+                    StartSource::Mtime,
+                )
+            }),
+        StartFallback::Fixed(t) => Some((*t, StartSource::Fixed)),
+        StartFallback::PerFolder(map) => map.get(&folder).map(|t| (*t, StartSource::FolderCsv)),
+    };
+    let Some((start, start_source)) = c.start.or(fallback) else {
+        let why = match &opts.start_fallback {
+            StartFallback::Mtime => " and its modification time cannot be read".to_string(),
+            StartFallback::PerFolder(_) => {
+                format!(" and the --starts CSV has no row for folder {folder:?}")
+            }
+            _ => String::new(),
+        };
         return Err(fail(format!(
-            "{}: no start time (no GUANO timestamp, AudioMoth comment or YYYYMMDD_HHMMSS in the name)",
+            "{}: no start time (no GUANO timestamp, AudioMoth comment or YYYYMMDD_HHMMSS in the name){why}; give get-audio-df --start-from mtime, --start TIME (the folder's first file; later ones back to back) or --starts FOLDERS.csv (columns folder,start)",
             path.display()
         )));
     };

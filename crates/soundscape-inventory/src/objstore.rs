@@ -17,7 +17,7 @@ use url::Url;
 
 use soundscape_table::input::AUDIO_EXTENSIONS;
 
-use crate::folder::{fill_deployments, listed_from, resolve_layout, FolderOptions};
+use crate::folder::{chain_starts, fill_deployments, listed_from, resolve_layout, FolderOptions};
 use crate::header::probe_wav_prefix;
 use crate::ListedRow;
 
@@ -105,5 +105,8 @@ pub async fn list_prefix(
         .buffered(CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
-    Ok((fill_deployments(rows), note.into_iter().collect()))
+    Ok((
+        fill_deployments(chain_starts(rows, &rels)),
+        note.into_iter().collect(),
+    ))
 }
