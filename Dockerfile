@@ -6,7 +6,7 @@
 FROM rust:1-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends pkg-config clang libclang-dev \
-      libavcodec-dev libavformat-dev libavutil-dev \
+      libavcodec-dev libavformat-dev libavutil-dev libswresample-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -36,7 +36,7 @@ CMD ["soundscape", "--help"]
 FROM soundscape AS soundscape-video
 USER root
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libavcodec59 libavformat59 libavutil57 \
+ && apt-get install -y --no-install-recommends libavcodec59 libavformat59 libavutil57 libswresample4 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/bin/spec-n-specvid /usr/local/bin/
 USER 10001:10001

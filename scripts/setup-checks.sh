@@ -5,8 +5,9 @@
 # by name, the tools by command. File checks look under $SETUP_ROOT (empty: the machine itself),
 # so tests/python/test_setup_checks.py can point them at a fake tree.
 
-# pkg-config modules that ffmpeg-sys-next links (crates/soundscape-specvid, features codec, format).
-SETUP_PKG_MODULES=(libavcodec libavformat libavutil)
+# pkg-config modules that ffmpeg-sys-next links (crates/soundscape-specvid: features codec,
+# format, software-resampling).
+SETUP_PKG_MODULES=(libavcodec libavformat libavutil libswresample)
 # Commands the build and the tests run.
 SETUP_COMMANDS=(cc pkg-config curl python3 ffmpeg ffprobe)
 

@@ -165,6 +165,7 @@ pub fn run_unit(job: &UnitJob) -> Result<RunReport, String> {
                                 json!("Spectrogram video: the spectrogram scrolls past a fixed cursor at the playback position");
                             m["ClipStart"] = json!(0.0);
                             m["ClipEnd"] = json!(v.duration);
+                            m["SoundtrackSampleRate"] = json!(v.audio_rate);
                             m["AudioID"] = json!(rec.id);
                             write_json_atomic(&meta_file, &m).map_err(|e| e.to_string())
                         });

@@ -112,6 +112,110 @@ pub struct VideoInfo {
     pub frames: u64,
     /// Pictures encoded (`frames` when repeats are encoded too).
     pub encoded: u64,
+    /// Sample rate of the soundtrack: the recording's, or the AAC rate it was resampled to.
+    pub audio_rate: u32,
+}
+
+/// The sample rates an AAC stream can carry (MPEG-4 sampling frequency indices).
+pub const AAC_RATES: [u32; 13] = [
+    7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000,
+];
+
+/// The soundtrack rate for a recording rate: the same when AAC carries it, else the next
+/// AAC rate above it, and 48 kHz above 96 kHz (an ultrasonic band is silent to the ear at its
+/// own speed either way).
+pub fn soundtrack_rate(rate: u32) -> u32 {
+    if rate > 96_000 {
+        return 48_000;
+    }
+    AAC_RATES
+        .iter()
+        .copied()
+        .find(|&r| r >= rate)
+        .unwrap_or(96_000)
+}
+
+/// The recording's samples at the soundtrack rate, through FFmpeg's swresample (its default
+/// windowed-sinc filter: 32 taps per phase, 1024 phases, cut-off 0.97 of the lower Nyquist
+/// frequency), streamed block by block.
+struct Soundtrack {
+    swr: Option<ffmpeg::software::resampling::Context>,
+    in_rate: u32,
+    out_rate: u32,
+}
+
+impl Soundtrack {
+    fn new(in_rate: u32, out_rate: u32) -> Result<Soundtrack, String> {
+        let mono = format::Sample::F32(format::sample::Type::Packed);
+        let swr = (in_rate != out_rate)
+            .then(|| {
+                ffmpeg::software::resampling::Context::get(
+                    mono,
+                    ChannelLayout::MONO,
+                    in_rate,
+                    mono,
+                    ChannelLayout::MONO,
+                    out_rate,
+                )
+                .map_err(ff("opening the soundtrack resampler"))
+            })
+            .transpose()?;
+        Ok(Soundtrack {
+            swr,
+            in_rate,
+            out_rate,
+        })
+    }
+
+    fn output(rate: u32, capacity: usize) -> frame::Audio {
+        let mut out = frame::Audio::new(
+            format::Sample::F32(format::sample::Type::Packed),
+            capacity,
+            ChannelLayout::MONO,
+        );
+        out.set_rate(rate);
+        out
+    }
+
+    /// Appends `samples`, converted, to `to`.
+    fn convert(&mut self, samples: &[f32], to: &mut Vec<f32>) -> Result<(), String> {
+        let Some(swr) = self.swr.as_mut() else {
+            to.extend_from_slice(samples);
+            return Ok(());
+        };
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let mut input = frame::Audio::new(
+            format::Sample::F32(format::sample::Type::Packed),
+            samples.len(),
+            ChannelLayout::MONO,
+        );
+        input.set_rate(self.in_rate);
+        input.plane_mut::<f32>(0)[..samples.len()].copy_from_slice(samples);
+        let capacity = samples.len() * self.out_rate as usize / self.in_rate as usize + 256;
+        let mut out = Soundtrack::output(self.out_rate, capacity);
+        swr.run(&input, &mut out)
+            .map_err(ff("resampling the soundtrack"))?;
+        to.extend_from_slice(&out.plane::<f32>(0)[..out.samples()]);
+        Ok(())
+    }
+
+    /// Appends what the resampler still holds.
+    fn finish(&mut self, to: &mut Vec<f32>) -> Result<(), String> {
+        let Some(mut swr) = self.swr.take() else {
+            return Ok(());
+        };
+        loop {
+            let mut out = Soundtrack::output(self.out_rate, 4096);
+            swr.flush(&mut out)
+                .map_err(ff("resampling the soundtrack"))?;
+            if out.samples() == 0 {
+                return Ok(());
+            }
+            to.extend_from_slice(&out.plane::<f32>(0)[..out.samples()]);
+        }
+    }
 }
 
 fn ff(what: &str) -> impl Fn(ffmpeg::Error) -> String + '_ {
@@ -205,10 +309,22 @@ struct Writer {
     audio_fifo: Vec<f32>,
     audio_pts: i64,
     audio_frame_size: usize,
+    /// Soundtrack sample rate.
     rate: u32,
+    soundtrack: Soundtrack,
+    failure: Option<String>,
 }
 
 impl Writer {
+    /// Takes the recording's samples into the soundtrack.
+    fn take_samples(&mut self, block: &[f32]) {
+        if self.failure.is_none() {
+            if let Err(e) = self.soundtrack.convert(block, &mut self.audio_fifo) {
+                self.failure = Some(e);
+            }
+        }
+    }
+
     fn drain(&mut self) -> Result<(), String> {
         let mut p = Packet::empty();
         while self.video.receive_packet(&mut p).is_ok() {
@@ -248,10 +364,26 @@ impl Writer {
     }
 }
 
-/// Writes the video of `audio` to `mp4` (atomically: a temporary name, then a rename).
+/// Writes the video of `audio` to `mp4` (atomically: a temporary name, then a rename; a
+/// failed write leaves nothing behind).
 pub fn spectrogram_video(
     audio: &Path,
     mp4: &Path,
+    title: &str,
+    cfg: &VideoConfig,
+) -> Result<VideoInfo, String> {
+    let tmp = mp4.with_extension("mp4.part");
+    let made = write_video(audio, mp4, &tmp, title, cfg);
+    if made.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    made
+}
+
+fn write_video(
+    audio: &Path,
+    mp4: &Path,
+    tmp: &Path,
     title: &str,
     cfg: &VideoConfig,
 ) -> Result<VideoInfo, String> {
@@ -266,13 +398,13 @@ pub fn spectrogram_video(
     let duration = n as f64 / rate as f64;
     let tpl = template(cfg, title, rate as f64 / 2000.0)?;
 
-    let tmp = mp4.with_extension("mp4.part");
-    let mut octx = format::output_as(&tmp, "mp4").map_err(ff("creating the MP4"))?;
+    let mut octx = format::output_as(tmp, "mp4").map_err(ff("creating the MP4"))?;
     let global = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
     let x264 = encoder::find_by_name("libx264").ok_or("FFmpeg has no libx264 encoder")?;
     let aac = encoder::find(codec::Id::AAC).ok_or("FFmpeg has no AAC encoder")?;
     let video_tb = Rational(1, cfg.fps as i32);
-    let audio_tb = Rational(1, rate as i32);
+    let audio_rate = soundtrack_rate(rate);
+    let audio_tb = Rational(1, audio_rate as i32);
     let video = {
         let mut st = octx.add_stream(x264).map_err(ff("video stream"))?;
         let mut e = codec::context::Context::new_with_codec(x264)
@@ -310,7 +442,7 @@ pub fn spectrogram_video(
             .encoder()
             .audio()
             .map_err(ff("audio encoder"))?;
-        e.set_rate(rate as i32);
+        e.set_rate(audio_rate as i32);
         e.set_channel_layout(ChannelLayout::MONO);
         e.set_format(format::Sample::F32(format::sample::Type::Planar));
         e.set_bit_rate(128_000);
@@ -338,7 +470,9 @@ pub fn spectrogram_video(
         audio_fifo: Vec::new(),
         audio_pts: 0,
         audio_frame_size: frame_size,
-        rate,
+        rate: audio_rate,
+        soundtrack: Soundtrack::new(rate, audio_rate)?,
+        failure: None,
     });
 
     // Pass 2: render and encode.
@@ -450,7 +584,7 @@ pub fn spectrogram_video(
         audio,
         cfg.n_fft,
         cfg.hop,
-        |block| writer.borrow_mut().audio_fifo.extend_from_slice(block),
+        |block| writer.borrow_mut().take_samples(block),
         |t, mags| {
             if failure.borrow().is_some() {
                 return;
@@ -473,17 +607,27 @@ pub fn spectrogram_video(
     }
     emit(total_cols, true, &mut vframe, &mut next_frame)?;
     let mut wr = writer.into_inner();
+    if let Some(e) = wr.failure.take() {
+        return Err(e);
+    }
+    let Writer {
+        soundtrack,
+        audio_fifo,
+        ..
+    } = &mut wr;
+    soundtrack.finish(audio_fifo)?;
     wr.push_audio(true)?;
     wr.video.send_eof().map_err(ff("flushing video"))?;
     wr.audio.send_eof().map_err(ff("flushing audio"))?;
     wr.drain()?;
     wr.octx.write_trailer().map_err(ff("finishing the MP4"))?;
     drop(wr);
-    std::fs::rename(&tmp, mp4).map_err(|e| format!("{}: {e}", mp4.display()))?;
+    std::fs::rename(tmp, mp4).map_err(|e| format!("{}: {e}", mp4.display()))?;
     Ok(VideoInfo {
         duration,
         frames: n_frames,
         encoded,
+        audio_rate,
     })
 }
 
@@ -546,5 +690,76 @@ mod tests {
         let v = spectrogram_video(&wav, &every, "t", &all).unwrap();
         assert_eq!((v.frames, v.encoded), (120, 120));
         assert_eq!(picture_times(&every, 60), (0..120).collect::<Vec<_>>());
+    }
+
+    /// Recordings at rates AAC cannot carry (a Song Meter's 22 kHz, 38.4 kHz, a bat detector's
+    /// 250 kHz) get a resampled soundtrack: one H.264 and one AAC stream, both as long as the
+    /// recording, and the audio decodes cleanly to the right number of samples.
+    #[test]
+    fn any_sample_rate_gets_a_soundtrack() {
+        let dir = tempfile::tempdir().unwrap();
+        for rate in [22_000u32, 38_400, 250_000] {
+            let wav = dir.path().join(format!("r{rate}.wav"));
+            std::fs::write(&wav, soundscape_testkit::wav(rate, rate * 2, None)).unwrap();
+            let mp4 = dir.path().join(format!("r{rate}.mp4"));
+            let cfg = VideoConfig {
+                threads: 1,
+                ..Default::default()
+            };
+            let v = spectrogram_video(&wav, &mp4, "t", &cfg).unwrap();
+            assert_eq!(v.audio_rate, soundtrack_rate(rate));
+            assert!(AAC_RATES.contains(&v.audio_rate));
+            assert!(!mp4.with_extension("mp4.part").exists());
+
+            let mut input = format::input(&mp4).unwrap();
+            let kinds: Vec<_> = input.streams().map(|s| s.parameters().id()).collect();
+            assert_eq!(kinds, [codec::Id::H264, codec::Id::AAC], "{rate}");
+            let audio = input.streams().best(ffmpeg::media::Type::Audio).unwrap();
+            let index = audio.index();
+            let ctx = codec::context::Context::from_parameters(audio.parameters()).unwrap();
+            let mut decoder = ctx.decoder().audio().unwrap();
+            assert_eq!(decoder.rate(), v.audio_rate);
+            let mut samples = 0usize;
+            let mut decoded = frame::Audio::empty();
+            let mut packets = Vec::new();
+            for (s, packet) in input.packets() {
+                if s.index() == index {
+                    packets.push(packet);
+                }
+            }
+            for p in &packets {
+                decoder.send_packet(p).unwrap();
+                while decoder.receive_frame(&mut decoded).is_ok() {
+                    samples += decoded.samples();
+                }
+            }
+            decoder.send_eof().unwrap();
+            while decoder.receive_frame(&mut decoded).is_ok() {
+                samples += decoded.samples();
+            }
+            // Two seconds, give or take the encoder's priming and last frame (1024 samples).
+            let want = 2 * v.audio_rate as usize;
+            assert!(
+                samples.abs_diff(want) <= 2048 + 1024,
+                "{rate}: {samples} vs {want}"
+            );
+            assert!((v.duration - 2.0).abs() < 1e-9);
+        }
+    }
+
+    /// A write that fails leaves no partial file.
+    #[test]
+    fn a_failed_write_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let wav = dir.path().join("x.wav");
+        std::fs::write(&wav, soundscape_testkit::wav(48_000, 96_000, None)).unwrap();
+        let mp4 = dir.path().join("x.mp4");
+        let bad = VideoConfig {
+            preset: "no-such-preset".into(),
+            threads: 1,
+            ..Default::default()
+        };
+        assert!(spectrogram_video(&wav, &mp4, "t", &bad).is_err());
+        assert!(!mp4.exists() && !mp4.with_extension("mp4.part").exists());
     }
 }
