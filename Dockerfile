@@ -1,6 +1,7 @@
 # Images of the soundscape stages (`just image`):
-#   soundscape        every stage binary but spec-n-specvid, and the `soundscape` command; no FFmpeg
-#   soundscape-video  the same plus spec-n-specvid and the FFmpeg runtime libraries it links
+#   soundscape        every stage binary but spec-n-specvid, and the `soundscape` command, with the
+#                     FFmpeg libraries the audio decoders link
+#   soundscape-video  the same plus spec-n-specvid
 # Both run as the non-root user 10001 and carry the demo recordings under /opt/soundscape.
 
 FROM rust:1-bookworm AS build
@@ -23,6 +24,7 @@ RUN cargo build --release --locked \
 FROM debian:bookworm-slim AS soundscape
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
+      libavcodec59 libavformat59 libavutil57 libswresample4 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin soundscape
 COPY --from=build /out/bin/get-audio-df /out/bin/dirstruct /out/bin/compute-soundscapes \
@@ -35,8 +37,5 @@ CMD ["soundscape", "--help"]
 
 FROM soundscape AS soundscape-video
 USER root
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libavcodec59 libavformat59 libavutil57 libswresample4 \
- && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/bin/spec-n-specvid /usr/local/bin/
 USER 10001:10001

@@ -1,4 +1,5 @@
-//! The symphonia-backed reader and its error type.
+//! The reader and its error type: symphonia first, FFmpeg ([`crate::ffmpeg`]) for files
+//! symphonia does not read.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -78,21 +79,75 @@ impl AudioError {
 /// A streaming decoder that yields mono `f32` blocks.
 pub struct AudioReader {
     path: PathBuf,
-    format: Box<dyn FormatReader>,
-    decoder: Box<dyn Decoder>,
-    track_id: u32,
+    backend: Backend,
     info: AudioInfo,
     mono: Vec<f32>,
     decoded: u64,
     done: bool,
-    /// Channels of a 16-bit little-endian PCM stream, converted here straight from the packet
-    /// bytes (symphonia's generic sample loop costs more than the rest of the decoding).
-    s16le_channels: Option<usize>,
+}
+
+enum Backend {
+    Symphonia {
+        format: Box<dyn FormatReader>,
+        decoder: Box<dyn Decoder>,
+        track_id: u32,
+        /// Channels of a 16-bit little-endian PCM stream, converted here straight from the
+        /// packet bytes (symphonia's generic sample loop costs more than the rest of the
+        /// decoding).
+        s16le_channels: Option<usize>,
+    },
+    Ffmpeg(crate::ffmpeg::FfmpegSource),
+    Rifx(crate::rifx::RifxSource),
 }
 
 impl AudioReader {
-    /// Opens and probes `path`. Fails on empty, unreadable or non-audio files.
+    /// Opens and probes `path`: with symphonia, else with FFmpeg. Fails on empty, unreadable
+    /// or non-audio files.
     pub fn open(path: &Path) -> Result<Self, AudioError> {
+        let with = |backend, info| AudioReader {
+            path: path.to_path_buf(),
+            backend,
+            info,
+            mono: Vec::new(),
+            decoded: 0,
+            done: false,
+        };
+        match crate::rifx::open(path) {
+            Ok(Some((source, info))) => return Ok(with(Backend::Rifx(source), info)),
+            Ok(None) => {}
+            Err(detail) => {
+                return Err(AudioError::Unsupported {
+                    path: path.to_path_buf(),
+                    detail,
+                })
+            }
+        }
+        // Containers symphonia does not read go to FFmpeg first: symphonia's probe could take
+        // a stray MPEG sync word in them for an MP3 stream.
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(
+            ext.as_deref(),
+            None | Some("wav" | "wave" | "flac" | "mp3" | "ogg" | "oga")
+        ) {
+            if let Ok((source, info)) = crate::ffmpeg::open(path) {
+                return Ok(with(Backend::Ffmpeg(source), info));
+            }
+        }
+        match Self::open_symphonia(path) {
+            Err(e @ (AudioError::NotAudio { .. } | AudioError::Unsupported { .. })) => {
+                match crate::ffmpeg::open(path) {
+                    Ok((source, info)) => Ok(with(Backend::Ffmpeg(source), info)),
+                    Err(_) => Err(e),
+                }
+            }
+            r => r,
+        }
+    }
+
+    fn open_symphonia(path: &Path) -> Result<Self, AudioError> {
         let p = path.to_path_buf();
         let file = File::open(path).map_err(|e| AudioError::Io {
             path: p.clone(),
@@ -160,14 +215,16 @@ impl AudioReader {
             })?;
         Ok(AudioReader {
             path: p,
-            format,
-            decoder,
-            track_id,
+            backend: Backend::Symphonia {
+                format,
+                decoder,
+                track_id,
+                s16le_channels,
+            },
             info,
             mono: Vec::new(),
             decoded: 0,
             done: false,
-            s16le_channels,
         })
     }
 
@@ -193,11 +250,40 @@ impl AudioReader {
     /// The next block of mono samples, or `None` at the end of the stream. At the end, a
     /// stream shorter than its header promised is an [`AudioError::Truncated`].
     pub fn next_block(&mut self) -> Result<Option<&[f32]>, AudioError> {
+        if self.done {
+            return Ok(None);
+        }
+        // The block decoders of the other paths.
+        let block = match &mut self.backend {
+            Backend::Ffmpeg(source) => Some(source.next(&mut self.mono)),
+            Backend::Rifx(source) => Some(source.next(&mut self.mono)),
+            Backend::Symphonia { .. } => None,
+        };
+        if let Some(block) = block {
+            return match block {
+                Ok(true) => {
+                    self.decoded += self.mono.len() as u64;
+                    Ok(Some(&self.mono))
+                }
+                Ok(false) => {
+                    self.finish()?;
+                    Ok(None)
+                }
+                Err(e) => Err(self.corrupt(e)),
+            };
+        }
+        let Backend::Symphonia {
+            format,
+            decoder,
+            track_id,
+            s16le_channels,
+        } = &mut self.backend
+        else {
+            unreachable!("the other backends returned above")
+        };
+        let (track_id, s16le_channels) = (*track_id, *s16le_channels);
         loop {
-            if self.done {
-                return Ok(None);
-            }
-            let packet = match self.format.next_packet() {
+            let packet = match format.next_packet() {
                 Ok(p) => p,
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     self.finish()?;
@@ -208,10 +294,10 @@ impl AudioReader {
                 }
                 Err(e) => return Err(self.corrupt(short(&e))),
             };
-            if packet.track_id() != self.track_id {
+            if packet.track_id() != track_id {
                 continue;
             }
-            if let Some(ch) = self.s16le_channels {
+            if let Some(ch) = s16le_channels {
                 let data = packet.buf();
                 let whole = !data.is_empty() && data.len() % (2 * ch) == 0;
                 if whole && packet.trim_start == 0 && packet.trim_end == 0 {
@@ -223,7 +309,7 @@ impl AudioReader {
                     return Ok(Some(&self.mono));
                 }
             }
-            let decoded = match self.decoder.decode(&packet) {
+            let decoded = match decoder.decode(&packet) {
                 Ok(d) => d,
                 Err(e) => return Err(self.corrupt(short(&e))),
             };
@@ -355,9 +441,12 @@ mod tests {
 
     fn decode(path: &Path, fast: bool) -> Vec<f32> {
         let mut r = AudioReader::open(path).unwrap();
-        assert!(r.s16le_channels.is_some());
+        let Backend::Symphonia { s16le_channels, .. } = &mut r.backend else {
+            panic!("a 16-bit WAV goes through symphonia")
+        };
+        assert!(s16le_channels.is_some());
         if !fast {
-            r.s16le_channels = None;
+            *s16le_channels = None;
         }
         let mut out = Vec::new();
         while let Some(b) = r.next_block().unwrap() {

@@ -598,13 +598,20 @@ mod tests {
         assert_eq!(b.unit.deployment, "2021-08-03");
     }
 
-    fn put_tree(root: &Path, files: &[&str]) {
+    /// Lists a tree of these small WAV files without a layout, headers read.
+    fn list_tree(files: &[&str]) -> (Vec<ListedRow>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
         let w = wav_bytes(48000, 1, 480, None, None);
         for rel in files {
-            let p = root.join(rel);
+            let p = dir.path().join(rel);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, &w).unwrap();
         }
+        let opts = FolderOptions {
+            probe: true,
+            ..Default::default()
+        };
+        list_folder(dir.path(), &opts).unwrap()
     }
 
     fn keys(rows: &[ListedRow]) -> Vec<String> {
@@ -629,20 +636,11 @@ mod tests {
 
     #[test]
     fn sipecam_tree_is_recognised_without_layout() {
-        let dir = tempfile::tempdir().unwrap();
-        put_tree(
-            dir.path(),
-            &[
-                "92/1_92_1_0001/SER1/2021-08-04/audio/A_20210804_100000.wav",
-                "92/1_92_1_0001/SER1/2024-05-02/B_20240502_100000.wav",
-                "95/1_95_0_0002/SER2/2021-08-05/C_20210805_000000.wav",
-            ],
-        );
-        let opts = FolderOptions {
-            probe: true,
-            ..Default::default()
-        };
-        let (rows, notes) = list_folder(dir.path(), &opts).unwrap();
+        let (rows, notes) = list_tree(&[
+            "92/1_92_1_0001/SER1/2021-08-04/audio/A_20210804_100000.wav",
+            "92/1_92_1_0001/SER1/2024-05-02/B_20240502_100000.wav",
+            "95/1_95_0_0002/SER2/2021-08-05/C_20210805_000000.wav",
+        ]);
         assert_eq!(
             keys(&rows),
             [
@@ -657,20 +655,11 @@ mod tests {
 
     #[test]
     fn other_trees_are_grouped_by_folder_and_said_so() {
-        let dir = tempfile::tempdir().unwrap();
-        put_tree(
-            dir.path(),
-            &[
-                "siteA/2019/A_20190101_000000.wav",
-                "siteA/2022/A_20220101_000000.wav",
-                "siteB/B_20210101_000000.wav",
-            ],
-        );
-        let opts = FolderOptions {
-            probe: true,
-            ..Default::default()
-        };
-        let (rows, notes) = list_folder(dir.path(), &opts).unwrap();
+        let (rows, notes) = list_tree(&[
+            "siteA/2019/A_20190101_000000.wav",
+            "siteA/2022/A_20220101_000000.wav",
+            "siteB/B_20210101_000000.wav",
+        ]);
         assert_eq!(
             keys(&rows),
             [

@@ -53,8 +53,16 @@ pub fn probe_file(path: &Path) -> Result<HeaderInfo, String> {
             4096,
             std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?,
         );
-        return parse_wav(&mut f, meta.len()).map_err(|e| format!("{}: {e}", path.display()));
+        // A WAV variant the chunk walk does not know (RF64, say) goes to the decoders.
+        return parse_wav(&mut f, meta.len())
+            .or_else(|e| decoder_header(path).map_err(|_| e))
+            .map_err(|e| format!("{}: {e}", path.display()));
     }
+    decoder_header(path)
+}
+
+/// The header facts as the decoders read them (symphonia, else FFmpeg).
+fn decoder_header(path: &Path) -> Result<HeaderInfo, String> {
     let reader = AudioReader::open(path).map_err(|e| e.to_string())?;
     let info = reader.info();
     Ok(HeaderInfo {

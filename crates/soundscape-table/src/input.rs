@@ -16,7 +16,9 @@ use soundscape_core::timefmt::{parse_start, start_from_file_name, zone_label};
 use soundscape_core::{Recording, UnitKey};
 
 /// Audio file extensions picked up from folders.
-pub const AUDIO_EXTENSIONS: &[&str] = &["wav", "flac", "mp3", "ogg", "oga"];
+pub const AUDIO_EXTENSIONS: &[&str] = &[
+    "wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "aif", "aiff", "aifc", "caf", "w64", "wv",
+];
 
 /// Values for unit keys the input does not give.
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,164 @@
+//! The second decoder: FFmpeg's libavformat and libavcodec, for what symphonia does not read
+//! (Ogg Opus and `.opus`, RF64, AIFF, WAVE_FORMAT_EXTENSIBLE variants, Wave64, CAF, ...). Samples
+//! come out as FFmpeg decodes them and are scaled as the symphonia path scales them: integers
+//! divided by 2^(bits-1) of their container type (FFmpeg keeps 24-bit samples left-aligned in
+//! 32 bits, so this is the same as dividing the 24-bit value by 2^23), unsigned 8-bit centred
+//! first, channels averaged in `f32`.
+
+use std::path::Path;
+use std::sync::Once;
+
+use ff::{codec, decoder, format, frame, media};
+use ffmpeg_next as ff;
+
+use crate::reader::AudioInfo;
+
+/// An open FFmpeg audio stream.
+pub(crate) struct FfmpegSource {
+    input: format::context::Input,
+    decoder: decoder::Audio,
+    stream: usize,
+    frame: frame::Audio,
+    eof_sent: bool,
+}
+
+fn init() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = ff::init();
+        ff::util::log::set_level(ff::util::log::Level::Fatal);
+    });
+}
+
+/// Opens the best audio stream of `path`.
+pub(crate) fn open(path: &Path) -> Result<(FfmpegSource, AudioInfo), String> {
+    init();
+    let input = format::input(path).map_err(|e| format!("FFmpeg: {e}"))?;
+    let stream = input
+        .streams()
+        .best(media::Type::Audio)
+        .ok_or("FFmpeg: no audio stream")?;
+    let index = stream.index();
+    let ctx = codec::context::Context::from_parameters(stream.parameters())
+        .map_err(|e| format!("FFmpeg: {e}"))?;
+    let decoder = ctx
+        .decoder()
+        .audio()
+        .map_err(|e| format!("FFmpeg decoder: {e}"))?;
+    let rate = decoder.rate();
+    if rate == 0 {
+        return Err("FFmpeg: no sample rate".into());
+    }
+    let codec = decoder
+        .codec()
+        .map(|c| c.name().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    // A frame count only where the container states it exactly (PCM in WAV, RF64, AIFF, ...);
+    // otherwise the caller counts by decoding.
+    let frames = (stream.frames() > 0 && codec.starts_with("pcm_")).then(|| stream.frames() as u64);
+    let info = AudioInfo {
+        sample_rate: rate,
+        channels: decoder.channels(),
+        frames,
+        bits_per_sample: None,
+        codec,
+    };
+    Ok((
+        FfmpegSource {
+            input,
+            decoder,
+            stream: index,
+            frame: frame::Audio::empty(),
+            eof_sent: false,
+        },
+        info,
+    ))
+}
+
+impl FfmpegSource {
+    /// Decodes the next frame into `mono`; `false` at the end of the stream.
+    pub(crate) fn next(&mut self, mono: &mut Vec<f32>) -> Result<bool, String> {
+        loop {
+            match self.decoder.receive_frame(&mut self.frame) {
+                Ok(()) => {
+                    if self.frame.samples() == 0 {
+                        continue;
+                    }
+                    to_mono(&self.frame, mono)?;
+                    return Ok(true);
+                }
+                Err(ff::Error::Eof) => return Ok(false),
+                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            if self.eof_sent {
+                return Ok(false);
+            }
+            let mut packet = ff::Packet::empty();
+            loop {
+                match packet.read(&mut self.input) {
+                    Ok(()) if packet.stream() == self.stream => {
+                        self.decoder
+                            .send_packet(&packet)
+                            .map_err(|e| e.to_string())?;
+                        break;
+                    }
+                    Ok(()) => continue,
+                    Err(ff::Error::Eof) => {
+                        self.decoder.send_eof().map_err(|e| e.to_string())?;
+                        self.eof_sent = true;
+                        break;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// One decoded frame, averaged to mono `f32`.
+fn to_mono(f: &frame::Audio, mono: &mut Vec<f32>) -> Result<(), String> {
+    use format::sample::Type;
+    use format::Sample;
+    let n = f.samples();
+    let ch = f.channels() as usize;
+    mono.clear();
+    mono.resize(n, 0.0);
+    let (width, planar) = match f.format() {
+        Sample::U8(t) => (1, t == Type::Planar),
+        Sample::I16(t) => (2, t == Type::Planar),
+        Sample::I32(t) | Sample::F32(t) => (4, t == Type::Planar),
+        Sample::I64(t) | Sample::F64(t) => (8, t == Type::Planar),
+        Sample::None => return Err("FFmpeg gave frames without a sample format".into()),
+    };
+    let value = |b: &[u8]| -> f32 {
+        match f.format() {
+            Sample::U8(_) => (b[0] as f32 - 128.0) / 128.0,
+            Sample::I16(_) => i16::from_ne_bytes([b[0], b[1]]) as f32 / 32768.0,
+            Sample::I32(_) => i32::from_ne_bytes(b.try_into().unwrap()) as f32 / 2_147_483_648.0,
+            Sample::I64(_) => {
+                (i64::from_ne_bytes(b.try_into().unwrap()) as f64 / 9_223_372_036_854_775_808.0)
+                    as f32
+            }
+            Sample::F32(_) => f32::from_ne_bytes(b.try_into().unwrap()),
+            Sample::F64(_) => f64::from_ne_bytes(b.try_into().unwrap()) as f32,
+            Sample::None => 0.0,
+        }
+    };
+    for c in 0..ch {
+        let (data, stride, offset) = if planar {
+            (f.data(c), width, 0)
+        } else {
+            (f.data(0), width * ch, width * c)
+        };
+        for (i, m) in mono.iter_mut().enumerate() {
+            let at = i * stride + offset;
+            *m += value(&data[at..at + width]);
+        }
+    }
+    if ch > 1 {
+        let k = ch as f32;
+        mono.iter_mut().for_each(|m| *m /= k);
+    }
+    Ok(())
+}
