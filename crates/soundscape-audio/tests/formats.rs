@@ -168,3 +168,27 @@ fn bad_files_get_errors_that_name_them() {
         "{e}"
     );
 }
+
+/// Vorbis decodes to libsndfile's samples (libvorbis, as the original read it) within 1e-6:
+/// the reference is libsndfile's decoding of the fixture, vendored beside it
+/// (tests/python/vorbis_reference.py writes it, tests/python/test_vorbis_reference.py checks it).
+#[test]
+fn vorbis_decodes_to_libsndfiles_samples() {
+    let reference: Vec<f32> = std::fs::read(fixture("TONE_vorbis.libsndfile.f32"))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let (_, ours) = read_mono(&fixture("TONE_vorbis.ogg")).unwrap();
+    assert_eq!(ours.len(), reference.len());
+    let worst = ours
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    eprintln!("largest difference from libsndfile: {worst:e}");
+    assert!(
+        worst <= 1e-6,
+        "largest difference from libsndfile {worst:e}"
+    );
+}
