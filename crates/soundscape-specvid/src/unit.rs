@@ -166,6 +166,7 @@ pub fn run_unit(job: &UnitJob) -> Result<RunReport, String> {
                             m["ClipStart"] = json!(0.0);
                             m["ClipEnd"] = json!(v.duration);
                             m["SoundtrackSampleRate"] = json!(v.audio_rate);
+                            m["TimeExpansion"] = json!(v.time_expansion);
                             m["AudioID"] = json!(rec.id);
                             write_json_atomic(&meta_file, &m).map_err(|e| e.to_string())
                         });

@@ -55,6 +55,28 @@ pub struct VideoConfig {
     /// FFmpeg AAC coder: `fast` (a fraction of the time of the default `twoloop`, plenty for
     /// 128 kb/s mono of field recordings) or `twoloop`.
     pub aac_coder: String,
+    /// How ultrasonic recordings are made audible.
+    pub ultrasonic: Ultrasonic,
+}
+
+/// Making ultrasound audible, as bat workers do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ultrasonic {
+    /// Time expansion by this factor for recordings sampled above 96 kHz; as recorded below.
+    Auto(u32),
+    /// Time expansion by this factor whatever the rate (1: as recorded).
+    TimeExpansion(u32),
+}
+
+impl Ultrasonic {
+    /// The expansion factor for a recording at `rate`.
+    pub fn factor(self, rate: u32) -> u32 {
+        match self {
+            Ultrasonic::Auto(k) if rate > 96_000 => k.max(1),
+            Ultrasonic::Auto(_) => 1,
+            Ultrasonic::TimeExpansion(k) => k.max(1),
+        }
+    }
 }
 
 impl Default for VideoConfig {
@@ -73,6 +95,7 @@ impl Default for VideoConfig {
             threads: 0,
             repeat_frames: false,
             aac_coder: "fast".into(),
+            ultrasonic: Ultrasonic::Auto(10),
         }
     }
 }
@@ -114,6 +137,9 @@ pub struct VideoInfo {
     pub encoded: u64,
     /// Sample rate of the soundtrack: the recording's, or the AAC rate it was resampled to.
     pub audio_rate: u32,
+    /// Time expansion of picture and sound (1: as recorded; 10: ten times slower, the sound
+    /// an octave band of ultrasound brought down by a factor of ten).
+    pub time_expansion: u32,
 }
 
 /// The sample rates an AAC stream can carry (MPEG-4 sampling frequency indices).
@@ -396,14 +422,23 @@ fn write_video(
     let (info, n, top_db) = loudest(audio, cfg.n_fft, cfg.hop)?;
     let rate = info.sample_rate;
     let duration = n as f64 / rate as f64;
-    let tpl = template(cfg, title, rate as f64 / 2000.0)?;
+    // Time expansion: the samples are played `k` times slower (at rate / k), and the picture
+    // scrolls `k` times slower to stay with them.
+    let k = cfg.ultrasonic.factor(rate);
+    let title = if k > 1 {
+        format!("{title} | time expansion x{k}")
+    } else {
+        title.to_string()
+    };
+    let tpl = template(cfg, &title, rate as f64 / 2000.0)?;
 
     let mut octx = format::output_as(tmp, "mp4").map_err(ff("creating the MP4"))?;
     let global = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
     let x264 = encoder::find_by_name("libx264").ok_or("FFmpeg has no libx264 encoder")?;
     let aac = encoder::find(codec::Id::AAC).ok_or("FFmpeg has no AAC encoder")?;
     let video_tb = Rational(1, cfg.fps as i32);
-    let audio_rate = soundtrack_rate(rate);
+    let played_rate = (rate / k).max(1);
+    let audio_rate = soundtrack_rate(played_rate);
     let audio_tb = Rational(1, audio_rate as i32);
     let video = {
         let mut st = octx.add_stream(x264).map_err(ff("video stream"))?;
@@ -471,7 +506,7 @@ fn write_video(
         audio_pts: 0,
         audio_frame_size: frame_size,
         rate: audio_rate,
-        soundtrack: Soundtrack::new(rate, audio_rate)?,
+        soundtrack: Soundtrack::new(played_rate, audio_rate)?,
         failure: None,
     });
 
@@ -479,7 +514,7 @@ fn write_video(
     let (xr, yr) = tpl.area.clone();
     let (aw, ah) = ((xr.end - xr.start) as usize, (yr.end - yr.start) as usize);
     let total_cols = 1 + n / cfg.hop;
-    let n_frames = (duration * cfg.fps as f64).round().max(1.0) as u64;
+    let n_frames = (duration * k as f64 * cfg.fps as f64).round().max(1.0) as u64;
     let cols_per_s = rate as f64 / cfg.hop as f64;
     let dark = 16u8;
     let (cy, cu, cv) = yuv(230, 30, 30);
@@ -501,7 +536,8 @@ fn write_video(
             // The picture of this frame: image i of `images_per_second`, at time i / ips.
             let ips = cfg.images_per_second.clamp(1, cfg.fps) as u64;
             let image = *next_frame * ips / cfg.fps as u64;
-            let t = image as f64 / ips as f64;
+            // Seconds of the recording at this picture (video seconds over the expansion).
+            let t = image as f64 / ips as f64 / k as f64;
             let same_image = *next_frame > 0 && (*next_frame - 1) * ips / cfg.fps as u64 == image;
             // Columns sit on a fixed grid of absolute pixels, so that from one frame to the
             // next the picture moves by whole pixels: the encoder's motion search then finds
@@ -628,6 +664,7 @@ fn write_video(
         frames: n_frames,
         encoded,
         audio_rate,
+        time_expansion: k,
     })
 }
 
@@ -707,8 +744,16 @@ mod tests {
                 ..Default::default()
             };
             let v = spectrogram_video(&wav, &mp4, "t", &cfg).unwrap();
-            assert_eq!(v.audio_rate, soundtrack_rate(rate));
+            // Bat detector rates are made audible by time expansion (x10 by default).
+            let k = if rate > 96_000 { 10 } else { 1 };
+            assert_eq!(v.time_expansion, k);
+            assert_eq!(v.audio_rate, soundtrack_rate(rate / k));
             assert!(AAC_RATES.contains(&v.audio_rate));
+            assert_eq!(
+                v.frames,
+                2 * k as u64 * 60,
+                "{rate}: the picture slows down too"
+            );
             assert!(!mp4.with_extension("mp4.part").exists());
 
             let mut input = format::input(&mp4).unwrap();
@@ -737,8 +782,9 @@ mod tests {
             while decoder.receive_frame(&mut decoded).is_ok() {
                 samples += decoded.samples();
             }
-            // Two seconds, give or take the encoder's priming and last frame (1024 samples).
-            let want = 2 * v.audio_rate as usize;
+            // Two seconds (times the expansion), give or take the encoder's priming and last
+            // frame (1024 samples).
+            let want = 2 * k as usize * v.audio_rate as usize;
             assert!(
                 samples.abs_diff(want) <= 2048 + 1024,
                 "{rate}: {samples} vs {want}"

@@ -12,7 +12,7 @@ use soundscape_specvid::compressed::CompressedConfig;
 use soundscape_specvid::select::SelectConfig;
 use soundscape_specvid::spectrogram::SpectrogramConfig;
 use soundscape_specvid::unit::{run_unit, UnitJob};
-use soundscape_specvid::video::{VideoConfig, VideoQuality};
+use soundscape_specvid::video::{Ultrasonic, VideoConfig, VideoQuality};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,11 +63,27 @@ struct Args {
     /// frames).
     #[arg(long, help_heading = "Video")]
     video_constant_frame_rate: bool,
+    /// Time expansion of ultrasonic videos: `auto` plays recordings sampled above 96 kHz ten
+    /// times slower (sound and picture), `off` plays every recording as recorded, a number
+    /// expands every recording by that factor.
+    #[arg(long, default_value = "auto", value_parser = parse_expansion, help_heading = "Video")]
+    video_time_expansion: Ultrasonic,
     /// Spectrum label written into the metadata.
     #[arg(long, default_value = "Audible")]
     spectrum: String,
     #[command(flatten)]
     common: CommonArgs,
+}
+
+fn parse_expansion(s: &str) -> Result<Ultrasonic, String> {
+    match s {
+        "auto" => Ok(Ultrasonic::Auto(10)),
+        "off" => Ok(Ultrasonic::TimeExpansion(1)),
+        n => match n.parse::<u32>() {
+            Ok(k) if (1..=100).contains(&k) => Ok(Ultrasonic::TimeExpansion(k)),
+            _ => Err(format!("{n:?}: give auto, off or a factor from 1 to 100")),
+        },
+    }
 }
 
 fn main() -> ExitCode {
@@ -90,6 +106,7 @@ fn main() -> ExitCode {
                 quality: VideoQuality::from_flags(args.video_qp, args.video_crf),
                 images_per_second: args.video_images_per_second,
                 repeat_frames: args.video_constant_frame_rate,
+                ultrasonic: args.video_time_expansion,
                 ..Default::default()
             }),
             compressed: (!args.no_compressed).then(|| CompressedConfig {
