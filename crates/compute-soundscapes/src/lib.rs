@@ -280,7 +280,11 @@ pub fn run(
         .collect();
 
     let parquet = job.out.join(PARQUET);
-    match write_soundscape(&parquet, &job.config, &done) {
+    let written = soundscape_core::isolate::run_item("table", || {
+        write_soundscape(&parquet, &job.config, &done).map_err(|e| e.to_string())
+    })
+    .unwrap_or_else(|m| Err(format!("internal error: {m}")));
+    match written {
         Ok(rows) => {
             tracing::info!(path = %parquet.display(), rows, "soundscape table written");
             report.outputs.push(parquet.display().to_string());
@@ -333,7 +337,12 @@ pub fn run(
                     unit.recorder,
                     unit.deployment
                 );
-                match soundscape_plots::plot_unit(&parquet, &job.out, &label, cfg) {
+                let plotted = soundscape_core::isolate::run_item("plots", || {
+                    soundscape_plots::plot_unit(&parquet, &job.out, &label, cfg)
+                        .map_err(|e| e.to_string())
+                })
+                .unwrap_or_else(|m| Err(format!("internal error: {m}")));
+                match plotted {
                     Ok(written) => {
                         for (path, product) in written.iter().zip([SEQUENCE, MEAN, STD]) {
                             report.outputs.push(path.display().to_string());

@@ -88,7 +88,16 @@ impl CommonArgs {
         run: impl FnOnce() -> anyhow::Result<u8>,
     ) -> std::process::ExitCode {
         self.init();
-        match run() {
+        // Items are isolated where the stages loop over them; this is the last net, so that a
+        // bug outside any item ends the run with exit code 1 and a message, never an abort.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|payload| {
+                let message = soundscape_core::isolate::panic_message(payload.as_ref());
+                Err(anyhow::anyhow!(
+                    "internal error: {message} (a bug: please report it)"
+                ))
+            });
+        match outcome {
             Ok(PARTIAL_EXIT_CODE) => std::process::ExitCode::from(self.partial_exit_code),
             Ok(code) => std::process::ExitCode::from(code),
             Err(e) => {
