@@ -21,10 +21,11 @@ demo: setup
     ./target/release/soundscape run --input demo/manifest.csv --out demo-out --set "s3-url=file://$PWD/demo-out/store"
     .venv/bin/python demo/show.py {{demo_unit}}
 
-# Every test: lints, Rust unit and integration tests, Python checks (parquet readers, chained stages, deploy/).
+# Every test: lints, Rust unit and integration tests (the engine and golden tests again on the scalar paths), Python checks (parquet readers, chained stages, deploy/).
 test: lint
     cargo build --workspace --bins
     cargo test --workspace
+    SOUNDSCAPE_SIMD=off cargo test -p soundscape-engine -p compute-soundscapes
     .venv/bin/python -m pytest -q tests/python
 
 # Benchmark: seconds per audio hour on one core, peak memory of a one-hour file, scaling with cores.

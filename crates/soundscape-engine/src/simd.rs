@@ -5,6 +5,11 @@
 //! AVX2 enabled, and each call takes the AVX2 copy when the CPU has it (the check is a cached
 //! flag). Only the vector width changes: fused multiply-add is not enabled, so both copies give
 //! bit-identical numbers.
+//!
+//! One switch turns every AVX2 path off, the compiled twins and the hand-written kernels alike:
+//! `SOUNDSCAPE_SIMD=off` in the environment (read once), so that the scalar paths a machine
+//! without AVX2 would run are tested on any machine (`just test` runs the engine and golden
+//! tests both ways).
 
 /// Declares `fn name(args) -> R { body }` whose body is compiled for the baseline and for
 /// AVX2, the copy chosen at run time. Everything the body calls `#[inline(always)]` is
@@ -21,7 +26,7 @@ macro_rules! kernel {
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if $crate::simd::has_avx2() {
                     // SAFETY: the CPU has AVX2, checked just above.
                     return unsafe { avx2($($arg),*) };
                 }
@@ -32,14 +37,39 @@ macro_rules! kernel {
 }
 pub(crate) use kernel;
 
-/// Whether the CPU has AVX2 (a cached check), for the hand-written AVX2 paths.
+/// Whether the AVX2 paths are used: the CPU has AVX2 (a cached check) and `SOUNDSCAPE_SIMD`
+/// is not `off`. Every dispatch, compiled twins and hand-written kernels, asks this.
 pub(crate) fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2")
+        std::arch::is_x86_feature_detected!("avx2") && !scalar_only()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
     }
+}
+
+/// `SOUNDSCAPE_SIMD=off` (or `scalar`, `0`): the scalar paths only.
+pub fn scalar_only() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| {
+        std::env::var("SOUNDSCAPE_SIMD")
+            .map(|v| matches!(v.to_ascii_lowercase().as_str(), "off" | "scalar" | "0"))
+            .unwrap_or(false)
+    })
+}
+
+/// For tests of the AVX2 paths: fails when the CPU has no AVX2 unless the scalar paths were
+/// asked for, so that a test cannot pass by testing nothing. Returns whether to go on.
+#[cfg(test)]
+pub(crate) fn avx2_under_test() -> bool {
+    if scalar_only() {
+        return false;
+    }
+    assert!(
+        has_avx2(),
+        "this CPU has no AVX2, so the AVX2 path cannot be tested here: run with SOUNDSCAPE_SIMD=off to test the scalar paths only"
+    );
+    true
 }
