@@ -2,7 +2,8 @@
 //!
 //! [`AudioReader`] opens a file with symphonia (WAV PCM 8/16/24/32-bit and float, µ-law,
 //! A-law, IMA and MS ADPCM, FLAC, MP3, Ogg Vorbis), or else with FFmpeg (Ogg Opus, RF64,
-//! AIFF, Wave64, CAF and whatever else libavformat reads), reports its header facts ([`AudioInfo`]) and hands out the signal as blocks of
+//! AIFF, Wave64, CAF and whatever else libavformat reads), or a RIFX WAV with its own small
+//! reader, reports its header facts ([`AudioInfo`]) and hands out the signal as blocks of
 //! mono `f32` samples, never the whole file at once. Scaling and down-mixing follow what the
 //! original pipeline got from librosa/libsndfile (docs/method.md#audio): integer PCM is divided by
 //! 2^(bits-1) (unsigned 8-bit is centred first), and several channels are averaged in `f32`,
