@@ -102,7 +102,7 @@ struct Args {
     /// Share of a header's declared length that may be missing from the decoded audio: within
     /// it a recording is analysed on what was decoded (with a warning), beyond it it fails as
     /// truncated.
-    #[arg(long, default_value_t = soundscape_audio_tolerance(), help_heading = "Slices")]
+    #[arg(long, default_value_t = soundscape_engine::analyze::TRUNCATION_TOLERANCE, help_heading = "Slices")]
     max_truncation: f64,
 
     /// Hash column name.
@@ -156,10 +156,6 @@ fn parse_index(name: &str) -> Result<IndexName, String> {
                 "unknown index {name:?} (known: TOTAL, EXAG, INFORMATION, CORE, ICOMPLEXITY, TAIL)"
             )
         })
-}
-
-const fn soundscape_audio_tolerance() -> f64 {
-    soundscape_engine::analyze::TRUNCATION_TOLERANCE
 }
 
 fn main() -> ExitCode {

@@ -11,7 +11,7 @@ use std::sync::Once;
 use ff::{codec, decoder, format, frame, media};
 use ffmpeg_next as ff;
 
-use crate::reader::AudioInfo;
+use crate::reader::{AudioInfo, Convert};
 
 /// An open FFmpeg audio stream.
 pub(crate) struct FfmpegSource {
@@ -116,7 +116,7 @@ impl FfmpegSource {
     }
 }
 
-/// One decoded frame, averaged to mono `f32`.
+/// One decoded frame, averaged to mono `f32` with the arithmetic of the other decoders.
 fn to_mono(f: &frame::Audio, mono: &mut Vec<f32>) -> Result<(), String> {
     use format::sample::Type;
     use format::Sample;
@@ -124,41 +124,37 @@ fn to_mono(f: &frame::Audio, mono: &mut Vec<f32>) -> Result<(), String> {
     let ch = f.channels() as usize;
     mono.clear();
     mono.resize(n, 0.0);
-    let (width, planar) = match f.format() {
-        Sample::U8(t) => (1, t == Type::Planar),
-        Sample::I16(t) => (2, t == Type::Planar),
-        Sample::I32(t) | Sample::F32(t) => (4, t == Type::Planar),
-        Sample::I64(t) | Sample::F64(t) => (8, t == Type::Planar),
+    // One native-endian sample to f32, chosen once per frame.
+    let (width, planar, sample): (usize, Type, Convert) = match f.format() {
+        Sample::U8(t) => (1, t, |b| (b[0] as f32 - 128.0) / 128.0),
+        Sample::I16(t) => (2, t, |b| i16::from_ne_bytes([b[0], b[1]]) as f32 / 32768.0),
+        Sample::I32(t) => (4, t, |b| {
+            i32::from_ne_bytes(b[..4].try_into().unwrap()) as f32 / 2_147_483_648.0
+        }),
+        Sample::I64(t) => (8, t, |b| {
+            (i64::from_ne_bytes(b[..8].try_into().unwrap()) as f64 / 9_223_372_036_854_775_808.0)
+                as f32
+        }),
+        Sample::F32(t) => (4, t, |b| f32::from_ne_bytes(b[..4].try_into().unwrap())),
+        Sample::F64(t) => (8, t, |b| {
+            f64::from_ne_bytes(b[..8].try_into().unwrap()) as f32
+        }),
         Sample::None => return Err("FFmpeg gave frames without a sample format".into()),
     };
-    let value = |b: &[u8]| -> f32 {
-        match f.format() {
-            Sample::U8(_) => (b[0] as f32 - 128.0) / 128.0,
-            Sample::I16(_) => i16::from_ne_bytes([b[0], b[1]]) as f32 / 32768.0,
-            Sample::I32(_) => i32::from_ne_bytes(b.try_into().unwrap()) as f32 / 2_147_483_648.0,
-            Sample::I64(_) => {
-                (i64::from_ne_bytes(b.try_into().unwrap()) as f64 / 9_223_372_036_854_775_808.0)
-                    as f32
-            }
-            Sample::F32(_) => f32::from_ne_bytes(b.try_into().unwrap()),
-            Sample::F64(_) => f64::from_ne_bytes(b.try_into().unwrap()) as f32,
-            Sample::None => 0.0,
-        }
-    };
-    for c in 0..ch {
-        let (data, stride, offset) = if planar {
-            (f.data(c), width, 0)
-        } else {
-            (f.data(0), width * ch, width * c)
-        };
-        for (i, m) in mono.iter_mut().enumerate() {
-            let at = i * stride + offset;
-            *m += value(&data[at..at + width]);
+    if planar == Type::Packed || ch == 1 {
+        crate::reader::interleaved_to_mono(&f.data(0)[..n * ch * width], ch, width, sample, mono);
+        return Ok(());
+    }
+    // Planar: channel 0, the others added in order, then divided by their number.
+    for (m, b) in mono.iter_mut().zip(f.data(0).chunks_exact(width)) {
+        *m = sample(b);
+    }
+    for c in 1..ch {
+        for (m, b) in mono.iter_mut().zip(f.data(c).chunks_exact(width)) {
+            *m += sample(b);
         }
     }
-    if ch > 1 {
-        let k = ch as f32;
-        mono.iter_mut().for_each(|m| *m /= k);
-    }
+    let k = ch as f32;
+    mono.iter_mut().for_each(|m| *m /= k);
     Ok(())
 }

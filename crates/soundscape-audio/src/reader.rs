@@ -372,24 +372,46 @@ fn short(e: &SymError) -> String {
     }
 }
 
-/// Interleaved 16-bit little-endian frames to mono, with exactly the arithmetic of
-/// [`downmix`]: `s / 32768`, channels added in order in f32, then divided by their number.
-fn s16le_to_mono(data: &[u8], channels: usize, out: &mut [f32]) {
-    let sample = |b: &[u8]| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0;
+/// One stored sample (its bytes) to f32, chosen once per stream by the decoders that read raw
+/// bytes.
+pub(crate) type Convert = fn(&[u8]) -> f32;
+
+/// Interleaved frames of `width`-byte samples to mono, with exactly the arithmetic of
+/// [`downmix`]: each sample converted by `sample`, channels added in order in f32, then
+/// divided by their number. Shared by every decoder that hands out raw interleaved bytes.
+#[inline(always)]
+pub(crate) fn interleaved_to_mono(
+    data: &[u8],
+    channels: usize,
+    width: usize,
+    sample: impl Fn(&[u8]) -> f32,
+    out: &mut [f32],
+) {
     if channels == 1 {
-        for (o, b) in out.iter_mut().zip(data.chunks_exact(2)) {
+        for (o, b) in out.iter_mut().zip(data.chunks_exact(width)) {
             *o = sample(b);
         }
         return;
     }
     let n = channels as f32;
-    for (o, frame) in out.iter_mut().zip(data.chunks_exact(2 * channels)) {
+    for (o, frame) in out.iter_mut().zip(data.chunks_exact(width * channels)) {
         let mut acc = sample(frame);
         for c in 1..channels {
-            acc += sample(&frame[2 * c..]);
+            acc += sample(&frame[width * c..]);
         }
         *o = acc / n;
     }
+}
+
+/// Interleaved 16-bit little-endian frames to mono (`s / 32768`).
+fn s16le_to_mono(data: &[u8], channels: usize, out: &mut [f32]) {
+    interleaved_to_mono(
+        data,
+        channels,
+        2,
+        |b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0,
+        out,
+    );
 }
 
 /// Scales to [-1, 1) as libsndfile does and averages the channels in f32.

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::reader::AudioInfo;
+use crate::reader::{AudioInfo, Convert};
 
 pub(crate) struct RifxSource {
     file: BufReader<File>,
@@ -16,7 +16,8 @@ pub(crate) struct RifxSource {
     remaining: u64,
     channels: usize,
     bytes: usize,
-    float: bool,
+    /// One stored sample to f32, chosen by the format once.
+    sample: Convert,
     buf: Vec<u8>,
 }
 
@@ -85,7 +86,7 @@ pub(crate) fn open(path: &Path) -> Result<Option<(RifxSource, AudioInfo)>, Strin
                     remaining: frames * (bytes * channels as usize) as u64,
                     channels: channels as usize,
                     bytes,
-                    float,
+                    sample: converter(float, bytes),
                     buf: Vec::new(),
                 };
                 return Ok(Some((source, info)));
@@ -126,27 +127,26 @@ impl RifxSource {
         }
         mono.clear();
         mono.resize(frames, 0.0);
-        for (i, m) in mono.iter_mut().enumerate() {
-            for c in 0..self.channels {
-                let at = i * frame + c * self.bytes;
-                *m += self.value(&self.buf[at..at + self.bytes]);
-            }
-        }
-        if self.channels > 1 {
-            let k = self.channels as f32;
-            mono.iter_mut().for_each(|m| *m /= k);
-        }
+        crate::reader::interleaved_to_mono(
+            &self.buf[..frames * frame],
+            self.channels,
+            self.bytes,
+            self.sample,
+            mono,
+        );
         Ok(true)
     }
+}
 
-    fn value(&self, b: &[u8]) -> f32 {
-        match (self.float, b.len()) {
-            (true, 4) => f32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-            (true, _) => f64::from_be_bytes(b.try_into().unwrap()) as f32,
-            (false, 1) => (b[0] as f32 - 128.0) / 128.0,
-            (false, 2) => i16::from_be_bytes([b[0], b[1]]) as f32 / 32768.0,
-            (false, 3) => (i32::from_be_bytes([b[0], b[1], b[2], 0]) >> 8) as f32 / 8_388_608.0,
-            (false, _) => i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0,
-        }
+/// The conversion of one big-endian sample of `bytes` bytes (integers over 2^(bits-1),
+/// unsigned 8-bit centred first).
+fn converter(float: bool, bytes: usize) -> Convert {
+    match (float, bytes) {
+        (true, 4) => |b| f32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        (true, _) => |b| f64::from_be_bytes(b[..8].try_into().unwrap()) as f32,
+        (false, 1) => |b| (b[0] as f32 - 128.0) / 128.0,
+        (false, 2) => |b| i16::from_be_bytes([b[0], b[1]]) as f32 / 32768.0,
+        (false, 3) => |b| (i32::from_be_bytes([b[0], b[1], b[2], 0]) >> 8) as f32 / 8_388_608.0,
+        (false, _) => |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0,
     }
 }
