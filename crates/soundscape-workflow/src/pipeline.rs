@@ -1,8 +1,8 @@
 //! The soundscape pipeline: the six stages (docs/workflow.md) as one spec. Run-wide: get-audio-df lists
 //! the recordings and writes the unit ids (`fanout.json`), dirstruct makes the unit folders.
-//! Per unit, fanned out over those ids: compute-soundscapes, spec-n-specvid, and, when a
-//! target is configured, upload-alfresco then upload-model, so that each unit is uploaded as
-//! soon as it is done.
+//! Per unit, fanned out over those ids: compute-soundscapes, then compute-embeddings when a
+//! model is named and spec-n-specvid, and, when a target is configured, upload-alfresco then
+//! upload-model, so that each unit is uploaded as soon as it is done.
 
 use crate::spec::{
     flag, Condition, Env, EnvValue, Output, Param, Pipeline, Resources, Retry, Settings, Step, Text,
@@ -80,6 +80,9 @@ pub fn soundscape(s: &Settings) -> Pipeline {
         p("results-dir", &format!("{m}/soundscape/results"), "Unit folders with the products"),
         p("alfresco-root-node", "", "Alfresco node the products go under (empty: no Alfresco upload)"),
         p("s3-url", "", "Object storage the products go to, e.g. s3://bucket/prefix (empty: none)"),
+        p("model", "", "Model of the embeddings and detections step, e.g. birdnet-v2.4 (empty: no such step)"),
+        p("models-dir", &format!("{m}/models"), "Folder of the models (each a folder with its model.json) on the shared volume"),
+        p("min-confidence", "0.1", "Scores at or above this become detections"),
     ];
     let uploads = Condition::Any(vec![
         Condition::Set("alfresco-root-node"),
@@ -182,6 +185,30 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             video: false,
         },
         Step {
+            name: "compute-embeddings",
+            binary: "compute-embeddings",
+            args: vec![
+                flag("unit-dir", unit_dir()),
+                flag("model", Text::Param("model")),
+                flag("min-confidence", Text::Param("min-confidence")),
+            ],
+            env: vec![
+                go_on_after_partial_failures(),
+                setting("SOUNDSCAPE_MODELS", "models-dir"),
+            ],
+            depends: vec!["compute-soundscapes"],
+            per_unit: true,
+            when: Some(Condition::Set("model")),
+            resources: Resources {
+                cpu: "2",
+                memory: "1Gi",
+                memory_limit: "3Gi",
+            },
+            retry: Some(ON_ERROR),
+            output: None,
+            video: false,
+        },
+        Step {
             name: "spec-n-specvid",
             binary: "spec-n-specvid",
             args: vec![flag("unit-dir", unit_dir())],
@@ -203,7 +230,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             binary: "upload-alfresco",
             args: vec![flag("unit-dir", unit_dir())],
             env: upload_env,
-            depends: vec!["spec-n-specvid"],
+            depends: vec!["spec-n-specvid", "compute-embeddings"],
             per_unit: true,
             when: Some(uploads),
             resources: Resources {

@@ -94,7 +94,7 @@ enum Cmd {
     },
     /// Run one stage for one unit (or a run-wide stage alone) as a Workflow from the template.
     Rerun {
-        /// Stage: get-audio-df, dirstruct, compute-soundscapes, spec-n-specvid,
+        /// Stage: get-audio-df, dirstruct, compute-soundscapes, compute-embeddings, spec-n-specvid,
         /// upload-alfresco, upload-model.
         #[arg(long)]
         stage: String,

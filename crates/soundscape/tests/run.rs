@@ -20,6 +20,7 @@ fn bin_dir() -> PathBuf {
         "get-audio-df",
         "dirstruct",
         "compute-soundscapes",
+        "compute-embeddings",
         "spec-n-specvid",
         "upload-alfresco",
         "upload-model",
@@ -122,6 +123,54 @@ async fn run_on_the_demo_makes_every_product_and_uploads_when_configured() {
         .any(|(p, _)| p.ends_with("/hashed_soundscape.parquet")));
     assert!(store.path().join(unit).join(video).is_file());
     assert!(s.violations.is_empty(), "{:?}", s.violations);
+}
+
+/// With a model named, every unit also gets its embeddings and detections (here with the
+/// tiny test model that compute-embeddings writes).
+#[test]
+fn run_with_a_model_makes_embeddings_and_detections_per_unit() {
+    let bins = bin_dir();
+    let models = tempfile::tempdir().unwrap();
+    let w = Command::new(bins.join("compute-embeddings"))
+        .arg("--write-test-model")
+        .arg(models.path().join("test-linear"))
+        .output()
+        .unwrap();
+    assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
+    let out = tempfile::tempdir().unwrap();
+    let res = Command::new(env!("CARGO_BIN_EXE_soundscape"))
+        .current_dir(repo())
+        .args(["run", "--input", "demo/manifest.csv", "--out"])
+        .arg(out.path())
+        .args(["--set", "model=test-linear", "--set"])
+        .arg(format!("models-dir={}", models.path().display()))
+        .env("SOUNDSCAPE_BIN_DIR", &bins)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(0), "{log}");
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("work/workflow_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["summary"]["failed"], 0, "{report:#}");
+    let dir = out.path().join("results/92/0_00_1_0000/HARNESS/2021-08-04");
+    for f in [
+        "embeddings.parquet",
+        "detections.parquet",
+        "embeddings_metadata.json",
+        "detections_metadata.json",
+        "embeddings_report.json",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("embeddings_metadata.json")).unwrap())
+            .unwrap();
+    let soundscape: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("soundscape_metadata.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["product_parent"], soundscape["product_id"]);
 }
 
 #[test]

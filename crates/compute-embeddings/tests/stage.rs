@@ -1,0 +1,298 @@
+//! compute-embeddings end to end with the tiny ONNX model the tests build
+//! (soundscape_embed::testmodel), whose outputs are known in closed form: windows, the padded
+//! tail, batches, detections, the tables read back, the report, isolation and reruns.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float32Type, Float64Type, Int32Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use soundscape_embed::testmodel;
+
+const RATE: u32 = testmodel::SAMPLE_RATE;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_compute-embeddings"))
+}
+
+/// 1 s of a 1 kHz cosine, 1 s of 3 kHz, 1 s of the Nyquist alternation, 0.6 s of 1 kHz.
+fn signal() -> Vec<i16> {
+    let mut s = Vec::new();
+    let n = RATE as usize;
+    let cos = |f: f64, i: usize| (2.0 * std::f64::consts::PI * f * i as f64 / RATE as f64).cos();
+    s.extend((0..n).map(|i| (16384.0 * cos(1000.0, i)).round() as i16));
+    s.extend((0..n).map(|i| (16384.0 * cos(3000.0, i)).round() as i16));
+    s.extend((0..n).map(|i| if i % 2 == 0 { 16384 } else { -16384 }));
+    s.extend((0..n * 6 / 10).map(|i| (16384.0 * cos(1000.0, i)).round() as i16));
+    s
+}
+
+/// The embedding of the window starting at `start` (samples), zero-padded, with the bound of
+/// the rounding error of a float32 dot product of that length (`n * eps/2 * sum |x w|`).
+fn expected(samples: &[i16], start: usize) -> Vec<(f64, f64)> {
+    let n = RATE as usize;
+    (0..4)
+        .map(|j| {
+            let terms = (0..n).map(|k| {
+                let x = samples.get(start + k).map_or(0.0, |&v| v as f64 / 32768.0);
+                x * testmodel::weight(k, j)
+            });
+            let (sum, abs) = terms.fold((0.0, 0.0), |(s, a), t| (s + t, a + t.abs()));
+            (sum, n as f64 * f32::EPSILON as f64 / 2.0 * abs + 1e-7)
+        })
+        .collect()
+}
+
+struct Setup {
+    _tmp: tempfile::TempDir,
+    models: PathBuf,
+    input: PathBuf,
+    out: PathBuf,
+}
+
+fn setup() -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    testmodel::write(&models.join(testmodel::NAME)).unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let put = |name: &str, bytes: &[u8]| std::fs::write(input.join(name), bytes).unwrap();
+    put(
+        "A_20210804_050000.wav",
+        &soundscape_testkit::wav_of(RATE, &signal(), None),
+    );
+    put(
+        "B_20210804_051000.wav",
+        &soundscape_testkit::wav_of(RATE, &vec![0i16; 4000], None),
+    );
+    put("C_20210804_052000.wav", b"not audio at all");
+    put(
+        "D_20210804_053000.wav",
+        &soundscape_testkit::wav_of(RATE, &signal(), None),
+    );
+    let out = tmp.path().join("out");
+    Setup {
+        _tmp: tmp,
+        models,
+        input,
+        out,
+    }
+}
+
+fn run(s: &Setup, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut c = bin();
+    c.args(["--input"])
+        .arg(&s.input)
+        .arg("--out")
+        .arg(out)
+        .args(["--model", testmodel::NAME, "--models-dir"])
+        .arg(&s.models)
+        .args(["--no-progress", "--min-confidence", "0.5", "--top-k", "2"])
+        .args(extra)
+        .env(soundscape_core::isolate::POISON_ENV, "D_20210804_053000");
+    c.output().unwrap()
+}
+
+fn read(path: &Path) -> arrow::record_batch::RecordBatch {
+    let f = std::fs::File::open(path).unwrap();
+    let r = ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = r.map(|b| b.unwrap()).collect();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+/// A's four windows against the closed form.
+fn check_embeddings(emb: &arrow::record_batch::RecordBatch) {
+    let list = emb
+        .column_by_name("embedding")
+        .unwrap()
+        .as_fixed_size_list();
+    assert_eq!(list.value_length(), 4);
+    let samples = signal();
+    for w in 0..4 {
+        let got = list.value(w);
+        let got = got.as_primitive::<Float32Type>();
+        for (j, (want, tol)) in expected(&samples, w * RATE as usize).iter().enumerate() {
+            assert!(
+                (got.value(j) as f64 - want).abs() <= *tol,
+                "window {w} dim {j}: {} vs {want} (bound {tol})",
+                got.value(j)
+            );
+        }
+    }
+}
+
+#[test]
+fn windows_embeddings_detections_and_report() {
+    let s = setup();
+    let o = run(&s, &s.out, &["--batch", "3"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.out.join("embeddings_report.json")).unwrap())
+            .unwrap();
+    let status = |id: &str| {
+        report["recordings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not in the report"))
+            .clone()
+    };
+    assert_eq!(status("A_20210804_050000")["status"], "done");
+    assert_eq!(status("A_20210804_050000")["slices"], 4);
+    assert_eq!(status("B_20210804_051000")["status"], "skipped");
+    assert!(status("B_20210804_051000")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("too-short"));
+    assert_eq!(status("C_20210804_052000")["status"], "failed");
+    let d = status("D_20210804_053000");
+    assert_eq!(d["status"], "failed");
+    assert!(
+        d["reason"].as_str().unwrap().contains("internal error"),
+        "{d}"
+    );
+    assert_eq!(report["summary"]["total"], 4);
+
+    let emb = read(&s.out.join("embeddings.parquet"));
+    assert_eq!(
+        emb.num_rows(),
+        4,
+        "only A's four windows (the last one padded)"
+    );
+    let starts = emb
+        .column_by_name("start_time")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    let ends = emb
+        .column_by_name("end_time")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    assert_eq!(starts.values(), &[0.0, 1.0, 2.0, 3.0]);
+    assert_eq!(ends.values(), &[1.0, 2.0, 3.0, 3.6]);
+    check_embeddings(&emb);
+    let abs = emb.column_by_name("abs_start").unwrap();
+    assert!(matches!(
+        abs.data_type(),
+        arrow::datatypes::DataType::Timestamp(_, Some(_))
+    ));
+
+    let det = read(&s.out.join("detections.parquet"));
+    let labels = det.column_by_name("label").unwrap().as_string::<i32>();
+    let windows = det
+        .column_by_name("window")
+        .unwrap()
+        .as_primitive::<Int32Type>();
+    let ranks = det
+        .column_by_name("rank")
+        .unwrap()
+        .as_primitive::<Int32Type>();
+    let above = det.column_by_name("above_threshold").unwrap().as_boolean();
+    let top: Vec<(i32, &str)> = (0..det.num_rows())
+        .filter(|&i| ranks.value(i) == 1)
+        .map(|i| (windows.value(i), labels.value(i)))
+        .collect();
+    assert_eq!(
+        top,
+        [
+            (0, "tone_1k"),
+            (1, "tone_3k"),
+            (2, "nyquist"),
+            (3, "tone_1k")
+        ]
+    );
+    // Top-2 per window: the winner above the threshold, the runner-up kept by --top-k.
+    assert_eq!(det.num_rows(), 8);
+    assert!((0..8).all(|i| above.value(i) == (ranks.value(i) == 1)));
+
+    let raven =
+        std::fs::read_to_string(s.out.join("review/A_20210804_050000.selections.txt")).unwrap();
+    assert_eq!(raven.lines().count(), 5, "{raven}");
+    assert!(raven.lines().nth(2).unwrap().contains("tone_3k"));
+    let audacity =
+        std::fs::read_to_string(s.out.join("review/A_20210804_050000.labels.txt")).unwrap();
+    assert!(
+        audacity.starts_with("0.000000\t1.000000\ttone_1k"),
+        "{audacity}"
+    );
+
+    // A rerun with nothing changed does nothing.
+    let before = std::fs::read(s.out.join("embeddings_report.json")).unwrap();
+    let o = run(&s, &s.out, &["--batch", "3"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        std::fs::read(s.out.join("embeddings_report.json")).unwrap(),
+        before
+    );
+
+    // One window per call gives the same embeddings.
+    let one = s.out.with_file_name("out-batch1");
+    let o = run(&s, &one, &["--batch", "1"]);
+    assert_eq!(o.status.code(), Some(3));
+    // One window per call: the same embeddings (not the same bits: tract's kernels for one row
+    // and for three sum in another order).
+    check_embeddings(&read(&one.join("embeddings.parquet")));
+}
+
+#[test]
+fn overlap_and_unknown_model() {
+    let s = setup();
+    let o = run(&s, &s.out, &["--overlap", "0.5", "--no-review"]);
+    assert_eq!(o.status.code(), Some(3));
+    let emb = read(&s.out.join("embeddings.parquet"));
+    let starts = emb
+        .column_by_name("start_time")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    // Windows every 0.5 s while at least 0.5 s of audio is left.
+    assert_eq!(starts.values(), &[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]);
+    assert!(!s.out.join("review").exists());
+
+    let mut c = bin();
+    let o = c
+        .args(["--input"])
+        .arg(&s.input)
+        .arg("--out")
+        .arg(&s.out)
+        .args(["--model", "no-such-model", "--models-dir"])
+        .arg(&s.models)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no-such-model") && err.contains(testmodel::NAME),
+        "{err}"
+    );
+
+    let o = bin()
+        .args(["--list-models", "--models-dir"])
+        .arg(&s.models)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(testmodel::NAME));
+}
+
+#[test]
+fn a_changed_weight_file_is_refused() {
+    let s = setup();
+    let onnx = s.models.join(testmodel::NAME).join("model.onnx");
+    let mut bytes = std::fs::read(&onnx).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&onnx, bytes).unwrap();
+    let o = run(&s, &s.out, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("sha256"));
+}

@@ -1,0 +1,409 @@
+//! Streaming sample-rate conversion to a model's rate (docs/embeddings.md#resampling).
+//!
+//! Two converters, chosen by the model's manifest, both giving exactly `ceil(n * to / from)`
+//! samples for `n` (the length librosa gives), both streaming:
+//!
+//! - [`Resampler`] over rubato's synchronous FFT resampler (the default): fixed input chunks,
+//!   the start-up delay trimmed, the tail flushed;
+//! - [`KaiserFast`], resampy's `kaiser_fast` band-limited interpolation, which BirdNET's own
+//!   tools use through `librosa.load(res_type="kaiser_fast")`: models are sensitive to the
+//!   filter they were run with, and this one cuts at 0.868 of the lower Nyquist frequency.
+//!
+//! Same rates pass through untouched.
+
+use rubato::audioadapter_buffers::direct::SequentialSlice;
+use rubato::{Fft, FixedSync, Indexing, Resampler as _};
+
+const CHUNK: usize = 4096;
+
+/// Which converter a model wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    #[default]
+    Rubato,
+    KaiserFast,
+}
+
+/// A converter of either kind.
+pub enum Converter {
+    Rubato(Box<Resampler>),
+    KaiserFast(KaiserFast),
+}
+
+impl Converter {
+    pub fn new(kind: Kind, from: u32, to: u32) -> Result<Converter, String> {
+        Ok(match kind {
+            Kind::Rubato => Converter::Rubato(Box::new(Resampler::new(from, to)?)),
+            Kind::KaiserFast => Converter::KaiserFast(KaiserFast::new(from, to)?),
+        })
+    }
+
+    pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) {
+        match self {
+            Converter::Rubato(r) => r.push(input, out),
+            Converter::KaiserFast(r) => r.push(input, out),
+        }
+    }
+
+    pub fn finish(&mut self, out: &mut Vec<f32>) {
+        match self {
+            Converter::Rubato(r) => r.finish(out),
+            Converter::KaiserFast(r) => r.finish(out),
+        }
+    }
+}
+
+/// rubato's synchronous FFT resampler, streamed.
+pub struct Resampler {
+    fft: Option<Fft<f32>>,
+    from: u32,
+    to: u32,
+    pending: Vec<f32>,
+    outbuf: Vec<f32>,
+    delay_left: usize,
+    in_total: u64,
+    out_total: u64,
+}
+
+impl Resampler {
+    pub fn new(from: u32, to: u32) -> Result<Resampler, String> {
+        let fft = if from == to {
+            None
+        } else {
+            Some(
+                Fft::<f32>::new(from as usize, to as usize, CHUNK, 1, FixedSync::Input)
+                    .map_err(|e| format!("cannot resample {from} Hz to {to} Hz: {e}"))?,
+            )
+        };
+        let delay_left = fft.as_ref().map_or(0, |f| f.output_delay());
+        let outbuf = vec![0.0; fft.as_ref().map_or(0, |f| f.output_frames_max())];
+        Ok(Resampler {
+            fft,
+            from,
+            to,
+            pending: Vec::with_capacity(CHUNK),
+            outbuf,
+            delay_left,
+            in_total: 0,
+            out_total: 0,
+        })
+    }
+
+    /// Samples the input gives in all, after `n` input samples.
+    fn expected(&self) -> u64 {
+        (self.in_total as u128 * self.to as u128).div_ceil(self.from as u128) as u64
+    }
+
+    fn run(&mut self, partial: Option<usize>, out: &mut Vec<f32>) {
+        let fft = self.fft.as_mut().expect("resampling");
+        if self.pending.len() < CHUNK {
+            self.pending.resize(CHUNK, 0.0);
+        }
+        let input = SequentialSlice::new(&self.pending[..CHUNK], 1, CHUNK).expect("one channel");
+        let frames = self.outbuf.len();
+        let mut output =
+            SequentialSlice::new_mut(&mut self.outbuf[..], 1, frames).expect("one channel");
+        let indexing = partial.map(|n| Indexing {
+            partial_len: Some(n),
+            ..Default::default()
+        });
+        let (_, produced) = fft
+            .process_into_buffer(&input, &mut output, indexing.as_ref())
+            .expect("buffers sized by the resampler");
+        let skip = self.delay_left.min(produced);
+        self.delay_left -= skip;
+        let want = (self.expected() - self.out_total) as usize;
+        let take = (produced - skip).min(if partial.is_some() { want } else { usize::MAX });
+        out.extend_from_slice(&self.outbuf[skip..skip + take]);
+        self.out_total += take as u64;
+        self.pending.clear();
+    }
+
+    /// Resamples `input`, appending what is ready to `out`.
+    pub fn push(&mut self, mut input: &[f32], out: &mut Vec<f32>) {
+        self.in_total += input.len() as u64;
+        if self.fft.is_none() {
+            out.extend_from_slice(input);
+            self.out_total += input.len() as u64;
+            return;
+        }
+        while !input.is_empty() {
+            let n = (CHUNK - self.pending.len()).min(input.len());
+            self.pending.extend_from_slice(&input[..n]);
+            input = &input[n..];
+            if self.pending.len() == CHUNK {
+                self.run(None, out);
+            }
+        }
+    }
+
+    /// Flushes the tail: after this, `out` has received `ceil(n * to / from)` samples in all.
+    pub fn finish(&mut self, out: &mut Vec<f32>) {
+        if self.fft.is_none() {
+            return;
+        }
+        let n = self.pending.len();
+        self.run(Some(n), out);
+        let mut guard = 0;
+        while self.out_total < self.expected() && guard < 64 {
+            self.run(Some(0), out);
+            guard += 1;
+        }
+    }
+
+    /// The -6 dB point of the anti-aliasing filter relative to the lower Nyquist frequency
+    /// (1.0 when the rates are the same).
+    pub fn cutoff(&self) -> f32 {
+        self.fft.as_ref().map_or(1.0, |f| f.cutoff())
+    }
+}
+
+/// resampy's `kaiser_fast` filter: 24 zero crossings, 512 table entries per crossing,
+/// roll-off 0.8682120388377784, Kaiser window with beta 9.90322 (the table resampy ships is
+/// this construction to within 6e-9).
+const KF_ZEROS: usize = 24;
+const KF_TABLE: usize = 512;
+const KF_ROLLOFF: f64 = 0.868_212_038_837_778_4;
+const KF_BETA: f64 = 9.90322;
+
+fn bessel_i0(x: f64) -> f64 {
+    let (mut sum, mut term, mut k) = (1.0f64, 1.0f64, 1.0f64);
+    let q = x * x / 4.0;
+    loop {
+        term *= q / (k * k);
+        sum += term;
+        if term < sum * 1e-17 {
+            return sum;
+        }
+        k += 1.0;
+    }
+}
+
+fn kaiser_fast_window() -> Vec<f64> {
+    let n = KF_TABLE * KF_ZEROS;
+    let m = 2 * n; // numpy.kaiser(2n + 1)[n:]
+    (0..=n)
+        .map(|i| {
+            let t = KF_ZEROS as f64 * i as f64 / n as f64;
+            let x = KF_ROLLOFF * t;
+            let sinc = if x == 0.0 {
+                1.0
+            } else {
+                (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+            };
+            let k = (n + i) as f64;
+            let r = 2.0 * k / m as f64 - 1.0;
+            let taper = bessel_i0(KF_BETA * (1.0 - r * r).max(0.0).sqrt()) / bessel_i0(KF_BETA);
+            KF_ROLLOFF * sinc * taper
+        })
+        .collect()
+}
+
+/// resampy's band-limited interpolation with the `kaiser_fast` filter, streamed: each output
+/// sample is computed as soon as the input it needs has arrived, and input no later sample
+/// needs is dropped. The last `ceil(n * to / from) - floor(n * to / from)` samples are zeros,
+/// as librosa pads resampy's output.
+pub struct KaiserFast {
+    win: Vec<f64>,
+    delta: Vec<f64>,
+    scale: f64,
+    step: usize,
+    increment: f64,
+    ratio: f64,
+    /// Input samples from `x0` on.
+    x: Vec<f32>,
+    x0: usize,
+    n_in: usize,
+    /// Next output sample.
+    t: usize,
+    passthrough: bool,
+}
+
+impl KaiserFast {
+    pub fn new(from: u32, to: u32) -> Result<KaiserFast, String> {
+        if from == 0 || to == 0 {
+            return Err(format!("cannot resample {from} Hz to {to} Hz"));
+        }
+        let ratio = to as f64 / from as f64;
+        let mut win = kaiser_fast_window();
+        if ratio < 1.0 {
+            win.iter_mut().for_each(|w| *w *= ratio);
+        }
+        let mut delta: Vec<f64> = win.windows(2).map(|p| p[1] - p[0]).collect();
+        delta.push(0.0);
+        let scale = ratio.min(1.0);
+        Ok(KaiserFast {
+            step: (scale * KF_TABLE as f64) as usize,
+            win,
+            delta,
+            scale,
+            increment: 1.0 / ratio,
+            ratio,
+            x: Vec::new(),
+            x0: 0,
+            n_in: 0,
+            t: 0,
+            passthrough: from == to,
+        })
+    }
+
+    /// Input samples one side of an output sample may need.
+    fn reach(&self) -> usize {
+        self.win.len() / self.step + 1
+    }
+
+    fn sample(&self, t: usize, n_orig: Option<usize>) -> f32 {
+        let time = t as f64 * self.increment;
+        let n = time as usize;
+        let x = |i: usize| self.x[i - self.x0] as f64;
+        let nwin = self.win.len();
+        let mut acc = 0.0f64;
+        let frac = self.scale * (time - n as f64);
+        let index = frac * KF_TABLE as f64;
+        let offset = index as usize;
+        let eta = index - offset as f64;
+        let i_max = (n + 1).min((nwin - offset) / self.step);
+        for i in 0..i_max {
+            let j = offset + i * self.step;
+            acc += (self.win[j] + eta * self.delta[j]) * x(n - i);
+        }
+        let frac = self.scale - frac;
+        let index = frac * KF_TABLE as f64;
+        let offset = index as usize;
+        let eta = index - offset as f64;
+        let avail = n_orig.unwrap_or(usize::MAX);
+        let k_max = avail.saturating_sub(n + 1).min((nwin - offset) / self.step);
+        for k in 0..k_max {
+            let j = offset + k * self.step;
+            acc += (self.win[j] + eta * self.delta[j]) * x(n + k + 1);
+        }
+        acc as f32
+    }
+
+    fn emit(&mut self, out: &mut Vec<f32>, end: Option<usize>) {
+        let reach = self.reach();
+        loop {
+            let time = self.t as f64 * self.increment;
+            let n = time as usize;
+            match end {
+                None if n + 1 + reach > self.x0 + self.x.len() => break,
+                Some(total) if self.t >= total => break,
+                _ => {}
+            }
+            out.push(self.sample(self.t, end.map(|_| self.n_in)));
+            self.t += 1;
+        }
+        // Keep what the next output's left wing reaches back to.
+        let n = (self.t as f64 * self.increment) as usize;
+        let keep = n.saturating_sub(reach).max(self.x0);
+        if keep > self.x0 {
+            self.x.drain(..keep - self.x0);
+            self.x0 = keep;
+        }
+    }
+
+    pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) {
+        self.n_in += input.len();
+        if self.passthrough {
+            out.extend_from_slice(input);
+            return;
+        }
+        self.x.extend_from_slice(input);
+        self.emit(out, None);
+    }
+
+    pub fn finish(&mut self, out: &mut Vec<f32>) {
+        if self.passthrough {
+            return;
+        }
+        let computed = (self.n_in as f64 * self.ratio) as usize;
+        self.emit(out, Some(computed));
+        let total = ((self.n_in as f64 * self.ratio).ceil() as usize).max(computed);
+        out.resize(out.len() + (total - self.t.min(total)), 0.0);
+        self.t = total;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(sr: u32, f: f64, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (2.0 * std::f64::consts::PI * f * i as f64 / sr as f64).sin() as f32 * 0.5)
+            .collect()
+    }
+
+    #[test]
+    fn kaiser_fast_length_tone_and_blocks() {
+        for (from, to, n) in [
+            (32000u32, 48000u32, 100_003usize),
+            (44100, 48000, 44_100),
+            (96000, 48000, 12_345),
+            (48000, 16000, 7),
+        ] {
+            let x = tone(from, 1000.0, n);
+            let whole = {
+                let mut r = KaiserFast::new(from, to).unwrap();
+                let mut out = Vec::new();
+                r.push(&x, &mut out);
+                r.finish(&mut out);
+                out
+            };
+            let mut r = KaiserFast::new(from, to).unwrap();
+            let mut blocks = Vec::new();
+            for b in x.chunks(777) {
+                r.push(b, &mut blocks);
+            }
+            r.finish(&mut blocks);
+            assert_eq!(whole, blocks, "{from}->{to}: blocks change the result");
+            // librosa: ceil(n * (to / from)) in floating point, 48001 for 44100 -> 48000.
+            assert_eq!(
+                whole.len(),
+                (n as f64 * (to as f64 / from as f64)).ceil() as usize
+            );
+            let y = tone(to, 1000.0, whole.len());
+            let inner = whole.len() / 10..whole.len() * 9 / 10;
+            let err = inner
+                .map(|i| (whole[i] - y[i]).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                whole.len() < 1000 || err < 2e-3,
+                "{from}->{to}: max error {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn exact_length_and_alignment() {
+        for (from, to, n) in [
+            (32000u32, 48000u32, 100_003usize),
+            (44100, 48000, 44_100),
+            (96000, 48000, 12_345),
+            (48000, 16000, 7),
+            (16000, 48000, 0),
+        ] {
+            let x = tone(from, 1000.0, n);
+            let mut r = Resampler::new(from, to).unwrap();
+            let mut out = Vec::new();
+            for block in x.chunks(1000) {
+                r.push(block, &mut out);
+            }
+            r.finish(&mut out);
+            let want = (n as u64 * to as u64).div_ceil(from as u64) as usize;
+            assert_eq!(out.len(), want, "{from}->{to}, {n} samples");
+            // A 1 kHz tone comes out as the same tone, in phase (the delay is trimmed).
+            let y = tone(to, 1000.0, out.len());
+            let inner = out.len() / 10..out.len() * 9 / 10;
+            let err = inner
+                .clone()
+                .map(|i| (out[i] - y[i]).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                out.len() < 1000 || err < 1e-3,
+                "{from}->{to}: max error {err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! A tiny ONNX model with its manifest, written from Rust for tests and demos: 1 s windows at
+//! 16 kHz, a 4-d embedding of linear features (mean, correlation with 1 kHz and 3 kHz
+//! cosines, and with the Nyquist alternation) and softmax scores of three labels over the
+//! last three, scaled by 100. Its outputs are known in closed form, so tests can check the
+//! whole path (decode, windows, padding, batches, tables) against arithmetic.
+
+use std::path::Path;
+
+use prost::Message;
+use tract_onnx::pb::tensor_shape_proto::{dimension, Dimension};
+use tract_onnx::pb::{
+    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
+};
+
+use crate::manifest::sha256_file;
+
+pub const NAME: &str = "test-linear";
+pub const SAMPLE_RATE: u32 = 16_000;
+pub const LABELS: [&str; 3] = ["tone_1k", "tone_3k", "nyquist"];
+
+/// The embedding's weights: column `j` of the `[16000, 4]` matrix, at sample `n`.
+pub fn weight(n: usize, j: usize) -> f64 {
+    let len = SAMPLE_RATE as f64;
+    let t = n as f64 / len;
+    match j {
+        0 => 1.0 / len,
+        1 => (2.0 * std::f64::consts::PI * 1000.0 * t).cos() / len,
+        2 => (2.0 * std::f64::consts::PI * 3000.0 * t).cos() / len,
+        _ => (if n % 2 == 0 { 1.0 } else { -1.0 }) / len,
+    }
+}
+
+fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(dimension::Value::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn matmul(a: &str, b: &str, out: &str) -> NodeProto {
+    NodeProto {
+        input: vec![a.into(), b.into()],
+        output: vec![out.into()],
+        name: out.into(),
+        op_type: "MatMul".into(),
+        ..Default::default()
+    }
+}
+
+/// Writes `model.onnx`, `labels.txt` and `model.json` into `dir`.
+pub fn write(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let n = SAMPLE_RATE as usize;
+    let w: Vec<f32> = (0..n)
+        .flat_map(|i| (0..4).map(move |j| weight(i, j) as f32))
+        .collect();
+    let v: Vec<f32> = vec![
+        0.0, 0.0, 0.0, //
+        100.0, 0.0, 0.0, //
+        0.0, 100.0, 0.0, //
+        0.0, 0.0, 100.0,
+    ];
+    let tensor = |name: &str, dims: Vec<i64>, data: Vec<f32>| TensorProto {
+        dims,
+        data_type: 1,
+        float_data: data,
+        name: name.into(),
+        ..Default::default()
+    };
+    let graph = GraphProto {
+        name: "test_linear".into(),
+        node: vec![
+            matmul("audio", "W", "embedding"),
+            matmul("embedding", "V", "logits"),
+        ],
+        initializer: vec![
+            tensor("W", vec![n as i64, 4], w),
+            tensor("V", vec![4, 3], v),
+        ],
+        input: vec![value_info("audio", &[1, n as i64])],
+        output: vec![
+            value_info("embedding", &[1, 4]),
+            value_info("logits", &[1, 3]),
+        ],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        producer_name: "soundscape-embed testmodel".into(),
+        graph: Some(graph),
+        ..Default::default()
+    };
+    std::fs::write(dir.join("model.onnx"), model.encode_to_vec())?;
+    std::fs::write(dir.join("labels.txt"), LABELS.join("\n") + "\n")?;
+    let manifest = serde_json::json!({
+        "name": NAME,
+        "version": "1",
+        "licence": "MIT OR Apache-2.0 (made by the tests)",
+        "source": "soundscape_embed::testmodel",
+        "weights": "model.onnx",
+        "labels": "labels.txt",
+        "sha256": {
+            "model.onnx": sha256_file(&dir.join("model.onnx"))?,
+            "labels.txt": sha256_file(&dir.join("labels.txt"))?,
+        },
+        "sample_rate": SAMPLE_RATE,
+        "window_s": 1.0,
+        "min_window_s": 0.5,
+        "front_end": {"kind": "waveform"},
+        "input": {"name": "audio", "shape": [1, n]},
+        "outputs": {"embedding": "embedding", "scores": "logits"},
+        "activation": {"kind": "softmax"},
+    });
+    std::fs::write(
+        dir.join(crate::manifest::MANIFEST_FILE),
+        serde_json::to_vec_pretty(&manifest)?,
+    )
+}

@@ -1,0 +1,63 @@
+"""compute-embeddings' tables read back by pandas, polars and DuckDB (with the tiny ONNX model
+the binary writes for tests, whose outputs are known)."""
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("COMPUTE_EMBEDDINGS", ROOT / "target" / "debug" / "compute-embeddings"))
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("emb")
+    models = tmp / "models"
+    subprocess.run([str(BIN), "--write-test-model", str(models / "test-linear")], check=True)
+    rec = tmp / "in"
+    rec.mkdir()
+    t = np.arange(16000 * 3) / 16000
+    sig = 0.5 * np.cos(2 * np.pi * np.where(t < 1.0, 1000, 3000) * t)
+    sf.write(rec / "R1_20240501_060000.flac", sig, 16000, subtype="PCM_16")
+    sf.write(rec / "R1_20240501_061000.flac", sig[:20000], 16000, subtype="PCM_16")
+    o = tmp / "out"
+    subprocess.run([str(BIN), "--input", str(rec), "--out", str(o), "--model", "test-linear", "--models-dir",
+                    str(models), "--node", "1_95_1_1350", "--recorder", "R1", "--cumulus", "92", "--no-progress"],
+                   check=True)
+    return o
+
+
+def test_pandas(out):
+    import pandas as pd
+    e = pd.read_parquet(out / "embeddings.parquet")
+    assert len(e) == 3 + 1  # 3 windows, then 1.25 s: one full window (the 0.25 s tail is dropped)
+    assert list(e.columns[:6]) == ["id", "recording_index", "cumulus", "node", "recorder", "deployment"]
+    assert str(e.abs_start.dt.tz) == "UTC"
+    assert e.abs_start.iloc[1] == pd.Timestamp("2024-05-01T06:00:01Z")
+    assert len(e.embedding.iloc[0]) == 4 and e.embedding.iloc[0].dtype == np.float32
+    d = pd.read_parquet(out / "detections.parquet")
+    assert set(d.columns) >= {"id", "start_time", "end_time", "label", "scientific_name", "common_name", "score"}
+    assert d.groupby("id").label.first().to_dict() == {"R1_20240501_060000": "tone_1k", "R1_20240501_061000": "tone_1k"}
+
+
+def test_polars(out):
+    import polars as pl
+    e = pl.read_parquet(out / "embeddings.parquet")
+    assert e.schema["embedding"] == pl.Array(pl.Float32, 4)
+    assert e.schema["abs_end"] == pl.Datetime("ns", "UTC")
+    d = pl.read_parquet(out / "detections.parquet")
+    assert d.filter(pl.col("window") == 2)["label"].to_list() == ["tone_3k"]
+
+
+def test_duckdb(out):
+    import duckdb
+    con = duckdb.connect()
+    n, dim = con.execute(
+        f"select count(*), max(len(embedding)) from read_parquet('{out / 'embeddings.parquet'}')").fetchone()
+    assert (n, dim) == (4, 4)
+    top = con.execute(
+        f"select label, count(*) from read_parquet('{out / 'detections.parquet'}') group by label order by label").fetchall()
+    assert top == [("tone_1k", 2), ("tone_3k", 2)]
