@@ -5,6 +5,7 @@
 #           at 32 kHz; and the same as 44.1 kHz FLAC
 #   bats/   batdetect2 1.3.1 (PyPI sdist): the bat recordings of its tests (AudioMoth,
 #           Echometer and others, 250-500 kHz)
+#   reference/  VGGish's mel_features.py (torchvggish 0.2 sdist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=tests/corpus
@@ -50,4 +51,16 @@ with tarfile.open(sys.argv[1]) as t:
             (out / pathlib.Path(m.name).name).write_bytes(t.extractfile(m).read())
 PY
 fi
+# Reference code: VGGish's log-mel front end (mel_features.py of the VGGish release, as the
+# torchvggish 0.2 sdist ships it; Apache-2.0), for tests/python/test_embeddings_readers.py.
+mkdir -p "$corpus/reference"
+if [ ! -f "$corpus/reference/mel_features.py" ]; then
+    fetch torchvggish==0.2 torchvggish-0.2.tar.gz fc4d7cc17db557867bf793625f8897f0fc0c6877be737df26ee7d9df6e4ce35f "--no-binary=:all:"
+    "$py" - "$cache/torchvggish-0.2.tar.gz" "$corpus/reference" <<'PY'
+import sys, tarfile, pathlib
+with tarfile.open(sys.argv[1]) as t:
+    pathlib.Path(sys.argv[2], "mel_features.py").write_bytes(t.extractfile("torchvggish-0.2/torchvggish/mel_features.py").read())
+PY
+fi
+
 echo "corpus: ready in $corpus ($(ls "$corpus/birds" | wc -l) bird, $(ls "$corpus/bats" | wc -l) bat recordings)"

@@ -16,7 +16,7 @@ BIN = Path(os.environ.get("COMPUTE_EMBEDDINGS", ROOT / "target" / "debug" / "com
 def out(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("emb")
     models = tmp / "models"
-    subprocess.run([str(BIN), "--write-test-model", str(models / "test-linear")], check=True)
+    subprocess.run([str(BIN), "--write-test-model", str(models)], check=True)
     rec = tmp / "in"
     rec.mkdir()
     t = np.arange(16000 * 3) / 16000
@@ -61,3 +61,36 @@ def test_duckdb(out):
     top = con.execute(
         f"select label, count(*) from read_parquet('{out / 'detections.parquet'}') group by label order by label").fetchall()
     assert top == [("tone_1k", 2), ("tone_3k", 2)]
+
+
+def test_log_mel_front_end_matches_vggish(tmp_path):
+    """The log-mel front end gives VGGish's own patch (mel_features.py of the VGGish release,
+    as torchvggish ships it; fetched by `just corpus`)."""
+    ref = ROOT / "tests" / "corpus" / "reference" / "mel_features.py"
+    if not ref.exists():
+        if os.environ.get("SOUNDSCAPE_REQUIRE_MODELS") == "1":
+            pytest.fail(f"{ref} missing (just corpus)")
+        pytest.skip(f"{ref} missing (just corpus)")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("mel_features", ref)
+    mel_features = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mel_features)
+
+    models = tmp_path / "models"
+    subprocess.run([str(BIN), "--write-test-model", str(models)], check=True)
+    rng = np.random.default_rng(7)
+    t = np.arange(16000 * 2) / 16000
+    sig = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * (1000 + 2000 * t) * t) + 0.02 * rng.standard_normal(t.size)
+    wav = tmp_path / "x.wav"
+    sf.write(wav, sig, 16000, subtype="PCM_16")
+    x, _ = sf.read(wav, dtype="int16")
+    data = x / 32768.0
+    theirs = mel_features.log_mel_spectrogram(
+        data, audio_sample_rate=16000, log_offset=0.01, window_length_secs=0.025,
+        hop_length_secs=0.010, num_mel_bins=64, lower_edge_hertz=125.0, upper_edge_hertz=7500.0)[:96]
+    dump = tmp_path / "ours.f32"
+    subprocess.run([str(BIN), "--model", "test-vggish-frontend", "--models-dir", str(models), "--dump-front-end",
+                    str(wav), "--out", str(dump)], check=True)
+    ours = np.fromfile(dump, dtype="<f4").reshape(96, 64)
+    assert theirs.shape == (96, 64)
+    assert np.abs(ours - theirs).max() < 1e-5, np.abs(ours - theirs).max()

@@ -54,7 +54,7 @@ struct Args {
     /// List the models found under --models-dir with their licences and exit.
     #[arg(long, help_heading = "Model")]
     list_models: bool,
-    /// Write the tiny test model of the tests into this folder and exit.
+    /// Write the tiny test models of the tests into this models folder and exit.
     #[arg(long, hide = true)]
     write_test_model: Option<PathBuf>,
     /// Write the network input of this recording's first window (little-endian float32) to
@@ -127,7 +127,12 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(dir) = &args.write_test_model {
-        soundscape_embed::testmodel::write(dir)
+        soundscape_embed::testmodel::write(&dir.join(soundscape_embed::testmodel::NAME))
+            .and_then(|_| {
+                soundscape_embed::testmodel::write_logmel(
+                    &dir.join(soundscape_embed::testmodel::LOGMEL_NAME),
+                )
+            })
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         return Ok(0);
     }

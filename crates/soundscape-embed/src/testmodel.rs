@@ -63,6 +63,56 @@ fn matmul(a: &str, b: &str, out: &str) -> NodeProto {
     }
 }
 
+/// Name of the log-mel test model: VGGish's front end and an identity network, so that the
+/// front end's output can be compared with VGGish's own code.
+pub const LOGMEL_NAME: &str = "test-vggish-frontend";
+
+/// Writes a model whose network returns its `[1, 96, 64]` log-mel patch as the embedding.
+pub fn write_logmel(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let graph = GraphProto {
+        name: "identity".into(),
+        node: vec![NodeProto {
+            input: vec!["patch".into()],
+            output: vec!["embedding".into()],
+            name: "embedding".into(),
+            op_type: "Identity".into(),
+            ..Default::default()
+        }],
+        input: vec![value_info("patch", &[1, 96, 64])],
+        output: vec![value_info("embedding", &[1, 96, 64])],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        producer_name: "soundscape-embed testmodel".into(),
+        graph: Some(graph),
+        ..Default::default()
+    };
+    std::fs::write(dir.join("model.onnx"), model.encode_to_vec())?;
+    let manifest = serde_json::json!({
+        "name": LOGMEL_NAME,
+        "version": "1",
+        "licence": "MIT OR Apache-2.0 (made by the tests)",
+        "weights": "model.onnx",
+        "sha256": {"model.onnx": sha256_file(&dir.join("model.onnx"))?},
+        "sample_rate": 16000,
+        "window_s": 0.975,
+        "hop_s": 0.96,
+        "front_end": {"kind": "log_mel", "log_offset": 0.01},
+        "input": {"name": "patch", "shape": [1, 96, 64]},
+        "outputs": {"embedding": "embedding"},
+    });
+    std::fs::write(
+        dir.join(crate::manifest::MANIFEST_FILE),
+        serde_json::to_vec_pretty(&manifest)?,
+    )
+}
+
 /// Writes `model.onnx`, `labels.txt` and `model.json` into `dir`.
 pub fn write(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;

@@ -133,7 +133,7 @@ fn run_with_a_model_makes_embeddings_and_detections_per_unit() {
     let models = tempfile::tempdir().unwrap();
     let w = Command::new(bins.join("compute-embeddings"))
         .arg("--write-test-model")
-        .arg(models.path().join("test-linear"))
+        .arg(models.path())
         .output()
         .unwrap();
     assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
