@@ -5,7 +5,7 @@
 //! inputs and settings are unchanged and whose outputs are complete does nothing.
 
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -68,37 +68,12 @@ pub struct RunResult {
 }
 
 fn fingerprint(job: &Job) -> String {
-    let mut ctx = md5::Context::new();
-    ctx.consume(serde_json::to_vec(&job.config).unwrap_or_default());
-    ctx.consume(format!(
+    let config = serde_json::to_vec(&job.config).unwrap_or_default();
+    let rest = format!(
         "{:?}|{:?}|{:?}|{:?}",
         job.cumulus, job.spectrum, job.product_dir, job.plots
-    ));
-    for row in &job.rows {
-        match row {
-            Ok(r) => {
-                ctx.consume(serde_json::to_vec(r).unwrap_or_default());
-                if let Ok(m) = std::fs::metadata(&r.path) {
-                    let mtime = m
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
-                    ctx.consume(format!("|{}|{:?}", m.len(), mtime));
-                }
-            }
-            Err(e) => ctx.consume(format!("{e:?}")),
-        }
-    }
-    format!("{:x}", ctx.finalize())
-}
-
-fn up_to_date(out: &Path, fp: &str) -> Option<RunReport> {
-    let text = std::fs::read_to_string(out.join(REPORT)).ok()?;
-    let report: RunReport = serde_json::from_str(&text).ok()?;
-    let complete = report.input_fingerprint.as_deref() == Some(fp)
-        && report.errors.is_empty()
-        && report.outputs.iter().all(|p| Path::new(p).exists());
-    complete.then_some(report)
+    );
+    soundscape_table::input::rows_fingerprint(&[&config, rest.as_bytes()], &job.rows)
 }
 
 fn outcome_of_row_error(e: &RowError) -> Outcome {
@@ -133,26 +108,6 @@ fn declared_mismatches(rec: &Recording, a: &RecordingAnalysis) -> Vec<String> {
     w
 }
 
-/// Runs the work of one recording so that a panic inside it fails that recording alone
-/// ([`soundscape_core::isolate`]).
-fn isolated(
-    rec: &Recording,
-    work: impl FnOnce() -> (Outcome, Option<RecordingAnalysis>),
-) -> (Outcome, Option<RecordingAnalysis>) {
-    let t0 = Instant::now();
-    soundscape_core::isolate::run_item(&rec.id, work).unwrap_or_else(|message| {
-        let mut o = Outcome::start(rec);
-        o.status = Status::Failed;
-        o.reason = Some(soundscape_core::isolate::panic_reason(
-            &rec.path.display().to_string(),
-            &message,
-        ));
-        o.seconds = t0.elapsed().as_secs_f64();
-        tracing::error!(recording = %rec.id, "{}", o.reason.as_deref().unwrap_or_default());
-        (o, None)
-    })
-}
-
 /// Analyses one recording into its outcome (and its cells when done).
 pub fn process(
     rec: &Recording,
@@ -163,23 +118,17 @@ pub fn process(
     let t0 = Instant::now();
     let mut o = Outcome::start(rec);
     // Recordings in an object store are streamed into a local temporary copy first.
-    let local = if soundscape_inventory::fetch::is_remote(&rec.path) {
-        match soundscape_inventory::fetch::fetch_to_temp(
-            &rec.path.display().to_string(),
-            &std::env::temp_dir(),
-        ) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                tracing::error!(recording = %rec.id, "failed: {e}");
-                o.status = Status::Failed;
-                o.reason = Some(format!("{e} (fetch)"));
-                o.seconds = t0.elapsed().as_secs_f64();
-                return (o, None);
-            }
+    let local = match soundscape_inventory::fetch::local_copy(&rec.path) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(recording = %rec.id, "failed: {e}");
+            o.status = Status::Failed;
+            o.reason = Some(e);
+            o.seconds = t0.elapsed().as_secs_f64();
+            return (o, None);
         }
-    } else {
-        None
     };
+
     let path = local.as_ref().map(|t| t.path()).unwrap_or(&rec.path);
     let result = analyze_recording(path, cfg, opts, progress);
     o.seconds = t0.elapsed().as_secs_f64();
@@ -244,7 +193,7 @@ pub fn run(
         .with_context(|| format!("cannot create {}", job.out.display()))?;
     let fp = fingerprint(job);
     if !job.force {
-        if let Some(report) = up_to_date(&job.out, &fp) {
+        if let Some(report) = RunReport::up_to_date(&job.out.join(REPORT), &fp) {
             tracing::info!(out = %job.out.display(), "outputs are up to date; nothing to do (use --force to recompute)");
             return Ok(RunResult {
                 report,
@@ -260,7 +209,9 @@ pub fn run(
         .par_iter()
         .map(|row| {
             let r = match row {
-                Ok(rec) => isolated(rec, || process(rec, &job.config, &job.options, on_audio)),
+                Ok(rec) => soundscape_core::isolate::run_recording(rec, || {
+                    process(rec, &job.config, &job.options, on_audio)
+                }),
                 Err(e) => {
                     tracing::error!(path = %e.path.display(), "failed: {}", e.reason);
                     (outcome_of_row_error(e), None)

@@ -44,6 +44,23 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Runs the work of one recording so that a panic inside it fails that recording alone: the
+/// outcome says `failed` with the panic's message, and there is no result.
+pub fn run_recording<T>(
+    rec: &crate::Recording,
+    work: impl FnOnce() -> (crate::Outcome, Option<T>),
+) -> (crate::Outcome, Option<T>) {
+    let t0 = std::time::Instant::now();
+    run_item(&rec.id, work).unwrap_or_else(|message| {
+        let mut o = crate::Outcome::start(rec);
+        o.status = crate::Status::Failed;
+        o.reason = Some(panic_reason(&rec.path.display().to_string(), &message));
+        o.seconds = t0.elapsed().as_secs_f64();
+        tracing::error!(recording = %rec.id, "{}", o.reason.as_deref().unwrap_or_default());
+        (o, None)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

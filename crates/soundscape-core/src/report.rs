@@ -138,6 +138,20 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The report at `path` when it says that a run with inputs digest `fingerprint` finished
+    /// without run-wide errors and every output it lists still exists: a rerun has nothing
+    /// to do.
+    pub fn up_to_date(path: &std::path::Path, fingerprint: &str) -> Option<RunReport> {
+        let report: RunReport = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        let complete = report.input_fingerprint.as_deref() == Some(fingerprint)
+            && report.errors.is_empty()
+            && report
+                .outputs
+                .iter()
+                .all(|p| std::path::Path::new(p).exists());
+        complete.then_some(report)
+    }
+
     pub fn new(stage: &str, version: &str) -> Self {
         RunReport {
             stage: stage.into(),

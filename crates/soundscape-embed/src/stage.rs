@@ -4,7 +4,7 @@
 //! complete does nothing.
 
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -37,38 +37,10 @@ pub struct Job<'a> {
 }
 
 fn fingerprint(job: &Job) -> String {
-    let mut ctx = md5::Context::new();
-    ctx.consume(serde_json::to_vec(&job.model.manifest).unwrap_or_default());
-    ctx.consume(serde_json::to_vec(&job.settings).unwrap_or_default());
-    ctx.consume(format!(
-        "{:?}|{:?}|{}",
-        job.cumulus, job.product_dir, job.review
-    ));
-    for row in &job.rows {
-        match row {
-            Ok(r) => {
-                ctx.consume(serde_json::to_vec(r).unwrap_or_default());
-                if let Ok(m) = std::fs::metadata(&r.path) {
-                    let mtime = m
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
-                    ctx.consume(format!("|{}|{:?}", m.len(), mtime));
-                }
-            }
-            Err(e) => ctx.consume(format!("{e:?}")),
-        }
-    }
-    format!("{:x}", ctx.finalize())
-}
-
-fn up_to_date(out: &Path, fp: &str) -> Option<RunReport> {
-    let report: RunReport =
-        serde_json::from_str(&std::fs::read_to_string(out.join(REPORT)).ok()?).ok()?;
-    let complete = report.input_fingerprint.as_deref() == Some(fp)
-        && report.errors.is_empty()
-        && report.outputs.iter().all(|p| Path::new(p).exists());
-    complete.then_some(report)
+    let manifest = serde_json::to_vec(&job.model.manifest).unwrap_or_default();
+    let settings = serde_json::to_vec(&job.settings).unwrap_or_default();
+    let rest = format!("{:?}|{:?}|{}", job.cumulus, job.product_dir, job.review);
+    soundscape_table::input::rows_fingerprint(&[&manifest, &settings, rest.as_bytes()], &job.rows)
 }
 
 /// One recording through the model, into its outcome (and its windows when done).
@@ -81,22 +53,16 @@ pub fn process(
 ) -> (Outcome, Option<RecordingResult>) {
     let t0 = Instant::now();
     let mut o = Outcome::start(rec);
-    let local = if soundscape_inventory::fetch::is_remote(&rec.path) {
-        match soundscape_inventory::fetch::fetch_to_temp(
-            &rec.path.display().to_string(),
-            &std::env::temp_dir(),
-        ) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                o.status = Status::Failed;
-                o.reason = Some(format!("{e} (fetch)"));
-                o.seconds = t0.elapsed().as_secs_f64();
-                tracing::error!(recording = %rec.id, "failed: {e}");
-                return (o, None);
-            }
+    // Recordings in an object store are streamed into a local temporary copy first.
+    let local = match soundscape_inventory::fetch::local_copy(&rec.path) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(recording = %rec.id, "failed: {e}");
+            o.status = Status::Failed;
+            o.reason = Some(e);
+            o.seconds = t0.elapsed().as_secs_f64();
+            return (o, None);
         }
-    } else {
-        None
     };
     let path = local.as_ref().map(|t| t.path()).unwrap_or(&rec.path);
     let result = analyze(path, model, settings, allowed, on_audio);
@@ -138,24 +104,6 @@ pub fn process(
     }
 }
 
-fn isolated(
-    rec: &Recording,
-    work: impl FnOnce() -> (Outcome, Option<RecordingResult>),
-) -> (Outcome, Option<RecordingResult>) {
-    let t0 = Instant::now();
-    soundscape_core::isolate::run_item(&rec.id, work).unwrap_or_else(|message| {
-        let mut o = Outcome::start(rec);
-        o.status = Status::Failed;
-        o.reason = Some(soundscape_core::isolate::panic_reason(
-            &rec.path.display().to_string(),
-            &message,
-        ));
-        o.seconds = t0.elapsed().as_secs_f64();
-        tracing::error!(recording = %rec.id, "{}", o.reason.as_deref().unwrap_or_default());
-        (o, None)
-    })
-}
-
 /// Runs the stage.
 pub fn run(
     job: &Job,
@@ -169,7 +117,7 @@ pub fn run(
         .with_context(|| format!("cannot create {}", job.out.display()))?;
     let fp = fingerprint(job);
     if !job.force {
-        if let Some(report) = up_to_date(&job.out, &fp) {
+        if let Some(report) = RunReport::up_to_date(&job.out.join(REPORT), &fp) {
             tracing::info!(out = %job.out.display(), "outputs are up to date; nothing to do (use --force to recompute)");
             return Ok(report);
         }
@@ -192,7 +140,7 @@ pub fn run(
         .par_iter()
         .map(|row| {
             let r = match row {
-                Ok(rec) => isolated(rec, || {
+                Ok(rec) => soundscape_core::isolate::run_recording(rec, || {
                     process(rec, model, &job.settings, allowed.as_deref(), on_audio)
                 }),
                 Err(e) => {

@@ -53,6 +53,20 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
     }
 }
 
+fn model_bytes(graph: GraphProto) -> Vec<u8> {
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        producer_name: "soundscape-embed testmodel".into(),
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
 fn matmul(a: &str, b: &str, out: &str) -> NodeProto {
     NodeProto {
         input: vec![a.into(), b.into()],
@@ -83,17 +97,7 @@ pub fn write_logmel(dir: &Path) -> std::io::Result<()> {
         output: vec![value_info("embedding", &[1, 96, 64])],
         ..Default::default()
     };
-    let model = ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        producer_name: "soundscape-embed testmodel".into(),
-        graph: Some(graph),
-        ..Default::default()
-    };
-    std::fs::write(dir.join("model.onnx"), model.encode_to_vec())?;
+    std::fs::write(dir.join("model.onnx"), model_bytes(graph))?;
     let manifest = serde_json::json!({
         "name": LOGMEL_NAME,
         "version": "1",
@@ -150,17 +154,7 @@ pub fn write(dir: &Path) -> std::io::Result<()> {
         ],
         ..Default::default()
     };
-    let model = ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        producer_name: "soundscape-embed testmodel".into(),
-        graph: Some(graph),
-        ..Default::default()
-    };
-    std::fs::write(dir.join("model.onnx"), model.encode_to_vec())?;
+    std::fs::write(dir.join("model.onnx"), model_bytes(graph))?;
     std::fs::write(dir.join("labels.txt"), LABELS.join("\n") + "\n")?;
     let manifest = serde_json::json!({
         "name": NAME,

@@ -47,3 +47,14 @@ pub fn fetch_to_temp(url: &str, dir: &Path) -> Result<tempfile::NamedTempFile, S
     })?;
     Ok(tmp)
 }
+
+/// A local temporary copy of a recording in an object store (`None` for a local path, which is
+/// read where it is).
+pub fn local_copy(path: &Path) -> Result<Option<tempfile::NamedTempFile>, String> {
+    if !is_remote(path) {
+        return Ok(None);
+    }
+    fetch_to_temp(&path.display().to_string(), &std::env::temp_dir())
+        .map(Some)
+        .map_err(|e| format!("{e} (fetch)"))
+}

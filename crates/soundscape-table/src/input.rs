@@ -351,6 +351,31 @@ pub fn scan_folder(dir: &Path, defaults: &UnitDefaults) -> Result<Vec<Row>, Stri
         .collect())
 }
 
+/// Digest of a stage's settings and of its input rows with each file's size and modification
+/// time: what a rerun compares to know whether anything changed.
+pub fn rows_fingerprint(settings: &[&[u8]], rows: &[Row]) -> String {
+    let mut ctx = md5::Context::new();
+    for s in settings {
+        ctx.consume(s);
+    }
+    for row in rows {
+        match row {
+            Ok(r) => {
+                ctx.consume(serde_json::to_vec(r).unwrap_or_default());
+                if let Ok(m) = std::fs::metadata(&r.path) {
+                    let mtime = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok());
+                    ctx.consume(format!("|{}|{:?}", m.len(), mtime));
+                }
+            }
+            Err(e) => ctx.consume(format!("{e:?}")),
+        }
+    }
+    format!("{:x}", ctx.finalize())
+}
+
 /// The recordings of a stage run and what the input says about the unit.
 pub struct Inputs {
     pub rows: Vec<Row>,
