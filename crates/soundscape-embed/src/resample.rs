@@ -167,6 +167,14 @@ const KF_TABLE: usize = 512;
 const KF_ROLLOFF: f64 = 0.868_212_038_837_778_4;
 const KF_BETA: f64 = 9.90322;
 
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
 fn bessel_i0(x: f64) -> f64 {
     let (mut sum, mut term, mut k) = (1.0f64, 1.0f64, 1.0f64);
     let q = x * x / 4.0;
@@ -218,7 +226,15 @@ pub struct KaiserFast {
     /// Next output sample.
     t: usize,
     passthrough: bool,
+    /// The rates' ratio as `p / q` in lowest terms, and for each of the `p` phases of an
+    /// output sample the left and right wing's weights, when `p` is small enough to tabulate.
+    p: usize,
+    q: usize,
+    phases: Vec<Wings>,
 }
+
+/// The left and right wing's weights of one output sample.
+type Wings = (Vec<f64>, Vec<f64>);
 
 impl KaiserFast {
     pub fn new(from: u32, to: u32) -> Result<KaiserFast, String> {
@@ -233,7 +249,8 @@ impl KaiserFast {
         let mut delta: Vec<f64> = win.windows(2).map(|p| p[1] - p[0]).collect();
         delta.push(0.0);
         let scale = ratio.min(1.0);
-        Ok(KaiserFast {
+        let g = gcd(from as usize, to as usize);
+        let mut r = KaiserFast {
             step: (scale * KF_TABLE as f64) as usize,
             win,
             delta,
@@ -245,7 +262,44 @@ impl KaiserFast {
             n_in: 0,
             t: 0,
             passthrough: from == to,
-        })
+            p: to as usize / g,
+            q: from as usize / g,
+            phases: Vec::new(),
+        };
+        if r.p <= 4096 && !r.passthrough {
+            r.phases = (0..r.p).map(|k| r.wings(k as f64 * r.increment)).collect();
+        }
+        Ok(r)
+    }
+
+    /// The weights of both wings for an output at `time` (input samples), as resampy forms
+    /// them: table entry plus the linear interpolation to the next.
+    fn wings(&self, time: f64) -> Wings {
+        let nwin = self.win.len();
+        let wing = |frac: f64| -> Vec<f64> {
+            let index = frac * KF_TABLE as f64;
+            let offset = index as usize;
+            let eta = index - offset as f64;
+            (0..(nwin - offset) / self.step)
+                .map(|i| {
+                    let j = offset + i * self.step;
+                    self.win[j] + eta * self.delta[j]
+                })
+                .collect()
+        };
+        let frac = self.scale * (time - time.floor());
+        (wing(frac), wing(self.scale - frac))
+    }
+
+    /// Input index and weights of output `t`.
+    fn weights(&self, t: usize) -> (usize, std::borrow::Cow<'_, Wings>) {
+        if self.phases.is_empty() {
+            let time = t as f64 * self.increment;
+            (time as usize, std::borrow::Cow::Owned(self.wings(time)))
+        } else {
+            let n = (t as u128 * self.q as u128 / self.p as u128) as usize;
+            (n, std::borrow::Cow::Borrowed(&self.phases[t % self.p]))
+        }
     }
 
     /// Input samples one side of an output sample may need.
@@ -254,38 +308,34 @@ impl KaiserFast {
     }
 
     fn sample(&self, t: usize, n_orig: Option<usize>) -> f32 {
-        let time = t as f64 * self.increment;
-        let n = time as usize;
-        let x = |i: usize| self.x[i - self.x0] as f64;
-        let nwin = self.win.len();
+        let (n, w) = self.weights(t);
+        let (left, right) = &*w;
+        let x = &self.x[..];
+        let at = n - self.x0;
         let mut acc = 0.0f64;
-        let frac = self.scale * (time - n as f64);
-        let index = frac * KF_TABLE as f64;
-        let offset = index as usize;
-        let eta = index - offset as f64;
-        let i_max = (n + 1).min((nwin - offset) / self.step);
-        for i in 0..i_max {
-            let j = offset + i * self.step;
-            acc += (self.win[j] + eta * self.delta[j]) * x(n - i);
+        for (i, w) in left.iter().take(n + 1).enumerate() {
+            acc += w * x[at - i] as f64;
         }
-        let frac = self.scale - frac;
-        let index = frac * KF_TABLE as f64;
-        let offset = index as usize;
-        let eta = index - offset as f64;
-        let avail = n_orig.unwrap_or(usize::MAX);
-        let k_max = avail.saturating_sub(n + 1).min((nwin - offset) / self.step);
-        for k in 0..k_max {
-            let j = offset + k * self.step;
-            acc += (self.win[j] + eta * self.delta[j]) * x(n + k + 1);
+        let k_max = n_orig.unwrap_or(usize::MAX).saturating_sub(n + 1);
+        for (k, w) in right.iter().take(k_max).enumerate() {
+            acc += w * x[at + k + 1] as f64;
         }
         acc as f32
+    }
+
+    /// Input index of output `t`.
+    fn input_index(&self, t: usize) -> usize {
+        if self.phases.is_empty() {
+            (t as f64 * self.increment) as usize
+        } else {
+            (t as u128 * self.q as u128 / self.p as u128) as usize
+        }
     }
 
     fn emit(&mut self, out: &mut Vec<f32>, end: Option<usize>) {
         let reach = self.reach();
         loop {
-            let time = self.t as f64 * self.increment;
-            let n = time as usize;
+            let n = self.input_index(self.t);
             match end {
                 None if n + 1 + reach > self.x0 + self.x.len() => break,
                 Some(total) if self.t >= total => break,
@@ -295,7 +345,7 @@ impl KaiserFast {
             self.t += 1;
         }
         // Keep what the next output's left wing reaches back to.
-        let n = (self.t as f64 * self.increment) as usize;
+        let n = self.input_index(self.t);
         let keep = n.saturating_sub(reach).max(self.x0);
         if keep > self.x0 {
             self.x.drain(..keep - self.x0);
@@ -372,6 +422,36 @@ mod tests {
                 whole.len() < 1000 || err < 2e-3,
                 "{from}->{to}: max error {err}"
             );
+        }
+    }
+
+    #[test]
+    fn kaiser_fast_phase_tables_equal_direct_weights() {
+        for (from, to) in [
+            (32000u32, 48000u32),
+            (44100, 48000),
+            (96000, 48000),
+            (22050, 16000),
+        ] {
+            let x = tone(from, 1234.0, 20_000);
+            let run = |tables: bool| {
+                let mut r = KaiserFast::new(from, to).unwrap();
+                if !tables {
+                    r.phases.clear();
+                }
+                let mut out = Vec::new();
+                r.push(&x, &mut out);
+                r.finish(&mut out);
+                out
+            };
+            let (a, b) = (run(true), run(false));
+            assert_eq!(a.len(), b.len());
+            let err = a
+                .iter()
+                .zip(&b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f32, f32::max);
+            assert!(err < 1e-6, "{from}->{to}: {err}");
         }
     }
 
