@@ -157,10 +157,17 @@ mod tests {
     #[test]
     fn broken_specs_are_named() {
         let mut p = soundscape(&Settings::default());
-        p.steps[2].depends = vec!["upload-model"];
-        p.steps[3].args.push(Text::Param("nope"));
-        p.steps[1].depends.push("compute-soundscapes");
-        p.steps[0].args.push(Text::Unit);
+        fn step<'a>(p: &'a mut Pipeline, name: &str) -> &'a mut Step {
+            p.steps.iter_mut().find(|s| s.name == name).unwrap()
+        }
+        step(&mut p, "compute-soundscapes").depends = vec!["upload-model"];
+        step(&mut p, "spec-n-specvid")
+            .args
+            .push(Text::Param("nope"));
+        step(&mut p, "dirstruct")
+            .depends
+            .push("compute-soundscapes");
+        step(&mut p, "get-audio-df").args.push(Text::Unit);
         let found = problems(&p).join("\n");
         for want in [
             "cycle among steps: compute-soundscapes -> upload-model -> upload-alfresco -> spec-n-specvid -> compute-soundscapes",
