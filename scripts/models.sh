@@ -91,4 +91,32 @@ birdnet() {
     say "birdnet-v2.4 ready in $dir (licence: CC BY-NC-SA 4.0)"
 }
 
+# --- batbot 0.2.1 (Kitware; Apache-2.0): the bat species classifier, used as shipped -------
+batbot() {
+    local dir="$models/batbot-0.2.1" template="$root/model-manifests/batbot-0.2.1.json"
+    if complete "$dir"; then say "batbot-0.2.1 is complete"; return; fi
+    local whl=batbot-0.2.1-py3-none-any.whl
+    wheel batbot==0.2.1 $whl a6dabafb00f9dbd146822d84aef8158aa7c1e57ccd40e22122204b10201323be
+    local tmp="$dir.part"
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    "$py" - "$cache/wheels/$whl" "$tmp" <<'PY'
+import ast, sys, zipfile, pathlib
+whl, out = sys.argv[1], pathlib.Path(sys.argv[2])
+z = zipfile.ZipFile(whl)
+(out / "batbot.mobilenet.9dc57ea3.onnx").write_bytes(
+    z.read("batbot/classifier/models/onnx/batbot.mobilenet.9dc57ea3.onnx"))
+(out / "LICENSE").write_bytes(z.read("batbot-0.2.1.dist-info/licenses/LICENSE"))
+# The labels, in output order, from the package's own list.
+for node in ast.parse(z.read("batbot/classifier/config.py").decode()).body:
+    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "CLASSES":
+        (out / "labels.txt").write_text("".join(c + "\n" for c in ast.literal_eval(node.value)))
+PY
+    # The template carries the files' hashes (nothing here is converted): check them.
+    cp "$template" "$tmp/model.json"
+    complete "$tmp" || { echo "models: batbot-0.2.1: the files differ from the hashes in $template" >&2; exit 1; }
+    rm -rf "$dir" && mv "$tmp" "$dir"
+    say "batbot-0.2.1 ready in $dir (licence: Apache-2.0)"
+}
+
 birdnet
+batbot

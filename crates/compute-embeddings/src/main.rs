@@ -58,7 +58,8 @@ struct Args {
     #[arg(long, hide = true)]
     write_test_model: Option<PathBuf>,
     /// Write the network input of this recording's first window (little-endian float32) to
-    /// --out and exit (for front-end tests).
+    /// --out and exit (for front-end tests); for an image model, the first window's picture
+    /// (PGM) and its network windows (OUT.windows).
     #[arg(long, hide = true)]
     dump_front_end: Option<PathBuf>,
     /// Windows per inference call.
@@ -133,6 +134,11 @@ fn run(args: Args) -> anyhow::Result<u8> {
                     &dir.join(soundscape_embed::testmodel::LOGMEL_NAME),
                 )
             })
+            .and_then(|_| {
+                soundscape_embed::testmodel::write_image(
+                    &dir.join(soundscape_embed::testmodel::IMAGE_NAME),
+                )
+            })
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         return Ok(0);
     }
@@ -163,13 +169,28 @@ fn run(args: Args) -> anyhow::Result<u8> {
     tracing::info!(model = name, dir = %dir.dir.display(), licence = %dir.manifest.licence, "loading the model");
     let model = Model::load(dir, args.batch).map_err(anyhow::Error::msg)?;
     if let Some(audio) = &args.dump_front_end {
-        let values = soundscape_embed::analyze::first_input(audio, &model)?;
         let out = args
             .out
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("--dump-front-end needs --out"))?;
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        std::fs::write(out, bytes).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+        let write = |path: &std::path::Path, bytes: &[u8]| {
+            std::fs::write(path, bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        };
+        if model.manifest.front_end.is_image() {
+            // The picture as a binary PGM, and its network windows, grey bytes one after
+            // the other, in OUT.windows.
+            let (pic, wins) = soundscape_embed::analyze::first_picture(audio, &model)?;
+            let mut pgm = format!("P5\n{} {}\n255\n", pic.width, pic.height).into_bytes();
+            pgm.extend_from_slice(&pic.pixels);
+            write(out, &pgm)?;
+            let mut name = out.as_os_str().to_owned();
+            name.push(".windows");
+            write(std::path::Path::new(&name), &wins.concat())?;
+        } else {
+            let values = soundscape_embed::analyze::first_input(audio, &model)?;
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            write(out, &bytes)?;
+        }
         return Ok(0);
     }
     let window = model.manifest.window_s;

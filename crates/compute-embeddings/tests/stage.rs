@@ -296,3 +296,122 @@ fn a_changed_weight_file_is_refused() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("sha256"));
 }
+
+/// Bursts of a 40–100 kHz sweep over faint noise, at 250 kHz.
+fn bat_calls(seconds: f64) -> Vec<i16> {
+    let sr = 250_000.0;
+    (0..(seconds * sr) as usize)
+        .map(|i| {
+            let t = i as f64 / sr;
+            let phase = (t * 20.0).fract();
+            let noise = ((i * 7919 % 1013) as f64 / 1013.0 - 0.5) * 30.0;
+            let call = if phase < 0.1 {
+                let f = 100_000.0 - 600_000.0 * phase;
+                8000.0 * (2.0 * std::f64::consts::PI * f * t).sin()
+            } else {
+                0.0
+            };
+            (call + noise).round() as i16
+        })
+        .collect()
+}
+
+#[test]
+fn image_models_average_their_windows_and_skip_blank_and_low_rate_recordings() {
+    use soundscape_embed::frontend::batbot::{BatbotImage, BatbotParams};
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    testmodel::write_image(&models.join(testmodel::IMAGE_NAME)).unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let calls = bat_calls(0.4);
+    let put = |name: &str, bytes: Vec<u8>| std::fs::write(input.join(name), bytes).unwrap();
+    put(
+        "E_20210804_220000.wav",
+        soundscape_testkit::wav_of(250_000, &calls, None),
+    );
+    put(
+        "F_20210804_221000.wav",
+        soundscape_testkit::wav_of(250_000, &vec![0; 50_000], None),
+    );
+    put(
+        "G_20210804_222000.wav",
+        soundscape_testkit::wav_of(8_000, &bat_calls(0.1), None),
+    );
+    let out = tmp.path().join("out");
+    let o = bin()
+        .arg("--input")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .args(["--model", testmodel::IMAGE_NAME, "--models-dir"])
+        .arg(&models)
+        .args(["--no-progress", "--min-confidence", "0", "--top-k", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("embeddings_report.json")).unwrap())
+            .unwrap();
+    let recs = report["recordings"].as_array().unwrap();
+    let by_id = |id: &str| recs.iter().find(|r| r["id"] == id).unwrap().clone();
+    assert_eq!(by_id("E_20210804_220000")["status"], "done");
+    assert_eq!(by_id("E_20210804_220000")["slices"], 1);
+    let f = by_id("F_20210804_221000");
+    assert_eq!(f["status"], "skipped");
+    assert!(f["reason"].as_str().unwrap().contains("(silent)"), "{f}");
+    let g = by_id("G_20210804_222000");
+    assert_eq!(g["status"], "skipped");
+    assert!(
+        g["reason"].as_str().unwrap().contains("too-low-rate"),
+        "{g}"
+    );
+
+    // The embedding is the mean over the picture's windows of their mean grey level.
+    let img = BatbotImage::new(BatbotParams::default(), 250_000).unwrap();
+    let samples: Vec<f32> = calls.iter().map(|&v| v as f32 / 32768.0).collect();
+    let pic = img.picture(&samples, 250_000).unwrap();
+    let wins = img.windows(&pic).unwrap();
+    assert!(wins.len() > 1);
+    let want = wins
+        .iter()
+        .map(|w| w.iter().map(|&v| v as f64).sum::<f64>() / w.len() as f64)
+        .sum::<f64>()
+        / wins.len() as f64;
+    let emb = read(&out.join("embeddings.parquet"));
+    assert_eq!(emb.num_rows(), 1);
+    let list = emb
+        .column_by_name("embedding")
+        .unwrap()
+        .as_fixed_size_list();
+    assert_eq!(list.value_length(), 3);
+    let e = list.value(0);
+    let e = e.as_primitive::<Float32Type>();
+    for c in 0..3 {
+        assert!(
+            (e.value(c) as f64 - want).abs() < 1e-3,
+            "{} vs {want}",
+            e.value(c)
+        );
+    }
+    let det = read(&out.join("detections.parquet"));
+    let labels = det.column_by_name("label").unwrap().as_string::<i32>();
+    let scores = det
+        .column_by_name("score")
+        .unwrap()
+        .as_primitive::<Float32Type>();
+    assert_eq!(det.num_rows(), 2);
+    let score = |l: &str| {
+        (0..2)
+            .find(|&i| labels.value(i) == l)
+            .map(|i| scores.value(i) as f64)
+            .unwrap()
+    };
+    assert!((score("bright") - want / 255.0).abs() < 1e-5);
+    assert!((score("bright") + score("dark") - 1.0).abs() < 1e-5);
+}

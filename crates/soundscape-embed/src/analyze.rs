@@ -7,6 +7,8 @@ use std::path::Path;
 
 use soundscape_audio::{AudioError, AudioReader};
 
+use crate::frontend::batbot::{window_input, PictureError};
+use crate::frontend::Built;
 use crate::manifest::Activation;
 use crate::model::{Label, Model};
 use crate::resample::Converter;
@@ -52,6 +54,8 @@ pub struct RecordingResult {
     pub sample_rate: u32,
     pub channels: u16,
     pub windows: Vec<Window>,
+    /// Windows left out because their picture was blank (image front ends).
+    pub blank_windows: usize,
     pub warnings: Vec<String>,
 }
 
@@ -61,6 +65,8 @@ pub enum AnalyzeError {
     Audio(#[from] AudioError),
     #[error("{0}")]
     Model(String),
+    #[error(transparent)]
+    Picture(#[from] PictureError),
 }
 
 impl AnalyzeError {
@@ -68,6 +74,9 @@ impl AnalyzeError {
         match self {
             AnalyzeError::Audio(e) => e.kind(),
             AnalyzeError::Model(_) => "model",
+            AnalyzeError::Picture(PictureError::RateTooLow(..)) => "too-low-rate",
+            AnalyzeError::Picture(PictureError::Blank) => "silent",
+            AnalyzeError::Picture(PictureError::Empty) => "empty",
         }
     }
 }
@@ -140,9 +149,13 @@ struct Batcher<'a> {
     model: &'a Model,
     settings: &'a Settings,
     allowed: Option<&'a [bool]>,
+    /// Rate the recording was made at (image front ends leave out what it cannot hold).
+    source_rate: u32,
     input: Vec<f32>,
     pending: Vec<(usize, f64, f64)>,
     out: Vec<Window>,
+    blank: usize,
+    warnings: Vec<String>,
 }
 
 impl Batcher<'_> {
@@ -153,15 +166,96 @@ impl Batcher<'_> {
         start_s: f64,
         end_s: f64,
     ) -> Result<(), AnalyzeError> {
-        let per = self.model.front_end.len();
+        let fe = match &self.model.front_end {
+            Built::Window(fe) => fe,
+            Built::Image(_) => return self.push_picture(window, index, start_s, end_s),
+        };
+        let per = fe.len();
         let slot = self.pending.len();
-        self.model
-            .front_end
-            .compute(window, &mut self.input[slot * per..(slot + 1) * per]);
+        fe.compute(window, &mut self.input[slot * per..(slot + 1) * per]);
         self.pending.push((index, start_s, end_s));
         if self.pending.len() == self.model.network.batch() {
             self.flush()?;
         }
+        Ok(())
+    }
+
+    /// An image front end: the window's picture, its image windows through the network in
+    /// batches, their (activated) scores and embeddings averaged into the window's.
+    fn push_picture(
+        &mut self,
+        audio: &[f32],
+        index: usize,
+        start_s: f64,
+        end_s: f64,
+    ) -> Result<(), AnalyzeError> {
+        let Built::Image(img) = &self.model.front_end else {
+            unreachable!("push_picture on a windowed front end")
+        };
+        let pic = match img.picture(audio, self.source_rate) {
+            Ok(p) => p,
+            Err(PictureError::Blank) => {
+                self.blank += 1;
+                self.warnings.push(format!(
+                    "window {index} ({start_s:.3}–{end_s:.3} s) left out: {}",
+                    PictureError::Blank
+                ));
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let wins = img.windows(&pic).map_err(AnalyzeError::Model)?;
+        drop(pic);
+        let per = img.input_len();
+        let batch = self.model.network.batch();
+        let (mut scores, mut embedding): (Vec<f64>, Vec<f64>) = (vec![], vec![]);
+        let add = |acc: &mut Vec<f64>, v: &[f32]| {
+            acc.resize(v.len(), 0.0);
+            acc.iter_mut().zip(v).for_each(|(a, &x)| *a += x as f64);
+        };
+        for chunk in wins.chunks(batch) {
+            for (slot, w) in chunk.iter().enumerate() {
+                window_input(w, &mut self.input[slot * per..(slot + 1) * per]);
+            }
+            let out = self
+                .model
+                .network
+                .run(
+                    &mut self.input,
+                    chunk.len(),
+                    &self.model.manifest.input.shape,
+                )
+                .map_err(AnalyzeError::Model)?;
+            for raw in &out.scores {
+                let mut s = raw.clone();
+                activate(
+                    &self.model.manifest.activation,
+                    self.settings.sensitivity,
+                    &mut s,
+                );
+                add(&mut scores, &s);
+            }
+            if self.settings.embeddings {
+                for e in &out.embeddings {
+                    add(&mut embedding, e);
+                }
+            }
+        }
+        let n = wins.len().max(1) as f64;
+        let mean = |v: Vec<f64>| -> Vec<f32> { v.into_iter().map(|x| (x / n) as f32).collect() };
+        let scores = mean(scores);
+        let detections = if scores.is_empty() {
+            vec![]
+        } else {
+            select(&scores, self.settings, self.allowed)
+        };
+        self.out.push(Window {
+            index,
+            start_s,
+            end_s,
+            embedding: mean(embedding),
+            detections,
+        });
         Ok(())
     }
 
@@ -221,14 +315,19 @@ pub fn analyze(
     let hop_of = |k: usize| (k as f64 * settings.hop_s * sr as f64).round() as usize;
     let mut resampler = Converter::new(model.manifest.resampler, info.sample_rate, sr)
         .map_err(AnalyzeError::Model)?;
-    let per = model.front_end.len();
+    let per = model.front_end.input_len();
+    // A picture is drawn of what the recording holds, never of zeros padded after it.
+    let pad_last = !model.manifest.front_end.is_image();
     let mut batcher = Batcher {
         model,
         settings,
         allowed,
+        source_rate: info.sample_rate,
         input: vec![0.0; per * model.network.batch()],
         pending: Vec::new(),
         out: Vec::new(),
+        blank: 0,
+        warnings: Vec::new(),
     };
     // buf holds the resampled samples from `buf_start` on.
     let mut buf: Vec<f32> = Vec::new();
@@ -252,7 +351,9 @@ pub fn analyze(
             } else if last && end_avail > start && end_avail - start >= min_len {
                 let s = start - *buf_start;
                 let mut padded = buf[s..].to_vec();
-                padded.resize(w, 0.0);
+                if pad_last {
+                    padded.resize(w, 0.0);
+                }
                 batcher.push(&padded, *next, secs(start), secs(end_avail))?;
             } else {
                 break;
@@ -302,26 +403,28 @@ pub fn analyze(
     buf.extend_from_slice(&fresh);
     drain(&mut buf, &mut buf_start, &mut next, &mut batcher, true)?;
     batcher.flush()?;
+    warnings.append(&mut batcher.warnings);
+    let blank_windows = batcher.blank;
     let windows = batcher.out;
     Ok(RecordingResult {
         duration_s: decoded as f64 / info.sample_rate as f64,
         sample_rate: info.sample_rate,
         channels: info.channels,
         windows,
+        blank_windows,
         warnings,
     })
 }
 
-/// The network input of the first window of a recording (the front end's output), for tests
-/// that compare a front end with its original.
-pub fn first_input(path: &Path, model: &Model) -> Result<Vec<f32>, AnalyzeError> {
+/// The first `samples` samples of a recording at the model's rate (fewer if it is shorter),
+/// and the rate it was made at.
+fn read_start(path: &Path, model: &Model, samples: usize) -> Result<(Vec<f32>, u32), AnalyzeError> {
     let mut reader = AudioReader::open(path)?;
     let sr_in = reader.info().sample_rate;
-    let w = model.manifest.window_samples();
     let mut resampler = Converter::new(model.manifest.resampler, sr_in, model.manifest.sample_rate)
         .map_err(AnalyzeError::Model)?;
     let mut buf = Vec::new();
-    while buf.len() < w {
+    while buf.len() < samples {
         match reader.next_block() {
             Ok(Some(b)) => resampler.push(b, &mut buf),
             Ok(None) | Err(AudioError::Truncated { .. }) => {
@@ -331,8 +434,37 @@ pub fn first_input(path: &Path, model: &Model) -> Result<Vec<f32>, AnalyzeError>
             Err(e) => return Err(e.into()),
         }
     }
+    buf.truncate(samples);
+    Ok((buf, sr_in))
+}
+
+/// The network input of the first window of a recording (the front end's output), for tests
+/// that compare a front end with its original.
+pub fn first_input(path: &Path, model: &Model) -> Result<Vec<f32>, AnalyzeError> {
+    let fe = model.front_end.window().ok_or_else(|| {
+        AnalyzeError::Model("the model's front end draws pictures (see first_picture)".into())
+    })?;
+    let w = model.manifest.window_samples();
+    let (mut buf, _) = read_start(path, model, w)?;
     buf.resize(w, 0.0);
-    let mut out = vec![0.0; model.front_end.len()];
-    model.front_end.compute(&buf[..w], &mut out);
+    let mut out = vec![0.0; fe.len()];
+    fe.compute(&buf, &mut out);
     Ok(out)
+}
+
+/// The picture of the first window of a recording and its network windows (grey bytes), for
+/// tests that compare an image front end with its original.
+pub fn first_picture(
+    path: &Path,
+    model: &Model,
+) -> Result<(crate::frontend::batbot::Picture, Vec<Vec<u8>>), AnalyzeError> {
+    let Built::Image(img) = &model.front_end else {
+        return Err(AnalyzeError::Model(
+            "the model's front end does not draw pictures".into(),
+        ));
+    };
+    let (buf, sr_in) = read_start(path, model, model.manifest.window_samples())?;
+    let pic = img.picture(&buf, sr_in)?;
+    let wins = img.windows(&pic).map_err(AnalyzeError::Model)?;
+    Ok((pic, wins))
 }

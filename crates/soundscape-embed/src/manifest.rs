@@ -91,6 +91,18 @@ pub enum FrontEnd {
     },
     /// VGGish/YAMNet log-mel patches (`[patches, 96, 64]`-style input).
     LogMel(crate::frontend::logmel::LogMelParams),
+    /// batbot's spectrogram picture of each window of audio (`window_s` is the longest
+    /// stretch drawn as one picture), cut into square image windows whose scores are averaged
+    /// (the bats-ai / batbot species classifier).
+    BatbotImage(crate::frontend::batbot::BatbotParams),
+}
+
+impl FrontEnd {
+    /// Front ends that draw a picture of a whole window of audio and give the network many
+    /// inputs for it (their scores are averaged into the window's).
+    pub fn is_image(&self) -> bool {
+        matches!(self, FrontEnd::BatbotImage(_))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +123,18 @@ pub struct InputSpec {
     pub name: Option<String>,
     /// Shape of one window's input, batch axis first (its size is set by the stage).
     pub shape: Vec<usize>,
+    /// Element type of the input tensor.
+    #[serde(default)]
+    pub dtype: Dtype,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dtype {
+    #[default]
+    F32,
+    /// Bytes (image models whose graph normalises its own input).
+    U8,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

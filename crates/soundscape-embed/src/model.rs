@@ -1,7 +1,7 @@
 //! A model ready to run: its manifest checked, its files verified, its labels read, its front
 //! end built and its network loaded.
 
-use crate::frontend::{self, FrontEnd};
+use crate::frontend::{self, Built};
 use crate::manifest::{LabelFormat, ModelDir};
 use crate::network::Network;
 
@@ -35,7 +35,7 @@ pub struct Model {
     pub dir: ModelDir,
     pub manifest: crate::manifest::Manifest,
     pub labels: Vec<Label>,
-    pub front_end: Box<dyn FrontEnd>,
+    pub front_end: Built,
     pub network: Network,
 }
 

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
-use crate::manifest::Manifest;
+use crate::manifest::{Dtype, Manifest};
 
 pub struct Network {
     plan: Arc<TypedRunnableModel>,
     batch: usize,
     per_window: usize,
+    dtype: Dtype,
     embedding: Option<usize>,
     scores: Option<usize>,
 }
@@ -32,9 +33,11 @@ impl Network {
         }
         let mut shape = manifest.input.shape.clone();
         shape[0] = batch;
-        model = model
-            .with_input_fact(0, f32::fact(&shape).into())
-            .map_err(err)?;
+        let fact: InferenceFact = match manifest.input.dtype {
+            Dtype::F32 => f32::fact(&shape).into(),
+            Dtype::U8 => u8::fact(&shape).into(),
+        };
+        model = model.with_input_fact(0, fact).map_err(err)?;
         let names: Vec<&str> = [&manifest.outputs.embedding, &manifest.outputs.scores]
             .into_iter()
             .flatten()
@@ -56,6 +59,7 @@ impl Network {
             plan,
             batch,
             per_window: manifest.input.shape[1..].iter().product(),
+            dtype: manifest.input.dtype,
             embedding,
             scores,
         })
@@ -66,7 +70,7 @@ impl Network {
     }
 
     /// Runs `n <= batch` windows whose inputs fill the first `n * per_window` values of
-    /// `input` (the rest is ignored and zeroed).
+    /// `input` (the rest is ignored and zeroed). A byte input takes the values as bytes.
     pub fn run(&self, input: &mut [f32], n: usize, shape: &[usize]) -> Result<BatchOutput, String> {
         debug_assert!(n <= self.batch && input.len() == self.batch * self.per_window);
         input[n * self.per_window..]
@@ -74,7 +78,14 @@ impl Network {
             .for_each(|v| *v = 0.0);
         let mut shape = shape.to_vec();
         shape[0] = self.batch;
-        let tensor = Tensor::from_shape(&shape, input).map_err(|e| e.to_string())?;
+        let tensor = match self.dtype {
+            Dtype::F32 => Tensor::from_shape(&shape, input),
+            Dtype::U8 => {
+                let bytes: Vec<u8> = input.iter().map(|&v| v.clamp(0.0, 255.0) as u8).collect();
+                Tensor::from_shape(&shape, &bytes)
+            }
+        }
+        .map_err(|e| e.to_string())?;
         let outputs = self
             .plan
             .run(tvec!(tensor.into()))

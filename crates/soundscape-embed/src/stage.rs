@@ -14,7 +14,8 @@ use soundscape_core::{Outcome, Recording, RunReport, Status};
 use soundscape_table::input::{Row, AUDIO_EXTENSIONS};
 use soundscape_table::metadata::{product_metadata, ProductInfo};
 
-use crate::analyze::{allowed_labels, analyze, RecordingResult, Settings};
+use crate::analyze::{allowed_labels, analyze, AnalyzeError, RecordingResult, Settings};
+use crate::frontend::batbot::PictureError;
 use crate::model::Model;
 use crate::tables::{self, ModelTag, DETECTIONS, EMBEDDINGS, REVIEW_DIR};
 
@@ -75,7 +76,13 @@ pub fn process(
             o.slices = r.windows.len();
             o.rows = r.windows.iter().map(|w| w.detections.len()).sum();
             o.warnings = r.warnings.clone();
-            if r.windows.is_empty() {
+            if r.windows.is_empty() && r.blank_windows > 0 {
+                o.status = Status::Skipped;
+                o.reason = Some(format!(
+                    "no signal in the model's band: the pictures of all {} window(s) of its {:.3} s are blank (silent)",
+                    r.blank_windows, r.duration_s
+                ));
+            } else if r.windows.is_empty() {
                 o.status = Status::Skipped;
                 o.reason = Some(format!(
                     "{:.3} s of audio is shorter than the model's shortest window ({} s) (too-short)",
@@ -87,6 +94,13 @@ pub fn process(
                 tracing::warn!(recording = %rec.id, "{w}");
             }
             (o, Some(r))
+        }
+        Err(e @ AnalyzeError::Picture(PictureError::RateTooLow(..))) => {
+            // Nothing the model listens to can be in the recording: not a fault of the file.
+            o.status = Status::Skipped;
+            o.reason = Some(e.to_string());
+            tracing::warn!(recording = %rec.id, "skipped: {e}");
+            (o, None)
         }
         Err(e) => {
             o.status = Status::Failed;

@@ -180,3 +180,101 @@ pub fn write(dir: &Path) -> std::io::Result<()> {
         serde_json::to_vec_pretty(&manifest)?,
     )
 }
+
+/// Name of the image test model: batbot's front end and a network whose embedding is the
+/// window's mean grey level per channel and whose scores are `bright = mean / 255` and
+/// `dark = 1 - bright`.
+pub const IMAGE_NAME: &str = "test-image";
+pub const IMAGE_LABELS: [&str; 2] = ["bright", "dark"];
+
+/// Writes the image test model (byte input `[1, 224, 224, 3]`, 250 kHz, 15 s pictures).
+pub fn write_image(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let node = |op: &str, inputs: &[&str], out: &str, attribute| NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![out.into()],
+        name: out.into(),
+        op_type: op.into(),
+        attribute,
+        ..Default::default()
+    };
+    let ints = |name: &str, v: Vec<i64>| tract_onnx::pb::AttributeProto {
+        name: name.into(),
+        ints: v,
+        r#type: 7,
+        ..Default::default()
+    };
+    let int = |name: &str, v: i64| tract_onnx::pb::AttributeProto {
+        name: name.into(),
+        i: v,
+        r#type: 2,
+        ..Default::default()
+    };
+    let tensor = |name: &str, dims: Vec<i64>, data: Vec<f32>| TensorProto {
+        dims,
+        data_type: 1,
+        float_data: data,
+        name: name.into(),
+        ..Default::default()
+    };
+    let mut input = value_info("image", &[1, 224, 224, 3]);
+    if let Some(TypeProto {
+        value: Some(type_proto::Value::TensorType(t)),
+        ..
+    }) = input.r#type.as_mut()
+    {
+        t.elem_type = 2; // uint8
+    }
+    let graph = GraphProto {
+        name: "test_image".into(),
+        node: vec![
+            node("Cast", &["image"], "grey", vec![int("to", 1)]),
+            node(
+                "ReduceMean",
+                &["grey"],
+                "embedding",
+                vec![ints("axes", vec![1, 2]), int("keepdims", 0)],
+            ),
+            matmul("embedding", "V", "scaled"),
+            node("Add", &["scaled", "B"], "scores", vec![]),
+        ],
+        initializer: vec![
+            tensor(
+                "V",
+                vec![3, 2],
+                vec![1.0 / 255.0, -1.0 / 255.0, 0.0, 0.0, 0.0, 0.0],
+            ),
+            tensor("B", vec![2], vec![0.0, 1.0]),
+        ],
+        input: vec![input],
+        output: vec![
+            value_info("embedding", &[1, 3]),
+            value_info("scores", &[1, 2]),
+        ],
+        ..Default::default()
+    };
+    std::fs::write(dir.join("model.onnx"), model_bytes(graph))?;
+    std::fs::write(dir.join("labels.txt"), IMAGE_LABELS.join("\n") + "\n")?;
+    let manifest = serde_json::json!({
+        "name": IMAGE_NAME,
+        "version": "1",
+        "licence": "MIT OR Apache-2.0 (made by the tests)",
+        "source": "soundscape_embed::testmodel",
+        "weights": "model.onnx",
+        "labels": "labels.txt",
+        "sha256": {
+            "model.onnx": sha256_file(&dir.join("model.onnx"))?,
+            "labels.txt": sha256_file(&dir.join("labels.txt"))?,
+        },
+        "sample_rate": 250_000,
+        "window_s": 15.0,
+        "min_window_s": 0.01,
+        "front_end": {"kind": "batbot_image"},
+        "input": {"name": "image", "shape": [1, 224, 224, 3], "dtype": "u8"},
+        "outputs": {"embedding": "embedding", "scores": "scores"},
+    });
+    std::fs::write(
+        dir.join(crate::manifest::MANIFEST_FILE),
+        serde_json::to_vec_pretty(&manifest)?,
+    )
+}

@@ -10,6 +10,7 @@ use anyhow::Result;
 use clap::Parser;
 use soundscape_bench::{peak_rss_self_mb, write_wav_at};
 use soundscape_embed::analyze::{analyze, Settings, DEFAULT_MAX_TRUNCATION};
+use soundscape_embed::frontend::Built;
 use soundscape_embed::manifest::ModelDir;
 use soundscape_embed::model::Model;
 
@@ -72,15 +73,35 @@ fn main() -> Result<()> {
     }
     // The parts, per window.
     let w = model.manifest.window_samples();
-    let window: Vec<f32> = (0..w).map(|i| ((i as f32) * 0.001).sin() * 0.3).collect();
-    let mut input = vec![0.0; model.front_end.len() * args.batch];
+    // A tone over deterministic noise, so that a picture has something in every band.
+    let window: Vec<f32> = (0..w)
+        .map(|i| {
+            ((i as f32) * 0.001).sin() * 0.3 + ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.01
+        })
+        .collect();
+    let mut input = vec![0.0; model.front_end.input_len() * args.batch];
     let n = 50;
     let t0 = Instant::now();
-    for _ in 0..n {
-        model
-            .front_end
-            .compute(&window, &mut input[..model.front_end.len()]);
-    }
+    let what = match &model.front_end {
+        Built::Window(fe) => {
+            for _ in 0..n {
+                fe.compute(&window, &mut input[..fe.len()]);
+            }
+            format!("per {} s window: front end", model.manifest.window_s)
+        }
+        Built::Image(img) => {
+            let rate = model.manifest.sample_rate;
+            let mut count = 0;
+            for _ in 0..n {
+                let pic = img.picture(&window, rate).map_err(anyhow::Error::msg)?;
+                count = img.windows(&pic).map_err(anyhow::Error::msg)?.len();
+            }
+            format!(
+                "per {} s picture ({count} image windows): picture and windows",
+                model.manifest.window_s
+            )
+        }
+    };
     let fe = t0.elapsed().as_secs_f64() / n as f64;
     let t0 = Instant::now();
     for _ in 0..n {
@@ -91,11 +112,16 @@ fn main() -> Result<()> {
     }
     let net = t0.elapsed().as_secs_f64() / n as f64;
     println!(
-        "per {} s window: front end {:.2} ms, network {:.2} ms ({:.0}x real time for the network alone)",
-        model.manifest.window_s,
+        "{what} {:.2} ms, network {:.2} ms per input{}",
         fe * 1e3,
         net * 1e3,
-        model.manifest.window_s / net
+        match &model.front_end {
+            Built::Window(_) => format!(
+                " ({:.0}x real time for the network alone)",
+                model.manifest.window_s / net
+            ),
+            Built::Image(_) => String::new(),
+        }
     );
     println!("peak memory: {:.0} MB", peak_rss_self_mb());
     Ok(())

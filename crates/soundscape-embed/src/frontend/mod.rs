@@ -4,8 +4,10 @@
 //! sees what it saw in its own framework; each is tested against that original
 //! (docs/embeddings.md#front-ends).
 
+pub mod batbot;
 pub mod birdnet;
 pub mod logmel;
+pub mod resize;
 
 use std::path::Path;
 
@@ -48,11 +50,47 @@ impl FrontEnd for Waveform {
     }
 }
 
+/// A built front end: one network input per window of audio, or a picture of the window cut
+/// into many inputs.
+pub enum Built {
+    Window(Box<dyn FrontEnd>),
+    Image(batbot::BatbotImage),
+}
+
+impl Built {
+    /// Values of one network input.
+    pub fn input_len(&self) -> usize {
+        match self {
+            Built::Window(f) => f.len(),
+            Built::Image(i) => i.input_len(),
+        }
+    }
+
+    /// The windowed front end, if this is one.
+    pub fn window(&self) -> Option<&dyn FrontEnd> {
+        match self {
+            Built::Window(f) => Some(f.as_ref()),
+            Built::Image(_) => None,
+        }
+    }
+}
+
 /// Builds the front end a manifest describes (reading its constants from `dir`).
-pub fn build(manifest: &Manifest, dir: &Path) -> Result<Box<dyn FrontEnd>, String> {
+pub fn build(manifest: &Manifest, dir: &Path) -> Result<Built, String> {
     let samples = manifest.window_samples();
     let per_window: usize = manifest.input.shape[1..].iter().product();
     let fe: Box<dyn FrontEnd> = match &manifest.front_end {
+        Spec::BatbotImage(p) => {
+            let img = batbot::BatbotImage::new(p.clone(), manifest.sample_rate)?;
+            if img.input_len() != per_window {
+                return Err(format!(
+                    "the picture windows give {} values but input.shape {:?} takes {per_window}",
+                    img.input_len(),
+                    manifest.input.shape
+                ));
+            }
+            return Ok(Built::Image(img));
+        }
         Spec::Waveform { peak_normalize } => Box::new(Waveform {
             samples,
             peak: *peak_normalize,
@@ -78,5 +116,5 @@ pub fn build(manifest: &Manifest, dir: &Path) -> Result<Box<dyn FrontEnd>, Strin
             manifest.input.shape
         ));
     }
-    Ok(fe)
+    Ok(Built::Window(fe))
 }
