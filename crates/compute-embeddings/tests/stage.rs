@@ -322,6 +322,10 @@ fn image_models_average_their_windows_and_skip_blank_and_low_rate_recordings() {
     let tmp = tempfile::tempdir().unwrap();
     let models = tmp.path().join("models");
     testmodel::write_image(&models.join(testmodel::IMAGE_NAME)).unwrap();
+    // The embedding's length comes from the graph (an empty unit's table still says it).
+    let dir = soundscape_embed::manifest::ModelDir::find(&models, testmodel::IMAGE_NAME).unwrap();
+    let model = soundscape_embed::model::Model::load(dir, 4).unwrap();
+    assert_eq!(model.network.embedding_dim(), 3);
     let input = tmp.path().join("in");
     std::fs::create_dir_all(&input).unwrap();
     let calls = bat_calls(0.4);

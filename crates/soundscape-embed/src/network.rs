@@ -69,6 +69,18 @@ impl Network {
         self.batch
     }
 
+    /// Length of the embedding output per window, from the optimised graph's output shape (0
+    /// without an embedding output, or when the graph does not say).
+    pub fn embedding_dim(&self) -> usize {
+        let Some(ix) = self.embedding else { return 0 };
+        self.plan
+            .model()
+            .output_fact(ix)
+            .ok()
+            .and_then(|f| f.shape.as_concrete().map(|d| d.iter().product::<usize>()))
+            .map_or(0, |n| n / self.batch)
+    }
+
     /// Runs `n <= batch` windows whose inputs fill the first `n * per_window` values of
     /// `input` (the rest is ignored and zeroed). A byte input takes the values as bytes.
     pub fn run(&self, input: &mut [f32], n: usize, shape: &[usize]) -> Result<BatchOutput, String> {

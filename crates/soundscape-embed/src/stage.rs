@@ -207,7 +207,7 @@ pub fn run(
     if job.settings.embeddings
         && model.manifest.outputs.embedding.is_some()
         && write(EMBEDDINGS, "embeddings", &|p| {
-            tables::write_embeddings(p, &done, &tag, 0)
+            tables::write_embeddings(p, &done, &tag, model.network.embedding_dim())
         })
     {
         products.push((EMBEDDINGS, EMBEDDINGS_METADATA, "Embeddings"));
