@@ -94,3 +94,41 @@ def test_log_mel_front_end_matches_vggish(tmp_path):
     ours = np.fromfile(dump, dtype="<f4").reshape(96, 64)
     assert theirs.shape == (96, 64)
     assert np.abs(ours - theirs).max() < 1e-5, np.abs(ours - theirs).max()
+
+
+LIBROSA_PCEN = """
+import sys, numpy as np, soundfile as sf, librosa
+y, sr = sf.read(sys.argv[1], dtype="float32")
+S = np.abs(librosa.stft(y[:sr], n_fft=512, hop_length=128, window="hann", center=False))
+np.save(sys.argv[2], librosa.pcen(S, sr=sr, hop_length=128).T)
+"""
+
+
+def test_pcen_front_end_matches_librosa(tmp_path):
+    """The PCEN front end gives librosa.pcen of the magnitude spectrogram (librosa 0.11.0 in
+    .venv-birdnet), with librosa's defaults (gain 0.98, bias 2, power 0.5, time constant
+    0.4 s, eps 1e-6) and its initial smoother state."""
+    ref_py = ROOT / ".venv-birdnet" / "bin" / "python"
+    if not ref_py.exists():
+        if os.environ.get("SOUNDSCAPE_REQUIRE_MODELS") == "1":
+            pytest.fail(f"{ref_py} missing (scripts/setup.sh)")
+        pytest.skip(f"{ref_py} missing (scripts/setup.sh)")
+    models = tmp_path / "models"
+    subprocess.run([str(BIN), "--write-test-model", str(models)], check=True)
+    rng = np.random.default_rng(11)
+    t = np.arange(16000 * 2) / 16000
+    sig = (0.3 * np.sin(2 * np.pi * (300 + 1500 * t) * t) * (t % 0.5 < 0.2)
+           + 0.01 * rng.standard_normal(t.size))
+    wav = tmp_path / "x.wav"
+    sf.write(wav, sig, 16000, subtype="PCM_16")
+    script = tmp_path / "pcen.py"
+    script.write_text(LIBROSA_PCEN)
+    subprocess.run([str(ref_py), str(script), str(wav), str(tmp_path / "theirs.npy")], check=True)
+    theirs = np.load(tmp_path / "theirs.npy")
+    dump = tmp_path / "ours.f32"
+    subprocess.run([str(BIN), "--model", "test-pcen-frontend", "--models-dir", str(models), "--dump-front-end",
+                    str(wav), "--out", str(dump)], check=True)
+    ours = np.fromfile(dump, dtype="<f4").reshape(theirs.shape)
+    assert theirs.shape == (122, 257)
+    err = np.abs(ours - theirs).max() / np.abs(theirs).max()
+    assert err < 1e-5, err

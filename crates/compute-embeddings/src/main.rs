@@ -139,6 +139,11 @@ fn run(args: Args) -> anyhow::Result<u8> {
                     &dir.join(soundscape_embed::testmodel::IMAGE_NAME),
                 )
             })
+            .and_then(|_| {
+                soundscape_embed::testmodel::write_pcen(
+                    &dir.join(soundscape_embed::testmodel::PCEN_NAME),
+                )
+            })
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         return Ok(0);
     }

@@ -23,17 +23,20 @@ pub enum ProductKind {
     Videos,
     /// `<audio id>_compressed.png` and its `<audio id>_compressed.json` (segments and metadata).
     Compressed,
+    /// `embeddings.parquet` and `detections.parquet` (compute-embeddings).
+    Embeddings,
     /// The `*_metadata.json` files beside the products.
     Metadata,
 }
 
 impl ProductKind {
-    pub const ALL: [ProductKind; 6] = [
+    pub const ALL: [ProductKind; 7] = [
         ProductKind::Soundscape,
         ProductKind::Plots,
         ProductKind::Spectrograms,
         ProductKind::Videos,
         ProductKind::Compressed,
+        ProductKind::Embeddings,
         ProductKind::Metadata,
     ];
 
@@ -44,6 +47,7 @@ impl ProductKind {
             ProductKind::Spectrograms => "spectrograms",
             ProductKind::Videos => "videos",
             ProductKind::Compressed => "compressed",
+            ProductKind::Embeddings => "embeddings",
             ProductKind::Metadata => "metadata",
         }
     }
@@ -88,6 +92,12 @@ pub fn compressed_json_file(audio_id: &str) -> String {
     format!("{audio_id}_compressed.json")
 }
 
+/// compute-embeddings' tables of a unit, and their metadata.
+pub const EMBEDDINGS_FILE: &str = "embeddings.parquet";
+pub const EMBEDDINGS_METADATA_FILE: &str = "embeddings_metadata.json";
+pub const DETECTIONS_FILE: &str = "detections.parquet";
+pub const DETECTIONS_METADATA_FILE: &str = "detections_metadata.json";
+
 /// A product file recognised by its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductFile {
@@ -119,6 +129,18 @@ pub fn classify(name: &str) -> Option<ProductFile> {
     }
     if name.ends_with("_metadata.json") {
         return product(ProductKind::Metadata, None);
+    }
+    if name == EMBEDDINGS_FILE {
+        return product(
+            ProductKind::Embeddings,
+            Some(EMBEDDINGS_METADATA_FILE.into()),
+        );
+    }
+    if name == DETECTIONS_FILE {
+        return product(
+            ProductKind::Embeddings,
+            Some(DETECTIONS_METADATA_FILE.into()),
+        );
     }
     if let Some(id) = name.strip_suffix("_compressed.png") {
         return product(ProductKind::Compressed, Some(compressed_json_file(id)));
@@ -173,6 +195,17 @@ mod tests {
                 Some("soundscape_metadata.json".into()),
             ),
             (
+                EMBEDDINGS_FILE.into(),
+                ProductKind::Embeddings,
+                Some(EMBEDDINGS_METADATA_FILE.into()),
+            ),
+            (
+                DETECTIONS_FILE.into(),
+                ProductKind::Embeddings,
+                Some(DETECTIONS_METADATA_FILE.into()),
+            ),
+            (DETECTIONS_METADATA_FILE.into(), ProductKind::Metadata, None),
+            (
                 "sequence.png".into(),
                 ProductKind::Plots,
                 Some("soundscape_seq_metadata.json".into()),
@@ -192,6 +225,7 @@ mod tests {
             "selection.json",
             "run_report.json",
             "spec_n_specvid_report.json",
+            "embeddings_report.json",
             "upload_journal.jsonl",
             ".sequence.png.a1b2.tmp",
             "x.wav",

@@ -91,6 +91,8 @@ pub enum FrontEnd {
     },
     /// VGGish/YAMNet log-mel patches (`[patches, 96, 64]`-style input).
     LogMel(crate::frontend::logmel::LogMelParams),
+    /// PCEN of the magnitude spectrogram, as `librosa.pcen` (`[frames, bins]`).
+    Pcen(crate::frontend::pcen::PcenParams),
     /// batbot's spectrogram picture of each window of audio (`window_s` is the longest
     /// stretch drawn as one picture), cut into square image windows whose scores are averaged
     /// (the bats-ai / batbot species classifier).

@@ -20,8 +20,8 @@ use crate::model::Model;
 use crate::tables::{self, ModelTag, DETECTIONS, EMBEDDINGS, REVIEW_DIR};
 
 pub const REPORT: &str = "embeddings_report.json";
-pub const EMBEDDINGS_METADATA: &str = "embeddings_metadata.json";
-pub const DETECTIONS_METADATA: &str = "detections_metadata.json";
+pub const EMBEDDINGS_METADATA: &str = soundscape_core::products::EMBEDDINGS_METADATA_FILE;
+pub const DETECTIONS_METADATA: &str = soundscape_core::products::DETECTIONS_METADATA_FILE;
 pub const STAGE: &str = "compute-embeddings";
 
 pub struct Job<'a> {

@@ -23,8 +23,8 @@ use soundscape_core::Recording;
 use crate::analyze::RecordingResult;
 use crate::model::Label;
 
-pub const EMBEDDINGS: &str = "embeddings.parquet";
-pub const DETECTIONS: &str = "detections.parquet";
+pub const EMBEDDINGS: &str = soundscape_core::products::EMBEDDINGS_FILE;
+pub const DETECTIONS: &str = soundscape_core::products::DETECTIONS_FILE;
 /// Folder of the per-recording review tables.
 pub const REVIEW_DIR: &str = "review";
 

@@ -83,6 +83,40 @@ pub const LOGMEL_NAME: &str = "test-vggish-frontend";
 
 /// Writes a model whose network returns its `[1, 96, 64]` log-mel patch as the embedding.
 pub fn write_logmel(dir: &Path) -> std::io::Result<()> {
+    write_identity(
+        dir,
+        &[1, 96, 64],
+        serde_json::json!({
+            "name": LOGMEL_NAME,
+            "sample_rate": 16000,
+            "window_s": 0.975,
+            "hop_s": 0.96,
+            "front_end": {"kind": "log_mel", "log_offset": 0.01},
+        }),
+    )
+}
+
+/// Name of the PCEN test model: 1 s windows at 16 kHz, PCEN of a 512-point STFT every 128
+/// samples with librosa's defaults, and an identity network.
+pub const PCEN_NAME: &str = "test-pcen-frontend";
+
+/// Writes a model whose network returns its `[1, 122, 257]` PCEN patch as the embedding.
+pub fn write_pcen(dir: &Path) -> std::io::Result<()> {
+    write_identity(
+        dir,
+        &[1, 122, 257],
+        serde_json::json!({
+            "name": PCEN_NAME,
+            "sample_rate": 16000,
+            "window_s": 1.0,
+            "front_end": {"kind": "pcen", "n_fft": 512, "hop": 128},
+        }),
+    )
+}
+
+/// A model whose network is the identity on an input of `shape`, with the manifest fields
+/// `fields` (name, rates, front end).
+fn write_identity(dir: &Path, shape: &[i64], fields: serde_json::Value) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let graph = GraphProto {
         name: "identity".into(),
@@ -93,24 +127,22 @@ pub fn write_logmel(dir: &Path) -> std::io::Result<()> {
             op_type: "Identity".into(),
             ..Default::default()
         }],
-        input: vec![value_info("patch", &[1, 96, 64])],
-        output: vec![value_info("embedding", &[1, 96, 64])],
+        input: vec![value_info("patch", shape)],
+        output: vec![value_info("embedding", shape)],
         ..Default::default()
     };
     std::fs::write(dir.join("model.onnx"), model_bytes(graph))?;
-    let manifest = serde_json::json!({
-        "name": LOGMEL_NAME,
+    let mut manifest = serde_json::json!({
         "version": "1",
         "licence": "MIT OR Apache-2.0 (made by the tests)",
         "weights": "model.onnx",
         "sha256": {"model.onnx": sha256_file(&dir.join("model.onnx"))?},
-        "sample_rate": 16000,
-        "window_s": 0.975,
-        "hop_s": 0.96,
-        "front_end": {"kind": "log_mel", "log_offset": 0.01},
-        "input": {"name": "patch", "shape": [1, 96, 64]},
+        "input": {"name": "patch", "shape": shape},
         "outputs": {"embedding": "embedding"},
     });
+    if let (Some(m), serde_json::Value::Object(f)) = (manifest.as_object_mut(), fields) {
+        m.extend(f);
+    }
     std::fs::write(
         dir.join(crate::manifest::MANIFEST_FILE),
         serde_json::to_vec_pretty(&manifest)?,

@@ -20,7 +20,7 @@ pub struct SelectionArgs {
     #[arg(long, env = "ALFRESCO_NODE_ID")]
     pub root_node: Option<String>,
     /// Products to handle, comma-separated: soundscape, plots, spectrograms, videos,
-    /// compressed, metadata, or all.
+    /// compressed, embeddings, metadata, or all.
     #[arg(long, default_value = "all", value_parser = parse_kinds_arg)]
     pub products: KindList,
     /// Requests in flight at once.

@@ -138,12 +138,15 @@ fn run_with_a_model_makes_embeddings_and_detections_per_unit() {
         .unwrap();
     assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
     let out = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
     let res = Command::new(env!("CARGO_BIN_EXE_soundscape"))
         .current_dir(repo())
         .args(["run", "--input", "demo/manifest.csv", "--out"])
         .arg(out.path())
         .args(["--set", "model=test-linear", "--set"])
         .arg(format!("models-dir={}", models.path().display()))
+        .arg("--set")
+        .arg(format!("s3-url=file://{}", store.path().display()))
         .env("SOUNDSCAPE_BIN_DIR", &bins)
         .output()
         .unwrap();
@@ -171,6 +174,18 @@ fn run_with_a_model_makes_embeddings_and_detections_per_unit() {
         serde_json::from_slice(&std::fs::read(dir.join("soundscape_metadata.json")).unwrap())
             .unwrap();
     assert_eq!(meta["product_parent"], soundscape["product_id"]);
+    // The uploads carry the tables and their metadata.
+    let unit = "92/0_00_1_0000/HARNESS/2021-08-04";
+    for f in [
+        "embeddings.parquet",
+        "detections.parquet",
+        "embeddings_metadata.json",
+    ] {
+        assert!(
+            store.path().join(unit).join(f).is_file(),
+            "{f} not uploaded"
+        );
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@
 pub mod batbot;
 pub mod birdnet;
 pub mod logmel;
+pub mod pcen;
 pub mod resize;
 
 use std::path::Path;
@@ -108,6 +109,7 @@ pub fn build(manifest: &Manifest, dir: &Path) -> Result<Built, String> {
             manifest.sample_rate,
             samples,
         )?),
+        Spec::Pcen(p) => Box::new(pcen::Pcen::new(p.clone(), manifest.sample_rate, samples)?),
     };
     if fe.len() != per_window {
         return Err(format!(
