@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from need import need
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,13 +34,6 @@ BIN = ROOT / "target" / "debug" / "compute-embeddings"
 MODEL = "batbot-0.2.1"
 TOL_LOSSLESS = 0.01
 TOL_JPEG = 0.015
-
-
-def need(path, what):
-    if not path.exists():
-        if os.environ.get("SOUNDSCAPE_REQUIRE_MODELS") == "1":
-            pytest.fail(f"{what} missing: {path}")
-        pytest.skip(f"{what} missing: {path}")
 
 
 def read_pgm(path):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from need import need
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = Path(os.environ.get("SOUNDSCAPE_MODELS", ROOT / "models"))
@@ -20,13 +21,6 @@ REF_PY = ROOT / ".venv-birdnet" / "bin" / "python"
 BIN = ROOT / "target" / "debug" / "compute-embeddings"
 THRESHOLD = 0.1
 TOL = 0.01
-
-
-def need(path, what):
-    if not path.exists():
-        if os.environ.get("SOUNDSCAPE_REQUIRE_MODELS") == "1":
-            pytest.fail(f"{what} missing: {path}")
-        pytest.skip(f"{what} missing: {path}")
 
 
 def recordings():

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from need import need
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,10 +68,7 @@ def test_log_mel_front_end_matches_vggish(tmp_path):
     """The log-mel front end gives VGGish's own patch (mel_features.py of the VGGish release,
     as torchvggish ships it; fetched by `just corpus`)."""
     ref = ROOT / "tests" / "corpus" / "reference" / "mel_features.py"
-    if not ref.exists():
-        if os.environ.get("SOUNDSCAPE_REQUIRE_MODELS") == "1":
-            pytest.fail(f"{ref} missing (just corpus)")
-        pytest.skip(f"{ref} missing (just corpus)")
+    need(ref, "VGGish's mel_features.py (just corpus)")
     import importlib.util
     spec = importlib.util.spec_from_file_location("mel_features", ref)
     mel_features = importlib.util.module_from_spec(spec)
@@ -109,10 +107,7 @@ def test_pcen_front_end_matches_librosa(tmp_path):
     .venv-birdnet), with librosa's defaults (gain 0.98, bias 2, power 0.5, time constant
     0.4 s, eps 1e-6) and its initial smoother state."""
     ref_py = ROOT / ".venv-birdnet" / "bin" / "python"
-    if not ref_py.exists():
-        if os.environ.get("SOUNDSCAPE_REQUIRE_MODELS") == "1":
-            pytest.fail(f"{ref_py} missing (scripts/setup.sh)")
-        pytest.skip(f"{ref_py} missing (scripts/setup.sh)")
+    need(ref_py, "librosa's venv (scripts/setup.sh)")
     models = tmp_path / "models"
     subprocess.run([str(BIN), "--write-test-model", str(models)], check=True)
     rng = np.random.default_rng(11)

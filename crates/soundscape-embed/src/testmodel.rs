@@ -67,6 +67,48 @@ fn model_bytes(graph: GraphProto) -> Vec<u8> {
     .encode_to_vec()
 }
 
+fn tensor(name: &str, dims: Vec<i64>, data: Vec<f32>) -> TensorProto {
+    TensorProto {
+        dims,
+        data_type: 1,
+        float_data: data,
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// Writes `graph` as `model.onnx`, the labels (if any) as `labels.txt`, and `model.json`:
+/// the fields every test model shares (version, licence, source, files and their sha256)
+/// and `fields` (name, rates, front end, tensors).
+fn write_model(
+    dir: &Path,
+    graph: GraphProto,
+    labels: &[&str],
+    fields: serde_json::Value,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("model.onnx"), model_bytes(graph))?;
+    let mut manifest = serde_json::json!({
+        "version": "1",
+        "licence": "MIT OR Apache-2.0 (made by the tests)",
+        "source": "soundscape_embed::testmodel",
+        "weights": "model.onnx",
+        "sha256": {"model.onnx": sha256_file(&dir.join("model.onnx"))?},
+    });
+    if !labels.is_empty() {
+        std::fs::write(dir.join("labels.txt"), labels.join("\n") + "\n")?;
+        manifest["labels"] = "labels.txt".into();
+        manifest["sha256"]["labels.txt"] = sha256_file(&dir.join("labels.txt"))?.into();
+    }
+    if let (Some(m), serde_json::Value::Object(f)) = (manifest.as_object_mut(), fields) {
+        m.extend(f);
+    }
+    std::fs::write(
+        dir.join(crate::manifest::MANIFEST_FILE),
+        serde_json::to_vec_pretty(&manifest)?,
+    )
+}
+
 fn matmul(a: &str, b: &str, out: &str) -> NodeProto {
     NodeProto {
         input: vec![a.into(), b.into()],
@@ -116,8 +158,7 @@ pub fn write_pcen(dir: &Path) -> std::io::Result<()> {
 
 /// A model whose network is the identity on an input of `shape`, with the manifest fields
 /// `fields` (name, rates, front end).
-fn write_identity(dir: &Path, shape: &[i64], fields: serde_json::Value) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+fn write_identity(dir: &Path, shape: &[i64], mut fields: serde_json::Value) -> std::io::Result<()> {
     let graph = GraphProto {
         name: "identity".into(),
         node: vec![NodeProto {
@@ -131,27 +172,13 @@ fn write_identity(dir: &Path, shape: &[i64], fields: serde_json::Value) -> std::
         output: vec![value_info("embedding", shape)],
         ..Default::default()
     };
-    std::fs::write(dir.join("model.onnx"), model_bytes(graph))?;
-    let mut manifest = serde_json::json!({
-        "version": "1",
-        "licence": "MIT OR Apache-2.0 (made by the tests)",
-        "weights": "model.onnx",
-        "sha256": {"model.onnx": sha256_file(&dir.join("model.onnx"))?},
-        "input": {"name": "patch", "shape": shape},
-        "outputs": {"embedding": "embedding"},
-    });
-    if let (Some(m), serde_json::Value::Object(f)) = (manifest.as_object_mut(), fields) {
-        m.extend(f);
-    }
-    std::fs::write(
-        dir.join(crate::manifest::MANIFEST_FILE),
-        serde_json::to_vec_pretty(&manifest)?,
-    )
+    fields["input"] = serde_json::json!({"name": "patch", "shape": shape});
+    fields["outputs"] = serde_json::json!({"embedding": "embedding"});
+    write_model(dir, graph, &[], fields)
 }
 
 /// Writes `model.onnx`, `labels.txt` and `model.json` into `dir`.
 pub fn write(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
     let n = SAMPLE_RATE as usize;
     let w: Vec<f32> = (0..n)
         .flat_map(|i| (0..4).map(move |j| weight(i, j) as f32))
@@ -162,13 +189,6 @@ pub fn write(dir: &Path) -> std::io::Result<()> {
         0.0, 100.0, 0.0, //
         0.0, 0.0, 100.0,
     ];
-    let tensor = |name: &str, dims: Vec<i64>, data: Vec<f32>| TensorProto {
-        dims,
-        data_type: 1,
-        float_data: data,
-        name: name.into(),
-        ..Default::default()
-    };
     let graph = GraphProto {
         name: "test_linear".into(),
         node: vec![
@@ -186,19 +206,8 @@ pub fn write(dir: &Path) -> std::io::Result<()> {
         ],
         ..Default::default()
     };
-    std::fs::write(dir.join("model.onnx"), model_bytes(graph))?;
-    std::fs::write(dir.join("labels.txt"), LABELS.join("\n") + "\n")?;
     let manifest = serde_json::json!({
         "name": NAME,
-        "version": "1",
-        "licence": "MIT OR Apache-2.0 (made by the tests)",
-        "source": "soundscape_embed::testmodel",
-        "weights": "model.onnx",
-        "labels": "labels.txt",
-        "sha256": {
-            "model.onnx": sha256_file(&dir.join("model.onnx"))?,
-            "labels.txt": sha256_file(&dir.join("labels.txt"))?,
-        },
         "sample_rate": SAMPLE_RATE,
         "window_s": 1.0,
         "min_window_s": 0.5,
@@ -207,10 +216,7 @@ pub fn write(dir: &Path) -> std::io::Result<()> {
         "outputs": {"embedding": "embedding", "scores": "logits"},
         "activation": {"kind": "softmax"},
     });
-    std::fs::write(
-        dir.join(crate::manifest::MANIFEST_FILE),
-        serde_json::to_vec_pretty(&manifest)?,
-    )
+    write_model(dir, graph, &LABELS, manifest)
 }
 
 /// Name of the image test model: batbot's front end and a network whose embedding is the
@@ -221,7 +227,6 @@ pub const IMAGE_LABELS: [&str; 2] = ["bright", "dark"];
 
 /// Writes the image test model (byte input `[1, 224, 224, 3]`, 250 kHz, 15 s pictures).
 pub fn write_image(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
     let node = |op: &str, inputs: &[&str], out: &str, attribute| NodeProto {
         input: inputs.iter().map(|s| s.to_string()).collect(),
         output: vec![out.into()],
@@ -240,13 +245,6 @@ pub fn write_image(dir: &Path) -> std::io::Result<()> {
         name: name.into(),
         i: v,
         r#type: 2,
-        ..Default::default()
-    };
-    let tensor = |name: &str, dims: Vec<i64>, data: Vec<f32>| TensorProto {
-        dims,
-        data_type: 1,
-        float_data: data,
-        name: name.into(),
         ..Default::default()
     };
     let mut input = value_info("image", &[1, 224, 224, 3]);
@@ -285,19 +283,8 @@ pub fn write_image(dir: &Path) -> std::io::Result<()> {
         ],
         ..Default::default()
     };
-    std::fs::write(dir.join("model.onnx"), model_bytes(graph))?;
-    std::fs::write(dir.join("labels.txt"), IMAGE_LABELS.join("\n") + "\n")?;
     let manifest = serde_json::json!({
         "name": IMAGE_NAME,
-        "version": "1",
-        "licence": "MIT OR Apache-2.0 (made by the tests)",
-        "source": "soundscape_embed::testmodel",
-        "weights": "model.onnx",
-        "labels": "labels.txt",
-        "sha256": {
-            "model.onnx": sha256_file(&dir.join("model.onnx"))?,
-            "labels.txt": sha256_file(&dir.join("labels.txt"))?,
-        },
         "sample_rate": 250_000,
         "window_s": 15.0,
         "min_window_s": 0.01,
@@ -305,8 +292,5 @@ pub fn write_image(dir: &Path) -> std::io::Result<()> {
         "input": {"name": "image", "shape": [1, 224, 224, 3], "dtype": "u8"},
         "outputs": {"embedding": "embedding", "scores": "scores"},
     });
-    std::fs::write(
-        dir.join(crate::manifest::MANIFEST_FILE),
-        serde_json::to_vec_pretty(&manifest)?,
-    )
+    write_model(dir, graph, &IMAGE_LABELS, manifest)
 }

@@ -361,7 +361,7 @@ impl BatbotImage {
             }
             (x * 65535.0).round_ties_even() as u16
         };
-        let mut words: Vec<u16> = db.iter().map(|&v| to16(v)).collect();
+        let words: Vec<u16> = db.iter().map(|&v| to16(v)).collect();
         drop(db);
         let (m16, x16) = words
             .iter()
@@ -379,7 +379,6 @@ impl BatbotImage {
                 *o = (x * 255.0).round_ties_even().clamp(0.0, 255.0) as u8;
             }
         }
-        words.clear();
         Ok(Picture {
             width: frames,
             height: h,
