@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use soundscape_cli::CommonArgs;
-use soundscape_embed::analyze::Settings;
+use soundscape_embed::analyze::{ChannelMode, Settings};
 use soundscape_embed::manifest::{list_models, ModelDir};
 use soundscape_embed::model::Model;
 use soundscape_table::input::UnitDefaults;
@@ -69,6 +69,10 @@ struct Args {
     /// Overlap of consecutive windows, seconds (the hop is the window minus this).
     #[arg(long, help_heading = "Windows")]
     overlap: Option<f64>,
+    /// Channels of a multi-channel recording: each on its own (a row per window and channel)
+    /// or their mean (BirdNET's own tools mix them).
+    #[arg(long, value_enum, default_value_t = ChannelMode::Each, help_heading = "Windows")]
+    channels: ChannelMode,
     /// Share of a header's declared length that may be missing from the decoded audio.
     #[arg(long, default_value_t = soundscape_audio_tolerance(), help_heading = "Windows")]
     max_truncation: f64,
@@ -216,6 +220,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
         None => vec![],
     };
     let settings = Settings {
+        channels: args.channels,
         hop_s,
         sensitivity: args.sensitivity,
         min_confidence: args.min_confidence,

@@ -30,12 +30,12 @@ fn signal() -> Vec<i16> {
 
 /// The embedding of the window starting at `start` (samples), zero-padded, with the bound of
 /// the rounding error of a float32 dot product of that length (`n * eps/2 * sum |x w|`).
-fn expected(samples: &[i16], start: usize) -> Vec<(f64, f64)> {
+fn expected_of(samples: &[f64], start: usize) -> Vec<(f64, f64)> {
     let n = RATE as usize;
     (0..4)
         .map(|j| {
             let terms = (0..n).map(|k| {
-                let x = samples.get(start + k).map_or(0.0, |&v| v as f64 / 32768.0);
+                let x = samples.get(start + k).copied().unwrap_or(0.0);
                 x * testmodel::weight(k, j)
             });
             let (sum, abs) = terms.fold((0.0, 0.0), |(s, a), t| (s + t, a + t.abs()));
@@ -106,23 +106,145 @@ fn read(path: &Path) -> arrow::record_batch::RecordBatch {
 
 /// A's four windows against the closed form.
 fn check_embeddings(emb: &arrow::record_batch::RecordBatch) {
+    let x: Vec<f64> = signal().iter().map(|&v| v as f64 / 32768.0).collect();
+    check_rows(emb, &[0, 1, 2, 3], &x);
+}
+
+/// The embeddings of `rows` (window k of the signal `x` in row `rows[k]`) against the
+/// closed form.
+fn check_rows(emb: &arrow::record_batch::RecordBatch, rows: &[usize], x: &[f64]) {
     let list = emb
         .column_by_name("embedding")
         .unwrap()
         .as_fixed_size_list();
     assert_eq!(list.value_length(), 4);
-    let samples = signal();
-    for w in 0..4 {
-        let got = list.value(w);
+    for (w, &row) in rows.iter().enumerate() {
+        let got = list.value(row);
         let got = got.as_primitive::<Float32Type>();
-        for (j, (want, tol)) in expected(&samples, w * RATE as usize).iter().enumerate() {
+        for (j, (want, tol)) in expected_of(x, w * RATE as usize).iter().enumerate() {
             assert!(
                 (got.value(j) as f64 - want).abs() <= *tol,
-                "window {w} dim {j}: {} vs {want} (bound {tol})",
+                "window {w} (row {row}) dim {j}: {} vs {want} (bound {tol})",
                 got.value(j)
             );
         }
     }
+}
+
+#[test]
+fn channels_each_on_their_own_or_mixed() {
+    let s = setup();
+    let input = s.input.with_file_name("stereo");
+    std::fs::create_dir_all(&input).unwrap();
+    // Left: the test signal; right: a 3 kHz cosine of the same length.
+    let left = signal();
+    let right: Vec<i16> = (0..left.len())
+        .map(|i| {
+            let t = i as f64 / RATE as f64;
+            (12000.0 * (2.0 * std::f64::consts::PI * 3000.0 * t).cos()).round() as i16
+        })
+        .collect();
+    let both: Vec<i16> = left
+        .iter()
+        .zip(&right)
+        .flat_map(|(&l, &r)| [l, r])
+        .collect();
+    std::fs::write(
+        input.join("S_20210804_060000.wav"),
+        soundscape_testkit::wav_channels(RATE, 2, &both, None),
+    )
+    .unwrap();
+    let go = |out: &Path, extra: &[&str]| {
+        let o = bin()
+            .arg("--input")
+            .arg(&input)
+            .arg("--out")
+            .arg(out)
+            .args(["--model", testmodel::NAME, "--models-dir"])
+            .arg(&s.models)
+            .args(["--no-progress", "--min-confidence", "0.5"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let value = |v: &[i16]| -> Vec<f64> { v.iter().map(|&x| x as f64 / 32768.0).collect() };
+
+    // Each channel on its own (the default): rows by window, then channel.
+    let each = s.out.with_file_name("each");
+    go(&each, &["--batch", "3"]);
+    let emb = read(&each.join("embeddings.parquet"));
+    assert_eq!(emb.num_rows(), 8);
+    let col = |b: &arrow::record_batch::RecordBatch, name: &str| -> Vec<i32> {
+        b.column_by_name(name)
+            .unwrap()
+            .as_primitive::<Int32Type>()
+            .values()
+            .to_vec()
+    };
+    assert_eq!(col(&emb, "channel"), [0, 1, 0, 1, 0, 1, 0, 1]);
+    assert_eq!(col(&emb, "window"), [0, 0, 1, 1, 2, 2, 3, 3]);
+    check_rows(&emb, &[0, 2, 4, 6], &value(&left));
+    check_rows(&emb, &[1, 3, 5, 7], &value(&right));
+    let det = read(&each.join("detections.parquet"));
+    let labels = det.column_by_name("label").unwrap().as_string::<i32>();
+    let found: Vec<(i32, i32, &str)> = (0..det.num_rows())
+        .map(|i| {
+            (
+                col(&det, "window")[i],
+                col(&det, "channel")[i],
+                labels.value(i),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (0, 0, "tone_1k"),
+            (0, 1, "tone_3k"),
+            (1, 0, "tone_3k"),
+            (1, 1, "tone_3k"),
+            (2, 0, "nyquist"),
+            (2, 1, "tone_3k"),
+            (3, 0, "tone_1k"),
+            (3, 1, "tone_3k"),
+        ]
+    );
+    let raven =
+        std::fs::read_to_string(each.join("review/S_20210804_060000.selections.txt")).unwrap();
+    let channels: Vec<&str> = raven
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(2).unwrap())
+        .collect();
+    assert_eq!(
+        channels,
+        ["1", "2", "1", "2", "1", "2", "1", "2"],
+        "{raven}"
+    );
+    let audacity =
+        std::fs::read_to_string(each.join("review/S_20210804_060000.labels.txt")).unwrap();
+    assert!(
+        audacity.lines().nth(1).unwrap().contains("ch2 tone_3k"),
+        "{audacity}"
+    );
+
+    // Mixed: one row per window, the channels' mean.
+    let mix = s.out.with_file_name("mix");
+    go(&mix, &["--channels", "mix"]);
+    let emb = read(&mix.join("embeddings.parquet"));
+    assert_eq!(col(&emb, "channel"), [0, 0, 0, 0]);
+    let mean: Vec<f64> = value(&left)
+        .iter()
+        .zip(value(&right))
+        .map(|(l, r)| (l + r) / 2.0)
+        .collect();
+    check_rows(&emb, &[0, 1, 2, 3], &mean);
 }
 
 #[test]

@@ -76,23 +76,28 @@ pub(crate) fn open(path: &Path) -> Result<(FfmpegSource, AudioInfo), String> {
 }
 
 impl FfmpegSource {
-    /// Decodes the next frame into `mono`; `false` at the end of the stream.
-    pub(crate) fn next(&mut self, mono: &mut Vec<f32>) -> Result<bool, String> {
+    /// Decodes the next frame into `mono` (interleaved channels if `keep`); its frames,
+    /// `None` at the end of the stream.
+    pub(crate) fn next(
+        &mut self,
+        mono: &mut Vec<f32>,
+        keep: bool,
+    ) -> Result<Option<usize>, String> {
         loop {
             match self.decoder.receive_frame(&mut self.frame) {
                 Ok(()) => {
                     if self.frame.samples() == 0 {
                         continue;
                     }
-                    to_mono(&self.frame, mono)?;
-                    return Ok(true);
+                    to_mono(&self.frame, mono, keep)?;
+                    return Ok(Some(self.frame.samples()));
                 }
-                Err(ff::Error::Eof) => return Ok(false),
+                Err(ff::Error::Eof) => return Ok(None),
                 Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
                 Err(e) => return Err(e.to_string()),
             }
             if self.eof_sent {
-                return Ok(false);
+                return Ok(None);
             }
             let mut packet = ff::Packet::empty();
             loop {
@@ -116,14 +121,15 @@ impl FfmpegSource {
     }
 }
 
-/// One decoded frame, averaged to mono `f32` with the arithmetic of the other decoders.
-fn to_mono(f: &frame::Audio, mono: &mut Vec<f32>) -> Result<(), String> {
+/// One decoded frame, averaged to mono `f32` with the arithmetic of the other decoders, or
+/// (`keep`) its channels interleaved.
+fn to_mono(f: &frame::Audio, mono: &mut Vec<f32>, keep: bool) -> Result<(), String> {
     use format::sample::Type;
     use format::Sample;
     let n = f.samples();
     let ch = f.channels() as usize;
     mono.clear();
-    mono.resize(n, 0.0);
+    mono.resize(if keep { n * ch } else { n }, 0.0);
     // One native-endian sample to f32, chosen once per frame.
     let (width, planar, sample): (usize, Type, Convert) = match f.format() {
         Sample::U8(t) => (1, t, |b| (b[0] as f32 - 128.0) / 128.0),
@@ -142,7 +148,23 @@ fn to_mono(f: &frame::Audio, mono: &mut Vec<f32>) -> Result<(), String> {
         Sample::None => return Err("FFmpeg gave frames without a sample format".into()),
     };
     if planar == Type::Packed || ch == 1 {
-        crate::reader::interleaved_to_mono(&f.data(0)[..n * ch * width], ch, width, sample, mono);
+        let mixed = if keep { 1 } else { ch };
+        crate::reader::interleaved_to_mono(
+            &f.data(0)[..n * ch * width],
+            mixed,
+            width,
+            sample,
+            mono,
+        );
+        return Ok(());
+    }
+    if keep {
+        for c in 0..ch {
+            let plane = f.data(c).chunks_exact(width);
+            for (m, b) in mono[c..].iter_mut().step_by(ch).zip(plane) {
+                *m = sample(b);
+            }
+        }
         return Ok(());
     }
     // Planar: channel 0, the others added in order, then divided by their number.

@@ -5,7 +5,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use symphonia::core::audio::{AudioBufferRef, Signal};
-use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL, CODEC_TYPE_PCM_S16LE};
+use symphonia::core::codecs::{
+    Decoder, DecoderOptions, CODEC_TYPE_NULL, CODEC_TYPE_PCM_S16LE, CODEC_TYPE_VORBIS,
+};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::MediaSourceStream;
@@ -76,7 +78,8 @@ impl AudioError {
     }
 }
 
-/// A streaming decoder that yields mono `f32` blocks.
+/// A streaming decoder that yields mono `f32` blocks (the channels' mean), or, after
+/// [`AudioReader::keep_channels`], the channels' samples interleaved.
 pub struct AudioReader {
     path: PathBuf,
     backend: Backend,
@@ -84,6 +87,8 @@ pub struct AudioReader {
     mono: Vec<f32>,
     decoded: u64,
     done: bool,
+    /// Hand out every channel, interleaved, instead of their mean.
+    keep: bool,
 }
 
 enum Backend {
@@ -111,6 +116,7 @@ impl AudioReader {
             mono: Vec::new(),
             decoded: 0,
             done: false,
+            keep: false,
         };
         match crate::rifx::open(path) {
             Ok(Some((source, info))) => return Ok(with(Backend::Rifx(source), info)),
@@ -209,6 +215,15 @@ impl AudioReader {
         let s16le_channels =
             (params.codec == CODEC_TYPE_PCM_S16LE && coded_bits == Some(16) && channels > 0)
                 .then_some(channels as usize);
+        if params.codec == CODEC_TYPE_VORBIS && channels > 2 {
+            // symphonia 0.5 decodes Vorbis streams of more than two channels into other
+            // sounds (libvorbis, libsndfile and FFmpeg agree among themselves): FFmpeg reads
+            // them, and hands the channels out in WAV order as for every other format.
+            return Err(AudioError::Unsupported {
+                path: p,
+                detail: format!("Vorbis with {channels} channels"),
+            });
+        }
         let decoder = symphonia::default::get_codecs()
             .make(params, &DecoderOptions::default())
             .map_err(|e| AudioError::Unsupported {
@@ -227,6 +242,7 @@ impl AudioReader {
             mono: Vec::new(),
             decoded: 0,
             done: false,
+            keep: false,
         })
     }
 
@@ -244,30 +260,44 @@ impl AudioReader {
         self.info.frames = Some(frames);
     }
 
+    /// From now on, blocks hold every channel's samples interleaved (frame by frame, channels
+    /// in the file's order; a block's length is its frames times [`AudioInfo::channels`]),
+    /// each converted exactly as for the mean.
+    pub fn keep_channels(&mut self) {
+        self.keep = true;
+    }
+
+    /// Whether blocks are interleaved channels ([`AudioReader::keep_channels`]).
+    pub fn keeps_channels(&self) -> bool {
+        self.keep
+    }
+
     /// Frames decoded so far.
     pub fn frames_decoded(&self) -> u64 {
         self.decoded
     }
 
-    /// The next block of mono samples, or `None` at the end of the stream. At the end, a
+    /// The next block of mono samples (or of interleaved channels, see
+    /// [`AudioReader::keep_channels`]), or `None` at the end of the stream. At the end, a
     /// stream shorter than its header promised is an [`AudioError::Truncated`].
     pub fn next_block(&mut self) -> Result<Option<&[f32]>, AudioError> {
         if self.done {
             return Ok(None);
         }
         // The block decoders of the other paths.
+        let keep = self.keep;
         let block = match &mut self.backend {
-            Backend::Ffmpeg(source) => Some(source.next(&mut self.mono)),
-            Backend::Rifx(source) => Some(source.next(&mut self.mono)),
+            Backend::Ffmpeg(source) => Some(source.next(&mut self.mono, keep)),
+            Backend::Rifx(source) => Some(source.next(&mut self.mono, keep)),
             Backend::Symphonia { .. } => None,
         };
         if let Some(block) = block {
             return match block {
-                Ok(true) => {
-                    self.decoded += self.mono.len() as u64;
+                Ok(Some(frames)) => {
+                    self.decoded += frames as u64;
                     Ok(Some(&self.mono))
                 }
-                Ok(false) => {
+                Ok(None) => {
                     self.finish()?;
                     Ok(None)
                 }
@@ -305,8 +335,8 @@ impl AudioReader {
                 if whole && packet.trim_start == 0 && packet.trim_end == 0 {
                     let frames = data.len() / (2 * ch);
                     self.mono.clear();
-                    self.mono.resize(frames, 0.0);
-                    s16le_to_mono(data, ch, &mut self.mono);
+                    self.mono.resize(frames * if keep { ch } else { 1 }, 0.0);
+                    s16le_to_mono(data, if keep { 1 } else { ch }, &mut self.mono);
                     self.decoded += frames as u64;
                     return Ok(Some(&self.mono));
                 }
@@ -324,8 +354,13 @@ impl AudioReader {
                 self.info.channels = channels as u16;
             }
             self.mono.clear();
-            self.mono.resize(frames, 0.0);
-            downmix(&decoded, &mut self.mono);
+            if keep {
+                self.mono.resize(frames * channels, 0.0);
+                interleave(&decoded, &mut self.mono);
+            } else {
+                self.mono.resize(frames, 0.0);
+                downmix(&decoded, &mut self.mono);
+            }
             self.decoded += frames as u64;
             return Ok(Some(&self.mono));
         }
@@ -378,7 +413,8 @@ pub(crate) type Convert = fn(&[u8]) -> f32;
 
 /// Interleaved frames of `width`-byte samples to mono, with exactly the arithmetic of
 /// [`downmix`]: each sample converted by `sample`, channels added in order in f32, then
-/// divided by their number. Shared by every decoder that hands out raw interleaved bytes.
+/// divided by their number. Shared by every decoder that hands out raw interleaved bytes;
+/// with `channels` 1 it converts every sample, which is how interleaved channels are kept.
 #[inline(always)]
 pub(crate) fn interleaved_to_mono(
     data: &[u8],
@@ -414,21 +450,45 @@ fn s16le_to_mono(data: &[u8], channels: usize, out: &mut [f32]) {
     );
 }
 
-/// Scales to [-1, 1) as libsndfile does and averages the channels in f32.
+/// Calls `$body!(buffer, conversion)` with the sample conversion of the buffer's type:
+/// scaled to [-1, 1) as libsndfile does.
+macro_rules! with_conversion {
+    ($buf:expr, $body:ident) => {
+        match $buf {
+            AudioBufferRef::U8(b) => $body!(b, |s: u8| (s as f32 - 128.0) / 128.0),
+            AudioBufferRef::S8(b) => $body!(b, |s: i8| s as f32 / 128.0),
+            AudioBufferRef::U16(b) => $body!(b, |s: u16| (s as f32 - 32768.0) / 32768.0),
+            AudioBufferRef::S16(b) => $body!(b, |s: i16| s as f32 / 32768.0),
+            AudioBufferRef::U24(b) => $body!(b, |s: symphonia::core::sample::u24| {
+                (s.inner() as f32 - 8388608.0) / 8388608.0
+            }),
+            AudioBufferRef::S24(b) => {
+                $body!(b, |s: symphonia::core::sample::i24| s.inner() as f32
+                    / 8388608.0)
+            }
+            AudioBufferRef::U32(b) => {
+                $body!(b, |s: u32| ((s as f64 - 2147483648.0) / 2147483648.0)
+                    as f32)
+            }
+            AudioBufferRef::S32(b) => $body!(b, |s: i32| s as f32 / 2147483648.0),
+            AudioBufferRef::F32(b) => $body!(b, |s: f32| s),
+            AudioBufferRef::F64(b) => $body!(b, |s: f64| s as f32),
+        }
+    };
+}
+
+/// Averages the channels in f32 (channel 0, the others added in order, then divided by
+/// their number).
 fn downmix(buf: &AudioBufferRef<'_>, out: &mut [f32]) {
     macro_rules! mix {
         ($b:expr, $conv:expr) => {{
             let b = $b;
             let nch = b.spec().channels.count();
             let conv = $conv;
-            if nch == 1 {
-                for (o, &s) in out.iter_mut().zip(b.chan(0)) {
-                    *o = conv(s);
-                }
-            } else {
-                for (o, &s) in out.iter_mut().zip(b.chan(0)) {
-                    *o = conv(s);
-                }
+            for (o, &s) in out.iter_mut().zip(b.chan(0)) {
+                *o = conv(s);
+            }
+            if nch > 1 {
                 for c in 1..nch {
                     for (o, &s) in out.iter_mut().zip(b.chan(c)) {
                         *o += conv(s);
@@ -441,22 +501,24 @@ fn downmix(buf: &AudioBufferRef<'_>, out: &mut [f32]) {
             }
         }};
     }
-    match buf {
-        AudioBufferRef::U8(b) => mix!(b, |s: u8| (s as f32 - 128.0) / 128.0),
-        AudioBufferRef::S8(b) => mix!(b, |s: i8| s as f32 / 128.0),
-        AudioBufferRef::U16(b) => mix!(b, |s: u16| (s as f32 - 32768.0) / 32768.0),
-        AudioBufferRef::S16(b) => mix!(b, |s: i16| s as f32 / 32768.0),
-        AudioBufferRef::U24(b) => mix!(b, |s: symphonia::core::sample::u24| {
-            (s.inner() as f32 - 8388608.0) / 8388608.0
-        }),
-        AudioBufferRef::S24(b) => mix!(b, |s: symphonia::core::sample::i24| s.inner() as f32
-            / 8388608.0),
-        AudioBufferRef::U32(b) => mix!(b, |s: u32| ((s as f64 - 2147483648.0) / 2147483648.0)
-            as f32),
-        AudioBufferRef::S32(b) => mix!(b, |s: i32| s as f32 / 2147483648.0),
-        AudioBufferRef::F32(b) => mix!(b, |s: f32| s),
-        AudioBufferRef::F64(b) => mix!(b, |s: f64| s as f32),
+    with_conversion!(buf, mix)
+}
+
+/// The channels' samples interleaved, each converted as [`downmix`] converts it.
+fn interleave(buf: &AudioBufferRef<'_>, out: &mut [f32]) {
+    macro_rules! weave {
+        ($b:expr, $conv:expr) => {{
+            let b = $b;
+            let nch = b.spec().channels.count();
+            let conv = $conv;
+            for c in 0..nch {
+                for (o, &s) in out[c..].iter_mut().step_by(nch).zip(b.chan(c)) {
+                    *o = conv(s);
+                }
+            }
+        }};
     }
+    with_conversion!(buf, weave)
 }
 
 #[cfg(test)]

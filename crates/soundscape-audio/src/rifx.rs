@@ -100,12 +100,17 @@ pub(crate) fn open(path: &Path) -> Result<Option<(RifxSource, AudioInfo)>, Strin
 }
 
 impl RifxSource {
-    /// The next block into `mono`; `false` at the end of the data (or of the file).
-    pub(crate) fn next(&mut self, mono: &mut Vec<f32>) -> Result<bool, String> {
+    /// The next block into `mono` (interleaved channels if `keep`); its frames, `None` at the
+    /// end of the data (or of the file).
+    pub(crate) fn next(
+        &mut self,
+        mono: &mut Vec<f32>,
+        keep: bool,
+    ) -> Result<Option<usize>, String> {
         let frame = self.bytes * self.channels;
         let want = (4096 * frame as u64).min(self.remaining) as usize;
         if want == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         self.buf.resize(want, 0);
         let mut got = 0;
@@ -123,18 +128,19 @@ impl RifxSource {
             self.remaining - want as u64
         };
         if frames == 0 {
-            return Ok(false);
+            return Ok(None);
         }
+        let per = if keep { self.channels } else { 1 };
         mono.clear();
-        mono.resize(frames, 0.0);
+        mono.resize(frames * per, 0.0);
         crate::reader::interleaved_to_mono(
             &self.buf[..frames * frame],
-            self.channels,
+            self.channels / per,
             self.bytes,
             self.sample,
             mono,
         );
-        Ok(true)
+        Ok(Some(frames))
     }
 }
 

@@ -2,12 +2,13 @@
 //! noise with a tone), each decoded by our reader and compared sample for sample with what the
 //! ffmpeg command decodes from the same file. Variants: µ-law, A-law, IMA and MS ADPCM, PCM
 //! in WAVE_FORMAT_EXTENSIBLE, big-endian and 8-bit PCM, RF64, AIFF, Wave64, CAF, Ogg Opus and
-//! `.opus`, at several sample rates.
+//! `.opus`, at several sample rates; and multi-channel files whose channels, kept apart, are
+//! the ffmpeg command's channels.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use soundscape_audio::read_mono;
+use soundscape_audio::{read_mono, AudioReader};
 
 /// (file name, ffmpeg output options, exact): exact variants must match ffmpeg bit for bit.
 const VARIANTS: &[(&str, &[&str], bool)] = &[
@@ -153,6 +154,17 @@ fn riff(big_endian: bool, fmt: &[u8], extra: &[(&[u8; 4], Vec<u8>)], data: &[u8]
 
 /// A `fmt ` body: PCM, or WAVE_FORMAT_EXTENSIBLE with `valid` bits in `bits`-bit containers.
 fn fmt(big_endian: bool, rate: u32, bits: u16, valid: Option<u16>) -> Vec<u8> {
+    fmt_channels(big_endian, rate, bits, valid, 1)
+}
+
+/// [`fmt`] of `channels` channels.
+fn fmt_channels(
+    big_endian: bool,
+    rate: u32,
+    bits: u16,
+    valid: Option<u16>,
+    channels: u16,
+) -> Vec<u8> {
     let w16 = |v: u16| {
         if big_endian {
             v.to_be_bytes()
@@ -167,10 +179,10 @@ fn fmt(big_endian: bool, rate: u32, bits: u16, valid: Option<u16>) -> Vec<u8> {
             v.to_le_bytes()
         }
     };
-    let block = bits / 8;
+    let block = bits / 8 * channels;
     let mut f = Vec::new();
     f.extend_from_slice(&w16(if valid.is_some() { 0xFFFE } else { 1 }));
-    f.extend_from_slice(&w16(1));
+    f.extend_from_slice(&w16(channels));
     f.extend_from_slice(&w32(rate));
     f.extend_from_slice(&w32(rate * block as u32));
     f.extend_from_slice(&w16(block));
@@ -277,4 +289,103 @@ fn hand_made_riff_variants_decode_to_their_samples() {
             assert!(theirs == want, "{name}: the ffmpeg command disagrees");
         }
     }
+}
+
+/// Every channel of `file`, interleaved, as our reader hands them out when told to keep them.
+fn kept(file: &Path) -> (u16, Vec<f32>) {
+    let mut r = AudioReader::open(file).unwrap_or_else(|e| panic!("{e}"));
+    r.keep_channels();
+    let mut out = Vec::new();
+    while let Some(b) = r.next_block().unwrap_or_else(|e| panic!("{e}")) {
+        out.extend_from_slice(b);
+    }
+    (r.info().channels, out)
+}
+
+/// The mean of interleaved channels in the reader's order of operations.
+fn mean_of(interleaved: &[f32], channels: usize) -> Vec<f32> {
+    interleaved
+        .chunks_exact(channels)
+        .map(|f| f[1..].iter().fold(f[0], |a, &b| a + b) / channels as f32)
+        .collect()
+}
+
+#[test]
+fn kept_channels_are_the_ffmpeg_commands_channels_and_average_to_the_mono_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let rate = 48_000;
+    let src = dir.path().join("source3.wav");
+    // Three different channels: a tone, a quieter higher tone, pink noise.
+    ffmpeg(&[
+        "-filter_complex",
+        &format!("sine=f=500:r={rate}:d=2[a];sine=f=1500:r={rate}:d=2,volume=0.5[b];anoisesrc=d=2:c=pink:r={rate}:a=0.3[c];[a][b][c]join=inputs=3:channel_layout=3.0"),
+        "-c:a",
+        "pcm_f32le",
+        src.to_str().unwrap(),
+    ]);
+    // (file, ffmpeg options, exact): symphonia's int16 shortcut and its generic path, FLAC
+    // and Vorbis; FFmpeg's packed (AIFF, CAF, FLAC in Matroska) and planar (Opus) frames.
+    let variants: &[(&str, &[&str], bool)] = &[
+        ("s16.wav", &["-c:a", "pcm_s16le"], true),
+        ("s24.wav", &["-c:a", "pcm_s24le"], true),
+        ("f32.wav", &["-c:a", "pcm_f32le"], true),
+        ("u8.wav", &["-c:a", "pcm_u8"], true),
+        ("x.flac", &["-c:a", "flac"], true),
+        ("s16be.aiff", &["-c:a", "pcm_s16be"], true),
+        ("s16.caf", &["-c:a", "pcm_s16le"], true),
+        ("flac.mka", &["-c:a", "flac"], true),
+        ("x.opus", &["-c:a", "libopus", "-mapping_family", "1"], true),
+        // symphonia reads one or two Vorbis channels (within 4e-8 of libvorbis), FFmpeg more.
+        ("vorbis.ogg", &["-c:a", "libvorbis"], true),
+        (
+            "vorbis-stereo.ogg",
+            &["-ac", "2", "-c:a", "libvorbis"],
+            false,
+        ),
+    ];
+    let check = |name: &str, file: &Path, theirs: Option<Vec<f32>>, exact: bool| {
+        let (channels, ours) = kept(file);
+        let want = if name.contains("stereo") { 2 } else { 3 };
+        assert_eq!(channels, want, "{name}");
+        let (_, mono) = read_mono(file).unwrap();
+        assert_eq!(ours.len(), want as usize * mono.len(), "{name}: frames");
+        let same = mean_of(&ours, want as usize)
+            .iter()
+            .zip(&mono)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(
+            same,
+            "{name}: the kept channels do not average to the mono samples"
+        );
+        if let Some(theirs) = theirs {
+            assert_eq!(ours.len(), theirs.len(), "{name}: sample count");
+            let worst = ours
+                .iter()
+                .zip(&theirs)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            let tolerance = if exact { 0.0 } else { 1e-6 };
+            assert!(
+                worst <= tolerance,
+                "{name}: {worst} from the ffmpeg command's channels"
+            );
+        }
+    };
+    for (name, opts, exact) in variants {
+        let file = dir.path().join(name);
+        let mut args = vec!["-i", src.to_str().unwrap()];
+        args.extend_from_slice(opts);
+        args.push(file.to_str().unwrap());
+        ffmpeg(&args);
+        check(name, &file, Some(reference(&file)), *exact);
+    }
+    // RIFX (big-endian RIFF), read by our own decoder; the ffmpeg command reads it wrong.
+    let (data, want) = pcm(3 * 20_000, 16, 16, true);
+    let file = dir.path().join("rifx3.wav");
+    std::fs::write(
+        &file,
+        riff(true, &fmt_channels(true, rate, 16, None, 3), &[], &data),
+    )
+    .unwrap();
+    check("rifx3.wav", &file, Some(want), true);
 }

@@ -1,7 +1,7 @@
-//! One recording through a model: decode once, resample to the model's rate, cut windows,
-//! front end, network in batches, scores turned into detections as each batch finishes
-//! (docs/embeddings.md#windows). Memory is bounded by one window plus one decoded block and
-//! one batch, whatever the recording's length.
+//! One recording through a model: decode once, each channel (or their mean) resampled to the
+//! model's rate and cut into windows, front end, network in batches, scores turned into
+//! detections as each batch finishes (docs/embeddings.md#windows). Memory is bounded by one
+//! window per channel plus one decoded block and one batch, whatever the recording's length.
 
 use std::path::Path;
 
@@ -16,9 +16,23 @@ use crate::resample::Converter;
 /// Default of [`Settings::max_truncation`].
 pub const DEFAULT_MAX_TRUNCATION: f64 = soundscape_audio::TRUNCATION_TOLERANCE;
 
+/// What the windows are cut from when a recording has several channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChannelMode {
+    /// Every channel on its own: one row per window and channel (channel 0, 1, ...).
+    #[default]
+    Each,
+    /// The channels' mean, as BirdNET's own tools read a file: one row per window
+    /// (channel 0).
+    Mix,
+}
+
 /// Settings of a run that are not the model's.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Settings {
+    /// Channels apart or mixed.
+    pub channels: ChannelMode,
     /// Step between windows, seconds (the model's hop unless overridden).
     pub hop_s: f64,
     /// BirdNET's sensitivity (the slope of the sigmoid), 1.0 = none.
@@ -39,6 +53,8 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
     pub index: usize,
+    /// Channel of the recording (0 where the channels are mixed).
+    pub channel: u16,
     /// Start and end in the file, seconds (the end is clipped to the recording's length; a
     /// short last window was padded with zeros up to the model's window).
     pub start_s: f64,
@@ -145,6 +161,15 @@ pub fn allowed_labels(labels: &[Label], species: &[String]) -> Option<Vec<bool>>
     )
 }
 
+/// Where a window came from: its index, channel, start and end (seconds in the file).
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    index: usize,
+    channel: u16,
+    start_s: f64,
+    end_s: f64,
+}
+
 struct Batcher<'a> {
     model: &'a Model,
     settings: &'a Settings,
@@ -152,28 +177,34 @@ struct Batcher<'a> {
     /// Rate the recording was made at (image front ends leave out what it cannot hold).
     source_rate: u32,
     input: Vec<f32>,
-    pending: Vec<(usize, f64, f64)>,
+    pending: Vec<Slot>,
     out: Vec<Window>,
     blank: usize,
     warnings: Vec<String>,
+    /// Channels analysed apart (1: mono or mixed).
+    lanes: usize,
+}
+
+/// One channel's (or the mix's) way to the windows: its resampler, and its resampled
+/// samples from `start` on, which hold the next window.
+struct Lane {
+    resampler: Converter,
+    buf: Vec<f32>,
+    start: usize,
+    /// Index of the next window.
+    next: usize,
 }
 
 impl Batcher<'_> {
-    fn push(
-        &mut self,
-        window: &[f32],
-        index: usize,
-        start_s: f64,
-        end_s: f64,
-    ) -> Result<(), AnalyzeError> {
+    fn push(&mut self, window: &[f32], at: Slot) -> Result<(), AnalyzeError> {
         let fe = match &self.model.front_end {
             Built::Window(fe) => fe,
-            Built::Image(_) => return self.push_picture(window, index, start_s, end_s),
+            Built::Image(_) => return self.push_picture(window, at),
         };
         let per = fe.len();
         let slot = self.pending.len();
         fe.compute(window, &mut self.input[slot * per..(slot + 1) * per]);
-        self.pending.push((index, start_s, end_s));
+        self.pending.push(at);
         if self.pending.len() == self.model.network.batch() {
             self.flush()?;
         }
@@ -182,13 +213,13 @@ impl Batcher<'_> {
 
     /// An image front end: the window's picture, its image windows through the network in
     /// batches, their (activated) scores and embeddings averaged into the window's.
-    fn push_picture(
-        &mut self,
-        audio: &[f32],
-        index: usize,
-        start_s: f64,
-        end_s: f64,
-    ) -> Result<(), AnalyzeError> {
+    fn push_picture(&mut self, audio: &[f32], at: Slot) -> Result<(), AnalyzeError> {
+        let Slot {
+            index,
+            channel,
+            start_s,
+            end_s,
+        } = at;
         let Built::Image(img) = &self.model.front_end else {
             unreachable!("push_picture on a windowed front end")
         };
@@ -197,7 +228,12 @@ impl Batcher<'_> {
             Err(PictureError::Blank) => {
                 self.blank += 1;
                 self.warnings.push(format!(
-                    "window {index} ({start_s:.3}–{end_s:.3} s) left out: {}",
+                    "window {index}{} ({start_s:.3}–{end_s:.3} s) left out: {}",
+                    if self.lanes > 1 {
+                        format!(" of channel {channel}")
+                    } else {
+                        String::new()
+                    },
                     PictureError::Blank
                 ));
                 return Ok(());
@@ -251,6 +287,7 @@ impl Batcher<'_> {
         };
         self.out.push(Window {
             index,
+            channel,
             start_s,
             end_s,
             embedding: mean(embedding),
@@ -269,7 +306,7 @@ impl Batcher<'_> {
             .network
             .run(&mut self.input, n, &self.model.manifest.input.shape)
             .map_err(AnalyzeError::Model)?;
-        for (k, (index, start_s, end_s)) in self.pending.drain(..).enumerate() {
+        for (k, at) in self.pending.drain(..).enumerate() {
             let detections = match out.scores.get(k) {
                 Some(raw) => {
                     let mut s = raw.clone();
@@ -288,9 +325,10 @@ impl Batcher<'_> {
                 vec![]
             };
             self.out.push(Window {
-                index,
-                start_s,
-                end_s,
+                index: at.index,
+                channel: at.channel,
+                start_s: at.start_s,
+                end_s: at.end_s,
                 embedding,
                 detections,
             });
@@ -313,8 +351,32 @@ pub fn analyze(
     let w = model.manifest.window_samples();
     let min_len = (model.manifest.min_window() * sr as f64).round() as usize;
     let hop_of = |k: usize| (k as f64 * settings.hop_s * sr as f64).round() as usize;
-    let mut resampler = Converter::new(model.manifest.resampler, info.sample_rate, sr)
-        .map_err(AnalyzeError::Model)?;
+    let mut warnings = Vec::new();
+    let lanes = match (settings.channels, info.channels) {
+        (ChannelMode::Each, n) if n > 1 => {
+            reader.keep_channels();
+            n as usize
+        }
+        (ChannelMode::Each, 0) => {
+            warnings.push(
+                "the header does not say how many channels the file has: their mean is analysed"
+                    .to_string(),
+            );
+            1
+        }
+        _ => 1,
+    };
+    let mut lane: Vec<Lane> = (0..lanes)
+        .map(|_| {
+            Ok(Lane {
+                resampler: Converter::new(model.manifest.resampler, info.sample_rate, sr)
+                    .map_err(AnalyzeError::Model)?,
+                buf: Vec::new(),
+                start: 0,
+                next: 0,
+            })
+        })
+        .collect::<Result<_, AnalyzeError>>()?;
     let per = model.front_end.input_len();
     // A picture is drawn of what the recording holds, never of zeros padded after it.
     let pad_last = !model.manifest.front_end.is_image();
@@ -328,47 +390,50 @@ pub fn analyze(
         out: Vec::new(),
         blank: 0,
         warnings: Vec::new(),
+        lanes,
     };
-    // buf holds the resampled samples from `buf_start` on.
-    let mut buf: Vec<f32> = Vec::new();
-    let mut buf_start = 0usize;
-    let mut next = 0usize;
     let mut decoded = 0u64;
     let mut fresh = Vec::new();
+    let mut one = Vec::new();
     let secs = |n: usize| n as f64 / sr as f64;
-    let drain = |buf: &mut Vec<f32>,
-                 buf_start: &mut usize,
-                 next: &mut usize,
+    // The windows a lane's samples now hold, into the batcher; then what no later window needs
+    // is dropped.
+    let drain = |l: &mut Lane,
+                 channel: u16,
                  batcher: &mut Batcher,
                  last: bool|
      -> Result<(), AnalyzeError> {
         loop {
-            let start = hop_of(*next);
-            let end_avail = *buf_start + buf.len();
+            let start = hop_of(l.next);
+            let end_avail = l.start + l.buf.len();
+            let at = |end: usize| Slot {
+                index: l.next,
+                channel,
+                start_s: secs(start),
+                end_s: secs(end),
+            };
             if start + w <= end_avail {
-                let s = start - *buf_start;
-                batcher.push(&buf[s..s + w], *next, secs(start), secs(start + w))?;
+                let s = start - l.start;
+                batcher.push(&l.buf[s..s + w], at(start + w))?;
             } else if last && end_avail > start && end_avail - start >= min_len {
-                let s = start - *buf_start;
-                let mut padded = buf[s..].to_vec();
+                let s = start - l.start;
+                let mut padded = l.buf[s..].to_vec();
                 if pad_last {
                     padded.resize(w, 0.0);
                 }
-                batcher.push(&padded, *next, secs(start), secs(end_avail))?;
+                batcher.push(&padded, at(end_avail))?;
             } else {
                 break;
             }
-            *next += 1;
+            l.next += 1;
         }
-        // Drop what no later window needs.
-        let keep_from = hop_of(*next).min(*buf_start + buf.len());
-        if keep_from > *buf_start {
-            buf.drain(..keep_from - *buf_start);
-            *buf_start = keep_from;
+        let keep_from = hop_of(l.next).min(l.start + l.buf.len());
+        if keep_from > l.start {
+            l.buf.drain(..keep_from - l.start);
+            l.start = keep_from;
         }
         Ok(())
     };
-    let mut warnings = Vec::new();
     loop {
         let block = match reader.next_block() {
             Ok(Some(b)) => b,
@@ -391,21 +456,35 @@ pub fn analyze(
             }
             Err(e) => return Err(e.into()),
         };
-        decoded += block.len() as u64;
-        fresh.clear();
-        resampler.push(block, &mut fresh);
-        buf.extend_from_slice(&fresh);
-        drain(&mut buf, &mut buf_start, &mut next, &mut batcher, false)?;
-        on_audio(block.len() as f64 / info.sample_rate as f64);
+        let frames = block.len() / lanes;
+        decoded += frames as u64;
+        for (c, l) in lane.iter_mut().enumerate() {
+            let samples = if lanes == 1 {
+                block
+            } else {
+                one.clear();
+                one.extend(block[c..].iter().step_by(lanes));
+                &one[..]
+            };
+            fresh.clear();
+            l.resampler.push(samples, &mut fresh);
+            l.buf.extend_from_slice(&fresh);
+            drain(l, c as u16, &mut batcher, false)?;
+        }
+        on_audio(frames as f64 / info.sample_rate as f64);
     }
-    fresh.clear();
-    resampler.finish(&mut fresh);
-    buf.extend_from_slice(&fresh);
-    drain(&mut buf, &mut buf_start, &mut next, &mut batcher, true)?;
+    for (c, l) in lane.iter_mut().enumerate() {
+        fresh.clear();
+        l.resampler.finish(&mut fresh);
+        l.buf.extend_from_slice(&fresh);
+        drain(l, c as u16, &mut batcher, true)?;
+    }
     batcher.flush()?;
     warnings.append(&mut batcher.warnings);
     let blank_windows = batcher.blank;
-    let windows = batcher.out;
+    let mut windows = batcher.out;
+    // Rows by window, then channel (the lanes fill batches in turn).
+    windows.sort_by_key(|w| (w.index, w.channel));
     Ok(RecordingResult {
         duration_s: decoded as f64 / info.sample_rate as f64,
         sample_rate: info.sample_rate,

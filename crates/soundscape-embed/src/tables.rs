@@ -77,7 +77,9 @@ fn key_columns(rows: &[(&Recording, &crate::analyze::Window)], tz: &str) -> Vec<
         s(&|r| r.unit.node.clone()),
         s(&|r| r.unit.recorder.clone()),
         s(&|r| r.unit.deployment.clone()),
-        Arc::new(Int32Array::from_iter_values(rows.iter().map(|_| 0))),
+        Arc::new(Int32Array::from_iter_values(
+            rows.iter().map(|(_, w)| w.channel as i32),
+        )),
         Arc::new(Int32Array::from_iter_values(
             rows.iter().map(|(_, w)| w.index as i32),
         )),
@@ -269,8 +271,9 @@ pub fn write_review(
                 let l = name(d.0);
                 writeln!(
                     f,
-                    "{}\tSpectrogram 1\t1\t{:.3}\t{:.3}\t0\t{}\t{}\t{}\t{}\t{:.4}\t{}\t{:.3}",
+                    "{}\tSpectrogram 1\t{}\t{:.3}\t{:.3}\t0\t{}\t{}\t{}\t{}\t{:.4}\t{}\t{:.3}",
                     n + 1,
+                    w.channel + 1,
                     w.start_s,
                     w.end_s,
                     (res.sample_rate / 2),
@@ -285,15 +288,20 @@ pub fn write_review(
             f.flush()
         })
         .map_err(|e| format!("{}: {e}", raven.display()))?;
+        let several = res.windows.iter().any(|w| w.channel > 0);
         write_atomic_with(&audacity, |f| {
             let mut f = std::io::BufWriter::new(f);
             for (w, d) in &hits {
                 let l = name(d.0);
-                let text = if l.common.is_empty() {
+                let mut text = if l.common.is_empty() {
                     l.raw.clone()
                 } else {
                     l.common.clone()
                 };
+                // One label track for all channels: say which one where there are several.
+                if several {
+                    text = format!("ch{} {text}", w.channel + 1);
+                }
                 writeln!(f, "{:.6}\t{:.6}\t{} ({:.2})", w.start_s, w.end_s, text, d.1)?;
             }
             f.flush()

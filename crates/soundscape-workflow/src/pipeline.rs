@@ -83,6 +83,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
         p("model", "", "Model of the embeddings and detections step, e.g. birdnet-v2.4 (empty: no such step)"),
         p("models-dir", &format!("{m}/models"), "Folder of the models (each a folder with its model.json) on the shared volume"),
         p("min-confidence", "0.1", "Scores at or above this become detections"),
+        p("channels", "each", "Channels of multi-channel recordings in the embeddings step: each (a row per window and channel) or mix (their mean)"),
     ];
     let uploads = Condition::Any(vec![
         Condition::Set("alfresco-root-node"),
@@ -191,6 +192,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
                 flag("unit-dir", unit_dir()),
                 flag("model", Text::Param("model")),
                 flag("min-confidence", Text::Param("min-confidence")),
+                flag("channels", Text::Param("channels")),
             ],
             env: vec![
                 go_on_after_partial_failures(),

@@ -46,6 +46,7 @@ fn main() -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
     let settings = Settings {
+        channels: Default::default(),
         hop_s: model.manifest.hop(),
         sensitivity: 1.0,
         min_confidence: 0.1,
