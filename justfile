@@ -24,7 +24,7 @@ demo: setup
 # Every test: lints, Rust unit and integration tests (the engine and golden tests again on the scalar paths), Python checks (parquet readers, chained stages, deploy/, BirdNET against its own package).
 test: lint models corpus
     cargo build --workspace --bins
-    cargo test --workspace
+    SOUNDSCAPE_REQUIRE_MODELS=1 cargo test --workspace
     SOUNDSCAPE_SIMD=off cargo test -p soundscape-engine -p compute-soundscapes
     SOUNDSCAPE_REQUIRE_MODELS=1 .venv/bin/python -m pytest -q tests/python
 

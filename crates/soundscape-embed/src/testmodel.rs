@@ -31,7 +31,7 @@ pub fn weight(n: usize, j: usize) -> f64 {
     }
 }
 
-fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+pub(crate) fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
     ValueInfoProto {
         name: name.into(),
         r#type: Some(TypeProto {
@@ -53,7 +53,7 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
     }
 }
 
-fn model_bytes(graph: GraphProto) -> Vec<u8> {
+pub(crate) fn model_bytes(graph: GraphProto) -> Vec<u8> {
     ModelProto {
         ir_version: 8,
         opset_import: vec![OperatorSetIdProto {
@@ -67,7 +67,7 @@ fn model_bytes(graph: GraphProto) -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn tensor(name: &str, dims: Vec<i64>, data: Vec<f32>) -> TensorProto {
+pub(crate) fn tensor(name: &str, dims: Vec<i64>, data: Vec<f32>) -> TensorProto {
     TensorProto {
         dims,
         data_type: 1,
