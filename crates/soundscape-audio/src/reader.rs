@@ -267,11 +267,6 @@ impl AudioReader {
         self.keep = true;
     }
 
-    /// Whether blocks are interleaved channels ([`AudioReader::keep_channels`]).
-    pub fn keeps_channels(&self) -> bool {
-        self.keep
-    }
-
     /// Frames decoded so far.
     pub fn frames_decoded(&self) -> u64 {
         self.decoded

@@ -3,11 +3,12 @@
 //! borrows a tract session (its ops' states) from a pool, so that threads do not build one per
 //! window.
 //!
-//! Elementwise steps at the head of a graph (a multiplication or addition by a constant, such
-//! as BirdNET's input batch normalisation over its two channels) are taken out of the graph and
-//! done here, with the same float32 operations in the same order: tract runs a constant that
-//! broadcasts over a short last axis on its generic path (4 ms of BirdNET's 30 per window),
-//! a plain loop at memory speed.
+//! Elementwise steps at the head of a graph (a multiplication, addition, subtraction or
+//! division by a constant, such as BirdNET's input batch normalisation over its two channels,
+//! or batbot's picture normalisation once its byte input is given as float32) are taken out of
+//! the graph and done here, with the same float32 operations in the same order: tract runs a
+//! constant that broadcasts over a short last axis on its generic path (4 ms of BirdNET's 30
+//! per window), a plain loop at memory speed.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -93,8 +94,7 @@ impl Network {
             (true, Dtype::F32) => take_input_steps(&mut model).map_err(err)?,
             _ => vec![],
         };
-        let typed = model;
-        let plan = typed
+        let plan = model
             .into_optimized()
             .map_err(err)?
             .into_runnable()
