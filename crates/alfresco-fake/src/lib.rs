@@ -49,11 +49,18 @@ pub enum Trouble {
     ExpireTickets,
 }
 
-/// Random failures at a given rate, reproducible from a seed.
+/// Failures at a given rate, reproducible from a seed.
+///
+/// Whether a call fails is drawn at random; which failure it gets goes round the kinds in
+/// turn (one turn for calls that change something, another for calls that do not), so every
+/// kind is injected once a handful of calls of each sort have failed, whatever order
+/// concurrent requests arrive in.
 #[derive(Debug)]
 pub struct Chaos {
     pub rate: f64,
     rng: fastrand::Rng,
+    /// Failures handed out so far: [to calls that change nothing, to calls that change something].
+    turns: [usize; 2],
 }
 
 impl Chaos {
@@ -61,6 +68,7 @@ impl Chaos {
         Chaos {
             rate,
             rng: fastrand::Rng::with_seed(seed),
+            turns: [0; 2],
         }
     }
 
@@ -69,16 +77,21 @@ impl Chaos {
         if self.rng.f64() >= self.rate {
             return None;
         }
-        let kinds = if changes { 7 } else { 6 };
-        Some(match self.rng.usize(..kinds) {
-            0 => Trouble::Status(500),
-            1 => Trouble::Status(502),
-            2 => Trouble::Status(503),
-            3 => Trouble::Status(429),
-            4 => Trouble::DropBefore,
-            5 => Trouble::ExpireTickets,
-            _ => Trouble::DropAfter,
-        })
+        const KINDS: [Trouble; 7] = [
+            Trouble::Status(500),
+            Trouble::Status(502),
+            Trouble::Status(503),
+            Trouble::Status(429),
+            Trouble::DropBefore,
+            Trouble::ExpireTickets,
+            Trouble::DropAfter,
+        ];
+        // DropAfter, last, only for calls that change something.
+        let kinds = if changes { KINDS.len() } else { KINDS.len() - 1 };
+        let turn = &mut self.turns[changes as usize];
+        let t = KINDS[*turn % kinds].clone();
+        *turn += 1;
+        Some(t)
     }
 }
 
