@@ -9,16 +9,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, Int32Array, Int64Array,
-    StringArray, TimestampNanosecondArray,
+    ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, StringArray,
+    TimestampNanosecondArray,
 };
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use soundscape_core::fsutil::write_atomic_with;
 use soundscape_core::Recording;
+use soundscape_table::embeddings::{key_fields, tag_fields, EmbeddingsWriter, Keys};
 
 use crate::analyze::RecordingResult;
 use crate::model::Label;
@@ -34,29 +35,8 @@ pub struct ModelTag<'a> {
     pub version: &'a str,
 }
 
-fn ts_type(tz: &str) -> DataType {
-    DataType::Timestamp(TimeUnit::Nanosecond, Some(tz.into()))
-}
-
 fn abs_ns(rec: &Recording, secs: f64) -> i64 {
     rec.start.timestamp_nanos_opt().unwrap_or(0) + (secs * 1e9).round() as i64
-}
-
-fn key_fields(tz: &str) -> Vec<Field> {
-    vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("recording_index", DataType::Int64, false),
-        Field::new("cumulus", DataType::Utf8, true),
-        Field::new("node", DataType::Utf8, false),
-        Field::new("recorder", DataType::Utf8, false),
-        Field::new("deployment", DataType::Utf8, false),
-        Field::new("channel", DataType::Int32, false),
-        Field::new("window", DataType::Int32, false),
-        Field::new("start_time", DataType::Float64, false),
-        Field::new("end_time", DataType::Float64, false),
-        Field::new("abs_start", ts_type(tz), false),
-        Field::new("abs_end", ts_type(tz), false),
-    ]
 }
 
 /// Columns of the key fields for rows given as (recording, window index in its result).
@@ -116,13 +96,6 @@ fn tag_columns(n: usize, tag: &ModelTag) -> Vec<ArrayRef> {
     ]
 }
 
-fn tag_fields() -> Vec<Field> {
-    vec![
-        Field::new("model", DataType::Utf8, false),
-        Field::new("model_version", DataType::Utf8, false),
-    ]
-}
-
 fn write_batch(path: &Path, batch: &RecordBatch) -> Result<(), String> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
@@ -161,24 +134,31 @@ pub fn write_embeddings(
             w.embedding.len()
         ));
     }
-    let item = Arc::new(Field::new("item", DataType::Float32, false));
-    let mut fields = key_fields(&tz);
-    fields.extend(tag_fields());
-    fields.push(Field::new(
-        "embedding",
-        DataType::FixedSizeList(item.clone(), dim),
-        false,
-    ));
-    let values =
-        Float32Array::from_iter_values(rows.iter().flat_map(|(_, w)| w.embedding.iter().copied()));
-    let list = FixedSizeListArray::try_new(item, dim, Arc::new(values), None)
-        .map_err(|e| e.to_string())?;
-    let mut cols = key_columns(&rows, &tz);
-    cols.extend(tag_columns(rows.len(), tag));
-    cols.push(Arc::new(list));
-    let batch =
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| e.to_string())?;
-    write_batch(path, &batch)?;
+    write_atomic_with(path, |f| {
+        let mut w =
+            EmbeddingsWriter::new(f, &tz, dim as usize, &[]).map_err(std::io::Error::other)?;
+        for (r, win) in &rows {
+            let keys = Keys {
+                id: &r.id,
+                recording_index: r.index as i64,
+                cumulus: r.cumulus.as_deref(),
+                node: &r.unit.node,
+                recorder: &r.unit.recorder,
+                deployment: &r.unit.deployment,
+                channel: win.channel as i32,
+                window: win.index as i32,
+                start_time: win.start_s,
+                end_time: win.end_s,
+                abs_start_ns: abs_ns(r, win.start_s),
+                abs_end_ns: abs_ns(r, win.end_s),
+            };
+            w.push(&keys, (tag.name, tag.version), &win.embedding, &[])
+                .map_err(std::io::Error::other)?;
+        }
+        w.finish().map_err(std::io::Error::other)?;
+        Ok(())
+    })
+    .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(rows.len())
 }
 
