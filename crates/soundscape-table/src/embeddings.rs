@@ -19,6 +19,19 @@ use parquet::file::properties::WriterProperties;
 /// Rows per row group (a reader streams the table a row group at a time).
 pub const ROW_GROUP: usize = 8192;
 
+/// The table's file name in a unit folder.
+pub const FILE: &str = soundscape_core::products::EMBEDDINGS_FILE;
+
+/// How the table is written: zstd, [`ROW_GROUP`] rows per row group.
+pub fn properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .set_max_row_group_size(ROW_GROUP)
+        .build()
+}
+
 fn ts_type(tz: &str) -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some(tz.into()))
 }

@@ -6,8 +6,10 @@
 //!   written streaming, plain or gzip, a corrupt record reported with its byte offset;
 //! - [`a2o`]: the A2O archive's recording names (time, offset, site, subsite);
 //! - [`example`]: `tf.train.Example` and the TensorProto of a serialized tensor, as prost
-//!   messages.
+//!   messages;
+//! - [`import`]: shards into `embeddings.parquet`, one row per window × channel.
 
 pub mod a2o;
 pub mod example;
+pub mod import;
 pub mod tfrecord;
