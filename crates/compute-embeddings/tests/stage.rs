@@ -7,7 +7,6 @@ use std::process::Command;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float32Type, Float64Type, Int32Type};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use soundscape_embed::testmodel;
 
 const RATE: u32 = testmodel::SAMPLE_RATE;
@@ -95,13 +94,7 @@ fn run(s: &Setup, out: &Path, extra: &[&str]) -> std::process::Output {
 }
 
 fn read(path: &Path) -> arrow::record_batch::RecordBatch {
-    let f = std::fs::File::open(path).unwrap();
-    let r = ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<_> = r.map(|b| b.unwrap()).collect();
-    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+    soundscape_testkit::read_parquet(path)
 }
 
 /// A's four windows against the closed form.

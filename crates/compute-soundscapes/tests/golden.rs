@@ -3,14 +3,12 @@
 //! lossless). Tolerances are those of tests/fixtures/golden/README.md and are not to be loosened.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampNanosecondType};
 use arrow::record_batch::RecordBatch;
 use compute_soundscapes::{run, Job, PARQUET};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use soundscape_core::Status;
 use soundscape_table::input::{read_manifest, UnitDefaults};
 
@@ -19,13 +17,7 @@ fn golden() -> PathBuf {
 }
 
 fn read_table(path: &Path) -> RecordBatch {
-    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
-    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+    soundscape_testkit::read_parquet(path)
 }
 
 fn job(manifest: &Path, out: &Path) -> Job {

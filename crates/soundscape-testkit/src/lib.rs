@@ -271,3 +271,18 @@ pub fn results_tree(root: &Path, units: usize, recordings: usize) -> Vec<PathBuf
     }
     dirs
 }
+
+/// A whole parquet file as one record batch (its row groups concatenated).
+pub fn read_parquet(path: &Path) -> arrow::record_batch::RecordBatch {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .unwrap_or_else(|| panic!("{}: no rows", path.display()));
+    arrow::compute::concat_batches(&schema, &batches).unwrap()
+}

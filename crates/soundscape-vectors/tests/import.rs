@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float32Type, Float64Type, Int32Type, Int64Type, TimestampNanosecondType};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use prost::Message;
 use soundscape_vectors::example::{BytesList, Example, FloatList, FloatTensor, Int64List, Kind};
 use soundscape_vectors::import::{import, Options};
@@ -64,13 +63,7 @@ fn record(
 }
 
 fn read(path: &Path) -> arrow::record_batch::RecordBatch {
-    let f = std::fs::File::open(path).unwrap();
-    let r = ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<_> = r.map(|b| b.unwrap()).collect();
-    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+    soundscape_testkit::read_parquet(path)
 }
 
 #[test]
