@@ -6,6 +6,8 @@
 #   bats/   batdetect2 1.3.1 (PyPI sdist): the bat recordings of its tests (AudioMoth,
 #           Echometer and others, 250-500 kHz)
 #   reference/  VGGish's mel_features.py (torchvggish 0.2 sdist)
+#   perch/  perch-hoplite 1.0.2 (PyPI, Apache-2.0): the TFRecord shard of Perch embeddings its
+#           tests read (written by TensorFlow), with its config.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=tests/corpus
@@ -62,5 +64,19 @@ with tarfile.open(sys.argv[1]) as t:
     pathlib.Path(sys.argv[2], "mel_features.py").write_bytes(t.extractfile("torchvggish-0.2/torchvggish/mel_features.py").read())
 PY
 fi
+
+# A TFRecord shard written by TensorFlow: six 60 s recordings, 128-d embeddings per 5 s window.
+mkdir -p "$corpus/perch"
+shard=embeddings-1730850444-00000-of-00001
+if [ ! -f "$corpus/perch/$shard" ]; then
+    fetch perch-hoplite==1.0.2 perch_hoplite-1.0.2-py3-none-any.whl c95e71b878c8e6d1986e42854fb22c9b902e313c2618f54391a245f387c0d80e
+    "$py" - "$cache/perch_hoplite-1.0.2-py3-none-any.whl" "$corpus/perch" "$shard" <<'PY'
+import sys, zipfile, pathlib
+with zipfile.ZipFile(sys.argv[1]) as z:
+    for name in (sys.argv[3], "config.json"):
+        pathlib.Path(sys.argv[2], name).write_bytes(z.read("perch_hoplite/agile/tests/testdata/" + name))
+PY
+fi
+check "$corpus/perch/$shard" 2d8ae095bf18b80cb2f36070494567b6820a2364831122f466062537277876b2
 
 echo "corpus: ready in $corpus ($(ls "$corpus/birds" | wc -l) bird, $(ls "$corpus/bats" | wc -l) bat recordings)"

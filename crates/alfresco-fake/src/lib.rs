@@ -87,7 +87,11 @@ impl Chaos {
             Trouble::DropAfter,
         ];
         // DropAfter, last, only for calls that change something.
-        let kinds = if changes { KINDS.len() } else { KINDS.len() - 1 };
+        let kinds = if changes {
+            KINDS.len()
+        } else {
+            KINDS.len() - 1
+        };
         let turn = &mut self.turns[changes as usize];
         let t = KINDS[*turn % kinds].clone();
         *turn += 1;

@@ -15,21 +15,27 @@ pub enum LogFormat {
     Json,
 }
 
-/// Options shared by every stage binary.
+/// Options shared by every stage binary (given anywhere on the line, also after a
+/// subcommand).
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
     /// Worker threads (default: all cores).
-    #[arg(long, env = "SOUNDSCAPE_THREADS")]
+    #[arg(long, env = "SOUNDSCAPE_THREADS", global = true)]
     pub threads: Option<usize>,
     /// Log format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Auto, env = "SOUNDSCAPE_LOG_FORMAT")]
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto, env = "SOUNDSCAPE_LOG_FORMAT", global = true)]
     pub log_format: LogFormat,
     /// Hide the progress bar.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub no_progress: bool,
     /// Exit code when the run finished but some items failed (named in the report). A
     /// workflow sets 0 so that the unit's later stages still run on what succeeded.
-    #[arg(long, default_value_t = PARTIAL_EXIT_CODE, env = "SOUNDSCAPE_PARTIAL_EXIT_CODE")]
+    #[arg(
+        long,
+        default_value_t = PARTIAL_EXIT_CODE,
+        env = "SOUNDSCAPE_PARTIAL_EXIT_CODE",
+        global = true
+    )]
     pub partial_exit_code: u8,
 }
 

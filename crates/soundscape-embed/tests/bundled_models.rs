@@ -9,21 +9,12 @@ use soundscape_embed::manifest::ModelDir;
 use soundscape_embed::network::Network;
 
 fn models() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    if dir.join("birdnet-v2.4/model.json").exists() {
-        return Some(dir);
-    }
-    if std::env::var("SOUNDSCAPE_REQUIRE_MODELS").as_deref() == Ok("1") {
-        panic!(
-            "the bundled models are missing from {} (just models)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "skipped: no bundled models in {} (just models)",
-        dir.display()
-    );
-    None
+    soundscape_testkit::fetched("models/birdnet-v2.4/model.json", "just models").map(|m| {
+        m.parent()
+            .and_then(|d| d.parent())
+            .expect("models/NAME/model.json")
+            .to_path_buf()
+    })
 }
 
 /// Model `name` loaded with its head's steps taken out (there must be `steps`) and without:

@@ -153,14 +153,8 @@ impl<W: Write + Send> EmbeddingsWriter<W> {
                 )),
             })
             .collect::<Result<_, _>>()?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("valid level"),
-            ))
-            .set_max_row_group_size(ROW_GROUP)
-            .build();
-        let writer =
-            ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(|e| e.to_string())?;
+        let writer = ArrowWriter::try_new(out, schema.clone(), Some(properties()))
+            .map_err(|e| e.to_string())?;
         Ok(EmbeddingsWriter {
             writer,
             schema,

@@ -286,3 +286,20 @@ pub fn read_parquet(path: &Path) -> arrow::record_batch::RecordBatch {
         .unwrap_or_else(|| panic!("{}: no rows", path.display()));
     arrow::compute::concat_batches(&schema, &batches).unwrap()
 }
+
+/// A file of the repository that `just models` or `just corpus` fetches (`rel` from the
+/// repository's root), if it is there. Its absence skips the test with a message, but fails
+/// it under `just test` (`SOUNDSCAPE_REQUIRE_MODELS=1`), which fetches them first.
+pub fn fetched(rel: &str, recipe: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("SOUNDSCAPE_REQUIRE_MODELS").as_deref() == Ok("1") {
+        panic!("{rel} is missing ({recipe})");
+    }
+    eprintln!("skipped: no {rel} ({recipe})");
+    None
+}

@@ -26,9 +26,10 @@ pub const NUISANCES: [&str; 3] = ["empty", "speech", "unknown"];
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Window length and step, seconds (Perch: 5 and 5).
-    pub window_s: f64,
-    pub hop_s: f64,
+    /// Window length and step, seconds (default: what a `config.json` beside the shard
+    /// says, as Perch's tools write it, else 5 and 5).
+    pub window_s: Option<f64>,
+    pub hop_s: Option<f64>,
     /// Written into the `model` and `model_version` columns.
     pub model: String,
     pub model_version: String,
@@ -40,8 +41,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            window_s: 5.0,
-            hop_s: 5.0,
+            window_s: None,
+            hop_s: None,
             model: "perch".into(),
             model_version: String::new(),
             filter: false,
@@ -62,6 +63,10 @@ pub struct ShardReport {
     /// Recording names that are not A2O names (kept raw; their rows have no absolute time
     /// beyond the epoch plus the offset in the file).
     pub unparsed_names: Vec<String>,
+    /// The shard's recordings (file names) in order of first appearance: its part's
+    /// `recording_index` counts them.
+    #[serde(skip)]
+    pub names: Vec<String>,
 }
 
 fn extra_fields() -> Vec<Field> {
@@ -104,6 +109,14 @@ fn tensor_of(ex: &Example, name: &str) -> Result<Option<FloatTensor>, String> {
     Ok(Some(t))
 }
 
+/// The window and hop of the `config.json` Perch's tools write beside their shards.
+pub fn perch_config(dir: &Path) -> Option<(f64, f64)> {
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let m = &v["embed_fn_config"]["model_config"];
+    Some((m["window_size_s"].as_f64()?, m["hop_size_s"].as_f64()?))
+}
+
 /// One shard into a part table at `part` (UTC times); its report, and the embedding length
 /// (None when it held no rows).
 pub fn import_shard(
@@ -117,8 +130,12 @@ pub fn import_shard(
     };
     let file = File::open(shard).map_err(|e| format!("{}: {e}", shard.display()))?;
     let reader = tfrecord::open(file).map_err(|e| format!("{}: {e}", shard.display()))?;
+    let config = shard.parent().and_then(perch_config);
+    let window_s = opts.window_s.or(config.map(|c| c.0)).unwrap_or(5.0);
+    let hop_s = opts.hop_s.or(config.map(|c| c.1)).unwrap_or(window_s);
     let mut writer: Option<EmbeddingsWriter<File>> = None;
     let mut dim = None;
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
     let extra = extra_fields();
     for record in reader {
         let record = match record {
@@ -128,7 +145,7 @@ pub fn import_shard(
                 continue;
             }
         };
-        // Records read, counted from 0 (the unreadable ones are not records of the table).
+        // Records read, counted from 0, for the messages.
         let index = report.records;
         report.records += 1;
         let fail = |report: &mut ShardReport, why: String| {
@@ -191,10 +208,19 @@ pub fn import_shard(
             );
             continue;
         }
+        // Long files come in several records (one per chunk): one recording.
+        let recording = match seen.get(&name) {
+            Some(&r) => r,
+            None => {
+                seen.insert(name.clone(), report.names.len());
+                report.names.push(name.clone());
+                if a2o::parse(&name).is_err() {
+                    report.unparsed_names.push(name.clone());
+                }
+                report.names.len() - 1
+            }
+        };
         let parsed = a2o::parse(&name);
-        if parsed.is_err() {
-            report.unparsed_names.push(name.clone());
-        }
         let stem = name.rsplit('/').next().unwrap_or(&name);
         let stem = stem.rsplit_once('.').map_or(stem, |(s, _)| s).to_string();
         let (node, recorder, deployment, start_ns) = match &parsed {
@@ -216,8 +242,8 @@ pub fn import_shard(
         let w = writer.as_mut().expect("made above");
         let secs = |s: f64| (s * 1e9).round() as i64;
         for i in 0..windows {
-            let start = timestamp as f64 + opts.hop_s * i as f64;
-            let end = start + opts.window_s;
+            let start = timestamp as f64 + hop_s * i as f64;
+            let end = start + window_s;
             for c in 0..channels {
                 let at = (i * channels + c) * d;
                 let scores = nuis.as_ref().map(|n| {
@@ -230,13 +256,13 @@ pub fn import_shard(
                 }
                 let keys = Keys {
                     id: &stem,
-                    recording_index: index as i64,
+                    recording_index: recording as i64,
                     cumulus: None,
                     node: &node,
                     recorder: &recorder,
                     deployment: &deployment,
                     channel: c as i32,
-                    window: i as i32,
+                    window: (start / hop_s).round() as i32,
                     start_time: start,
                     end_time: end,
                     abs_start_ns: start_ns + secs(start),
@@ -266,8 +292,9 @@ pub fn import_shard(
 }
 
 /// Every shard into `out/embeddings.parquet` (through a temporary name), shards in parallel;
-/// the reports in shard order. `recording_index` counts the records read, across the shards
-/// in order.
+/// the reports in shard order. `recording_index` counts the recordings (file names) in order
+/// of first appearance over the shards in order; `window` is the window's place in its file
+/// (its start over the hop).
 pub fn import(shards: &[PathBuf], out: &Path, opts: &Options) -> Result<Vec<ShardReport>, String> {
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let parts_dir = tempfile::Builder::new()
@@ -303,8 +330,7 @@ pub fn import(shards: &[PathBuf], out: &Path, opts: &Options) -> Result<Vec<Shar
         }
     }
     let final_path = out.join(soundscape_table::embeddings::FILE);
-    let tmp =
-        tempfile::NamedTempFile::new_in(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let tmp = crate::temp_in(out)?;
     let schema = soundscape_table::embeddings::schema("UTC", dim.unwrap_or(0), &extra_fields());
     let mut writer = ArrowWriter::try_new(
         tmp.reopen().map_err(|e| e.to_string())?,
@@ -312,8 +338,16 @@ pub fn import(shards: &[PathBuf], out: &Path, opts: &Options) -> Result<Vec<Shar
         Some(soundscape_table::embeddings::properties()),
     )
     .map_err(|e| e.to_string())?;
-    let mut base = 0i64;
+    let mut global: std::collections::HashMap<&str, i64> = Default::default();
     for (k, rep) in reports.iter().enumerate() {
+        let map: Vec<i64> = rep
+            .names
+            .iter()
+            .map(|n| {
+                let next = global.len() as i64;
+                *global.entry(n.as_str()).or_insert(next)
+            })
+            .collect();
         let part = parts_dir.path().join(format!("{k:06}.parquet"));
         if part.exists() {
             let f = File::open(&part).map_err(|e| format!("{}: {e}", part.display()))?;
@@ -323,11 +357,10 @@ pub fn import(shards: &[PathBuf], out: &Path, opts: &Options) -> Result<Vec<Shar
             for b in batches {
                 let b = b.map_err(|e| e.to_string())?;
                 writer
-                    .write(&renumber(&b, base)?)
+                    .write(&renumber(&b, &map)?)
                     .map_err(|e| e.to_string())?;
             }
         }
-        base += rep.records as i64;
     }
     writer.close().map_err(|e| e.to_string())?;
     tmp.persist(&final_path)
@@ -335,14 +368,23 @@ pub fn import(shards: &[PathBuf], out: &Path, opts: &Options) -> Result<Vec<Shar
     Ok(reports)
 }
 
-/// A part's batch with `recording_index` counted from `base`.
-fn renumber(b: &RecordBatch, base: i64) -> Result<RecordBatch, String> {
+/// A part's batch with its `recording_index` mapped through `map` (the part's recordings
+/// to the table's).
+fn renumber(b: &RecordBatch, map: &[i64]) -> Result<RecordBatch, String> {
     let ix = b
         .schema()
         .index_of("recording_index")
         .map_err(|e| e.to_string())?;
     let col = b.column(ix).as_primitive::<arrow::datatypes::Int64Type>();
-    let shifted: Int64Array = col.iter().map(|v| v.map(|v| v + base)).collect();
+    let shifted: Int64Array = col
+        .values()
+        .iter()
+        .map(|&v| {
+            map.get(v as usize)
+                .copied()
+                .ok_or("a recording_index out of range")
+        })
+        .collect::<Result<_, _>>()?;
     let mut cols = b.columns().to_vec();
     cols[ix] = std::sync::Arc::new(shifted) as std::sync::Arc<dyn Array>;
     RecordBatch::try_new(b.schema(), cols).map_err(|e| e.to_string())

@@ -11,5 +11,22 @@
 
 pub mod a2o;
 pub mod example;
+pub mod export;
 pub mod import;
+pub mod search;
+pub mod table;
 pub mod tfrecord;
+
+/// A temporary file in `dir` (renamed into place when complete), readable by everyone who can
+/// reach the folder once it is (a temporary file would otherwise keep its private mode).
+pub(crate) fn temp_in(dir: &std::path::Path) -> Result<tempfile::NamedTempFile, String> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(".partial-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    b.tempfile_in(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}

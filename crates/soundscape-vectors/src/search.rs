@@ -1,0 +1,364 @@
+//! `embeddings search`: the K windows most like a query by cosine similarity, exact, over
+//! tables of any size. Row groups are read one at a time (only the `embedding` column) by
+//! the threads of a pool, each keeping its own K best; the lists are merged at the end, so
+//! memory is one row group per thread and K hits, whatever the tables hold.
+//!
+//! The similarity of a row `x` is `q·x / (|q| |x|)` in float32, summed in 16 lanes (which
+//! compilers turn into SIMD registers); a zero row has similarity 0, a row with a NaN is
+//! never a hit.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float32Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema};
+use rayon::prelude::*;
+
+use crate::table::{embedding_values, Table};
+
+/// One hit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// Row number counted across the tables in order.
+    pub row: u64,
+    /// Which table, and the row in it.
+    pub table: usize,
+    pub table_row: usize,
+    pub similarity: f32,
+}
+
+/// Heap order: the worst hit on top (lowest similarity; at equal similarity the later row),
+/// so the heap keeps the K best and ties go to the earlier row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Worst(Hit);
+
+impl Eq for Worst {}
+
+impl Ord for Worst {
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.0.similarity
+            .total_cmp(&self.0.similarity)
+            .then(self.0.row.cmp(&o.0.row))
+    }
+}
+
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+/// The K best of what is pushed.
+#[derive(Debug, Clone)]
+pub struct TopK {
+    k: usize,
+    heap: BinaryHeap<Worst>,
+}
+
+impl TopK {
+    pub fn new(k: usize) -> TopK {
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// The similarity a row must beat to enter (minus infinity until K are held).
+    #[inline]
+    pub fn bar(&self) -> f32 {
+        if self.heap.len() < self.k {
+            f32::NEG_INFINITY
+        } else {
+            self.heap
+                .peek()
+                .map_or(f32::NEG_INFINITY, |w| w.0.similarity)
+        }
+    }
+
+    pub fn push(&mut self, h: Hit) {
+        if self.k == 0 || h.similarity.is_nan() {
+            return;
+        }
+        if self.heap.len() < self.k {
+            self.heap.push(Worst(h));
+        } else if Worst(h) < *self.heap.peek().expect("k > 0") {
+            self.heap.pop();
+            self.heap.push(Worst(h));
+        }
+    }
+
+    pub fn merge(mut self, other: TopK) -> TopK {
+        for w in other.heap {
+            self.push(w.0);
+        }
+        self
+    }
+
+    /// The hits, best first.
+    pub fn into_sorted(self) -> Vec<Hit> {
+        let mut v: Vec<Hit> = self.heap.into_iter().map(|w| w.0).collect();
+        v.sort_by(|a, b| {
+            b.similarity
+                .total_cmp(&a.similarity)
+                .then(a.row.cmp(&b.row))
+        });
+        v
+    }
+}
+
+const LANES: usize = 16;
+
+/// `(q·x, x·x)` in float32, summed lane by lane.
+#[inline]
+pub fn dot_and_norm(q: &[f32], x: &[f32]) -> (f32, f32) {
+    debug_assert_eq!(q.len(), x.len());
+    let mut dot = [0f32; LANES];
+    let mut nn = [0f32; LANES];
+    let (qc, qr) = q.split_at(q.len() / LANES * LANES);
+    let (xc, xr) = x.split_at(qc.len());
+    for (qa, xa) in qc.chunks_exact(LANES).zip(xc.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            dot[l] += qa[l] * xa[l];
+            nn[l] += xa[l] * xa[l];
+        }
+    }
+    let (mut d, mut n) = (0f32, 0f32);
+    for (a, b) in qr.iter().zip(xr) {
+        d += a * b;
+        n += b * b;
+    }
+    (d + dot.iter().sum::<f32>(), n + nn.iter().sum::<f32>())
+}
+
+/// The cosine similarity of `x` to the unit vector `q`.
+#[inline]
+pub fn similarity(q_unit: &[f32], x: &[f32]) -> f32 {
+    let (d, n) = dot_and_norm(q_unit, x);
+    if n == 0.0 {
+        0.0
+    } else {
+        d / n.sqrt()
+    }
+}
+
+/// `v` scaled to length 1 (a zero vector stays zero).
+pub fn unit(v: &[f32]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n == 0.0 {
+        v.to_vec()
+    } else {
+        v.iter().map(|x| x / n).collect()
+    }
+}
+
+/// The similarities of every row of `values` (`dim` each) to `q_unit`, pushed into `top`
+/// with row numbers from `first`.
+pub fn scan(
+    q_unit: &[f32],
+    values: &[f32],
+    first: u64,
+    table: usize,
+    table_row: usize,
+    top: &mut TopK,
+) {
+    let dim = q_unit.len();
+    for (i, x) in values.chunks_exact(dim).enumerate() {
+        let s = similarity(q_unit, x);
+        if s >= top.bar() {
+            top.push(Hit {
+                row: first + i as u64,
+                table,
+                table_row: table_row + i,
+                similarity: s,
+            });
+        }
+    }
+}
+
+/// The `k` rows of `tables` most like `query`, best first, on the current rayon pool.
+pub fn search(tables: &[Table], query: &[f32], k: usize) -> Result<Vec<Hit>, String> {
+    let q = unit(query);
+    let mut work = Vec::new();
+    let mut base = 0u64;
+    for (ti, t) in tables.iter().enumerate() {
+        if t.dim != q.len() {
+            return Err(format!(
+                "{}: embeddings of {} values, the query has {}",
+                t.path.display(),
+                t.dim,
+                q.len()
+            ));
+        }
+        for (g, start) in t.group_starts().into_iter().enumerate() {
+            work.push((ti, g, start, base + start as u64));
+        }
+        base += t.rows() as u64;
+    }
+    let top = work
+        .par_iter()
+        .try_fold(
+            || TopK::new(k),
+            |mut top, &(ti, g, start, first)| {
+                let b = tables[ti].group(g, &["embedding"])?;
+                let (values, _) = embedding_values(&b)?;
+                scan(&q, values, first, ti, start, &mut top);
+                Ok::<_, String>(top)
+            },
+        )
+        .try_reduce(|| TopK::new(k), |a, b| Ok(a.merge(b)))?;
+    Ok(top.into_sorted())
+}
+
+/// The embedding of row `row` counted across `tables`.
+pub fn row_embedding(tables: &[Table], row: u64) -> Result<Vec<f32>, String> {
+    let mut base = 0u64;
+    for t in tables {
+        let n = t.rows() as u64;
+        if row < base + n {
+            let local = (row - base) as usize;
+            let starts = t.group_starts();
+            let g = starts.partition_point(|&s| s <= local) - 1;
+            let b = t.group(g, &["embedding"])?;
+            let (values, dim) = embedding_values(&b)?;
+            let i = local - starts[g];
+            return Ok(values[i * dim..(i + 1) * dim].to_vec());
+        }
+        base += n;
+    }
+    Err(format!("row {row}: the tables hold {base} rows"))
+}
+
+/// The hits as a table: `rank` (from 1), `row`, `similarity`, `distance` (1 - similarity),
+/// `table`, `table_row`, then the hit's key columns (times in UTC). Each row group holding a
+/// hit is read once.
+pub fn hits_table(tables: &[Table], hits: &[Hit]) -> Result<RecordBatch, String> {
+    let keys = soundscape_table::embeddings::key_fields("UTC");
+    let names: Vec<&str> = keys.iter().map(|f| f.name().as_str()).collect();
+    let mut groups: HashMap<(usize, usize), RecordBatch> = HashMap::new();
+    let mut parts: Vec<RecordBatch> = Vec::with_capacity(hits.len());
+    let schema = Arc::new(Schema::new(keys.clone()));
+    for h in hits {
+        let t = &tables[h.table];
+        let starts = t.group_starts();
+        let g = starts.partition_point(|&s| s <= h.table_row) - 1;
+        if let std::collections::hash_map::Entry::Vacant(slot) = groups.entry((h.table, g)) {
+            let b = t.group(g, &names)?;
+            // Every table's instants in UTC, whatever its zone.
+            let cols = keys
+                .iter()
+                .map(|f| {
+                    let c = b
+                        .column_by_name(f.name())
+                        .ok_or_else(|| format!("{}: no {} column", t.path.display(), f.name()))?;
+                    cast(c, f.data_type()).map_err(|e| e.to_string())
+                })
+                .collect::<Result<Vec<ArrayRef>, String>>()?;
+            let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())?;
+            slot.insert(b);
+        }
+        parts.push(groups[&(h.table, g)].slice(h.table_row - starts[g], 1));
+    }
+    let keys_of_hits =
+        arrow::compute::concat_batches(&schema, &parts).map_err(|e| e.to_string())?;
+    let mut fields = vec![
+        Field::new("rank", DataType::Int32, false),
+        Field::new("row", DataType::Int64, false),
+        Field::new("similarity", DataType::Float32, false),
+        Field::new("distance", DataType::Float32, false),
+        Field::new("table", DataType::Utf8, false),
+        Field::new("table_row", DataType::Int64, false),
+    ];
+    fields.extend(keys);
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(Int32Array::from_iter_values(1..=hits.len() as i32)),
+        Arc::new(Int64Array::from_iter_values(
+            hits.iter().map(|h| h.row as i64),
+        )),
+        Arc::new(Float32Array::from_iter_values(
+            hits.iter().map(|h| h.similarity),
+        )),
+        Arc::new(Float32Array::from_iter_values(
+            hits.iter().map(|h| 1.0 - h.similarity),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            hits.iter()
+                .map(|h| tables[h.table].path.display().to_string()),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            hits.iter().map(|h| h.table_row as i64),
+        )),
+    ];
+    cols.extend(keys_of_hits.columns().iter().cloned());
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_agree_with_a_plain_sum() {
+        for dim in [1, 7, 16, 33, 128, 1280] {
+            let q: Vec<f32> = (0..dim).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+            let x: Vec<f32> = (0..dim).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
+            let (d, n) = dot_and_norm(&q, &x);
+            let d64: f64 = q.iter().zip(&x).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let n64: f64 = x.iter().map(|b| *b as f64 * *b as f64).sum();
+            // Small integers: every partial sum is exact in float32.
+            assert_eq!((d as f64, n as f64), (d64, n64), "dim {dim}");
+        }
+    }
+
+    #[test]
+    fn top_k_keeps_the_best_and_ties_go_to_the_earlier_row() {
+        let mut t = TopK::new(3);
+        for (row, s) in [
+            (0, 0.5),
+            (1, 0.9),
+            (2, 0.1),
+            (3, 0.9),
+            (4, f32::NAN),
+            (5, 0.7),
+            (6, 0.9),
+        ] {
+            t.push(Hit {
+                row,
+                table: 0,
+                table_row: row as usize,
+                similarity: s,
+            });
+        }
+        let rows: Vec<u64> = t.into_sorted().iter().map(|h| h.row).collect();
+        assert_eq!(rows, [1, 3, 6]);
+        let mut a = TopK::new(2);
+        let mut b = TopK::new(2);
+        for (row, s) in [(0, 0.2), (1, 0.8)] {
+            a.push(Hit {
+                row,
+                table: 0,
+                table_row: 0,
+                similarity: s,
+            });
+        }
+        for (row, s) in [(2, 0.9), (3, 0.1)] {
+            b.push(Hit {
+                row,
+                table: 0,
+                table_row: 0,
+                similarity: s,
+            });
+        }
+        let rows: Vec<u64> = a.merge(b).into_sorted().iter().map(|h| h.row).collect();
+        assert_eq!(rows, [2, 1]);
+    }
+
+    #[test]
+    fn zero_rows_have_similarity_zero() {
+        assert_eq!(similarity(&unit(&[1.0, 0.0]), &[0.0, 0.0]), 0.0);
+        assert!((similarity(&unit(&[3.0, 4.0]), &[6.0, 8.0]) - 1.0).abs() < 1e-7);
+    }
+}
