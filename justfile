@@ -86,6 +86,11 @@ models:
 corpus:
     bash scripts/corpus.sh
 
+# Benchmark: exact embedding search over one million 1280-d windows (a 5 GB table, kept in $TMPDIR), one thread and all.
+bench-search *ARGS:
+    cargo build --release -p soundscape-bench --bin search-bench
+    ./target/release/search-bench {{ARGS}}
+
 # Benchmark: compute-embeddings (BirdNET V2.4) on one core, x real time end to end and per part, peak memory (needs `just models`).
 bench-embed *ARGS:
     cargo build --release -p soundscape-bench --bin embed-bench

@@ -14,6 +14,7 @@ use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use soundscape_cli::CommonArgs;
+use soundscape_vectors::search::{Source, UseIndex};
 use soundscape_vectors::table::Table;
 
 #[derive(Debug, Parser)]
@@ -146,6 +147,10 @@ struct SearchArgs {
     /// Hits to keep.
     #[arg(long, default_value_t = 10)]
     top: usize,
+    /// Read the tables themselves, not their search indexes (TABLE.vectors, unit vectors in
+    /// a flat file, built beside a table on its first search and rebuilt when it changes).
+    #[arg(long)]
+    no_index: bool,
     #[arg(long)]
     out: PathBuf,
 }
@@ -375,7 +380,7 @@ fn projector(_a: ProjectorArgs, _common: &CommonArgs) -> anyhow::Result<u8> {
 #[derive(Debug, Serialize)]
 struct SearchDetails {
     query: serde_json::Value,
-    tables: Vec<String>,
+    tables: Vec<Source>,
     rows: u64,
     hits: usize,
     seconds: f64,
@@ -438,8 +443,13 @@ fn search(a: SearchArgs) -> anyhow::Result<u8> {
     };
     tracing::info!(rows, tables = tables.len(), top = a.top, "searching");
     let t0 = std::time::Instant::now();
-    let hits =
-        soundscape_vectors::search::search(&tables, &query, a.top).map_err(|e| anyhow!(e))?;
+    let use_index = if a.no_index {
+        UseIndex::No
+    } else {
+        UseIndex::Build
+    };
+    let (hits, sources) = soundscape_vectors::search::search(&tables, &query, a.top, use_index)
+        .map_err(|e| anyhow!(e))?;
     let seconds = t0.elapsed().as_secs_f64();
     let batch = soundscape_vectors::search::hits_table(&tables, &hits).map_err(|e| anyhow!(e))?;
     let parquet = a.out.join("hits.parquet");
@@ -455,16 +465,28 @@ fn search(a: SearchArgs) -> anyhow::Result<u8> {
         "search",
         SearchDetails {
             query: described,
-            tables: tables
-                .iter()
-                .map(|t| t.path.display().to_string())
-                .collect(),
+            tables: sources,
             rows,
             hits: hits.len(),
             seconds,
         },
     );
     report.outputs = vec![parquet.display().to_string(), csv.display().to_string()];
+    if query.iter().all(|v| *v == 0.0) {
+        report.warnings.push(
+            "the query's embedding is all zeros: every window is as similar as any other".into(),
+        );
+    }
+    for s in report
+        .details
+        .tables
+        .iter()
+        .filter_map(|s| s.note.as_ref().map(|n| (s, n)))
+    {
+        report
+            .warnings
+            .push(format!("{}: {}", s.0.table.display(), s.1));
+    }
     let nothing = rows == 0;
     if nothing {
         println!("search: the tables hold no rows: nothing to do");

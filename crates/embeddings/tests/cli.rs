@@ -379,6 +379,54 @@ fn search_finds_the_query_first_then_its_near_duplicates_as_brute_force_ranks_th
             assert_eq!(rows[k], *i as i64, "rank {k}");
         }
     }
+    // The first search built each table's index; the next reads it; reading the tables
+    // instead gives the same hits, similarities within float32 rounding.
+    assert_eq!(report["tables"][1]["read"], "index (built)", "{report}");
+    assert!(dir.path().join("t1.vectors").exists());
+    let again = |extra: &[&str]| {
+        let mut args = vec![
+            "search",
+            "--embeddings",
+            s(&t0),
+            s(&t1),
+            "--query-row",
+            "1234",
+            "--top",
+            "25",
+            "--out",
+            s(&out),
+        ];
+        args.extend(extra);
+        let (code, report, err) = embeddings(&args);
+        assert_eq!(code, 0, "{err}");
+        (
+            report,
+            soundscape_testkit::read_parquet(&out.join("hits.parquet")),
+        )
+    };
+    for (extra, read) in [(&[][..], "index"), (&["--no-index"][..], "table")] {
+        let (report, h) = again(extra);
+        assert_eq!(report["tables"][0]["read"], read);
+        let r: Vec<i64> = h
+            .column_by_name("row")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(&r[..4], &rows[..4]);
+        let s2 = h
+            .column_by_name("similarity")
+            .unwrap()
+            .as_primitive::<Float32Type>();
+        for k in 0..25 {
+            assert!((s2.value(k) - sims.value(k)).abs() < 1e-6, "rank {k}");
+        }
+    }
+    // A changed table makes its index stale: it is rebuilt.
+    random_tables(dir.path(), [10_000, 9_000], of, &dups);
+    let (report, _) = again(&[]);
+    assert_eq!(report["tables"][0]["read"], "index (built)");
+
     // The hit's keys come from its table: row 17,000 is row 7,000 of the second.
     let table_row = hits
         .column_by_name("table_row")

@@ -5,7 +5,8 @@
 //!
 //! The similarity of a row `x` is `q·x / (|q| |x|)` in float32, summed in 16 lanes (which
 //! compilers turn into SIMD registers); a zero row has similarity 0, a row with a NaN is
-//! never a hit.
+//! never a hit. Where a table has a fresh index ([`crate::index`]), its unit rows are read
+//! instead of the table's row groups (the same similarities within float32 rounding).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -18,6 +19,9 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema};
 use rayon::prelude::*;
 
+use std::path::PathBuf;
+
+use crate::index::{scan_units, Index, CHUNK_ROWS};
 use crate::table::{embedding_values, Table};
 
 /// One hit.
@@ -134,6 +138,22 @@ pub fn dot_and_norm(q: &[f32], x: &[f32]) -> (f32, f32) {
     (d + dot.iter().sum::<f32>(), n + nn.iter().sum::<f32>())
 }
 
+/// `q·x` in float32, summed lane by lane.
+#[inline]
+pub fn dot(q: &[f32], x: &[f32]) -> f32 {
+    debug_assert_eq!(q.len(), x.len());
+    let mut dot = [0f32; LANES];
+    let (qc, qr) = q.split_at(q.len() / LANES * LANES);
+    let (xc, xr) = x.split_at(qc.len());
+    for (qa, xa) in qc.chunks_exact(LANES).zip(xc.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            dot[l] += qa[l] * xa[l];
+        }
+    }
+    let tail: f32 = qr.iter().zip(xr).map(|(a, b)| a * b).sum();
+    tail + dot.iter().sum::<f32>()
+}
+
 /// The cosine similarity of `x` to the unit vector `q`.
 #[inline]
 pub fn similarity(q_unit: &[f32], x: &[f32]) -> f32 {
@@ -179,12 +199,47 @@ pub fn scan(
     }
 }
 
-/// The `k` rows of `tables` most like `query`, best first, on the current rayon pool.
-pub fn search(tables: &[Table], query: &[f32], k: usize) -> Result<Vec<Hit>, String> {
+/// Whether search reads a table's index ([`crate::index`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UseIndex {
+    /// Read the tables themselves.
+    No,
+    /// The index where it is fresh, else the table.
+    IfFresh,
+    /// Build a missing or stale index first (falling back to the table where it cannot be
+    /// written).
+    Build,
+}
+
+/// What search read for one table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Source {
+    pub table: PathBuf,
+    /// `index`, `index (built)` or `table`.
+    pub read: String,
+    /// Why the index was not used, where it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One piece of work: rows of a table's index, or one of its row groups.
+enum Piece<'a> {
+    Index(&'a Index, usize, usize),
+    Group(usize),
+}
+
+/// The `k` rows of `tables` most like `query`, best first, on the current rayon pool; and
+/// what was read for each table.
+pub fn search(
+    tables: &[Table],
+    query: &[f32],
+    k: usize,
+    use_index: UseIndex,
+) -> Result<(Vec<Hit>, Vec<Source>), String> {
     let q = unit(query);
-    let mut work = Vec::new();
-    let mut base = 0u64;
-    for (ti, t) in tables.iter().enumerate() {
+    let mut sources = Vec::new();
+    let mut indexes = Vec::new();
+    for t in tables {
         if t.dim != q.len() {
             return Err(format!(
                 "{}: embeddings of {} values, the query has {}",
@@ -193,24 +248,64 @@ pub fn search(tables: &[Table], query: &[f32], k: usize) -> Result<Vec<Hit>, Str
                 q.len()
             ));
         }
-        for (g, start) in t.group_starts().into_iter().enumerate() {
-            work.push((ti, g, start, base + start as u64));
+        let (ix, read, note) = match use_index {
+            UseIndex::No => (None, "table", None),
+            _ => match Index::open_fresh(t) {
+                Some(ix) => (Some(ix), "index", None),
+                None if use_index == UseIndex::Build => match Index::build(t) {
+                    Ok(ix) => (Some(ix), "index (built)", None),
+                    Err(e) => (None, "table", Some(format!("no index: {e}"))),
+                },
+                None => (None, "table", Some("no fresh index".to_string())),
+            },
+        };
+        sources.push(Source {
+            table: t.path.clone(),
+            read: read.into(),
+            note,
+        });
+        indexes.push(ix);
+    }
+    let mut work = Vec::new();
+    let mut base = 0u64;
+    for (ti, t) in tables.iter().enumerate() {
+        match &indexes[ti] {
+            Some(ix) => {
+                for start in (0..ix.rows).step_by(CHUNK_ROWS) {
+                    let n = CHUNK_ROWS.min(ix.rows - start);
+                    work.push((ti, Piece::Index(ix, start, n), start, base + start as u64));
+                }
+            }
+            None => {
+                for (g, start) in t.group_starts().into_iter().enumerate() {
+                    work.push((ti, Piece::Group(g), start, base + start as u64));
+                }
+            }
         }
         base += t.rows() as u64;
     }
     let top = work
         .par_iter()
         .try_fold(
-            || TopK::new(k),
-            |mut top, &(ti, g, start, first)| {
-                let b = tables[ti].group(g, &["embedding"])?;
-                let (values, _) = embedding_values(&b)?;
-                scan(&q, values, first, ti, start, &mut top);
-                Ok::<_, String>(top)
+            || (TopK::new(k), Vec::new()),
+            |(mut top, mut buf), (ti, piece, start, first)| {
+                match piece {
+                    Piece::Index(ix, s, n) => {
+                        ix.read_rows(*s, *n, &mut buf)?;
+                        scan_units(&q, &buf, *first, *ti, *start, &mut top);
+                    }
+                    Piece::Group(g) => {
+                        let b = tables[*ti].group(*g, &["embedding"])?;
+                        let (values, _) = embedding_values(&b)?;
+                        scan(&q, values, *first, *ti, *start, &mut top);
+                    }
+                }
+                Ok::<_, String>((top, buf))
             },
         )
+        .map(|r| r.map(|(top, _)| top))
         .try_reduce(|| TopK::new(k), |a, b| Ok(a.merge(b)))?;
-    Ok(top.into_sorted())
+    Ok((top.into_sorted(), sources))
 }
 
 /// The embedding of row `row` counted across `tables`.
