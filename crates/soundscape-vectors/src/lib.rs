@@ -21,6 +21,7 @@ pub mod example;
 pub mod export;
 pub mod import;
 pub mod index;
+pub mod projector;
 pub mod search;
 pub mod table;
 pub mod tfrecord;
