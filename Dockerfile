@@ -13,10 +13,10 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked \
-      -p get-audio-df -p dirstruct -p compute-soundscapes -p compute-embeddings -p spec-n-specvid -p upload-stages -p soundscape \
+      -p get-audio-df -p dirstruct -p compute-soundscapes -p compute-embeddings -p embeddings -p spec-n-specvid -p upload-stages -p soundscape \
  && mkdir -p /out/bin \
  && cp target/release/get-audio-df target/release/dirstruct target/release/compute-soundscapes \
-       target/release/compute-embeddings target/release/spec-n-specvid target/release/upload-alfresco target/release/upload-model \
+       target/release/compute-embeddings target/release/embeddings target/release/spec-n-specvid target/release/upload-alfresco target/release/upload-model \
        target/release/soundscape /out/bin/ \
  && mkdir -p /out/demo/tests/fixtures/golden \
  && cp -r demo /out/demo/demo \
@@ -28,7 +28,7 @@ RUN apt-get update \
       libavcodec59 libavformat59 libavutil57 libswresample4 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin soundscape
-COPY --from=build /out/bin/get-audio-df /out/bin/dirstruct /out/bin/compute-soundscapes /out/bin/compute-embeddings \
+COPY --from=build /out/bin/get-audio-df /out/bin/dirstruct /out/bin/compute-soundscapes /out/bin/compute-embeddings /out/bin/embeddings \
      /out/bin/upload-alfresco /out/bin/upload-model /out/bin/soundscape /usr/local/bin/
 COPY --from=build /out/demo /opt/soundscape
 USER 10001:10001

@@ -172,3 +172,26 @@ def test_search_hits_read_by_duckdb(unit, tmp_path):
     assert [h[:2] for h in hits[:2]] == [(1, 4), (2, 6)]
     assert abs(hits[0][2] - 1.0) < 1e-6 and abs(hits[1][2] - 1.0) < 1e-3
     assert hits[1][3:] == ("R1_20240501_060000", 3)
+    # Each hit's clip is its window of the recording (the channels' mean, as 16-bit WAV), and
+    # its thumbnail a 128 px PNG.
+    clip, thumb = duckdb.sql(f"select clip, thumbnail from '{path}' where rank = 2").fetchall()[0]
+    got, rate = sf.read(tmp_path / clip)
+    audio, sr = sf.read(unit.parent / "in" / "R1_20240501_060000.flac")
+    assert rate == sr == 16000
+    np.testing.assert_allclose(got, audio[3 * sr:4 * sr].mean(axis=1), atol=2 / 32768)
+    png = (tmp_path / thumb).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 128
+
+
+def test_search_by_an_audio_clip(unit, tmp_path):
+    import duckdb
+    # A 3 kHz clip through the tables' model: the two 3 kHz windows come first.
+    t = np.arange(16000 * 2) / 16000
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, 0.2 * np.cos(2 * np.pi * 3000 * t), 16000, subtype="PCM_16")
+    out = tmp_path / "hits"
+    run(EMB, "search", "--embeddings", unit, "--query-audio", clip, "--model", "test-linear",
+        "--models-dir", unit.parent / "models", "--top", "2", "--out", out)
+    path = out / "hits.parquet"
+    hits = duckdb.sql(f"select row, similarity from '{path}' order by rank").fetchall()
+    assert [h[0] for h in hits] == [4, 6] and min(h[1] for h in hits) > 0.999

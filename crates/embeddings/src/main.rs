@@ -147,6 +147,13 @@ struct SearchArgs {
     /// Hits to keep.
     #[arg(long, default_value_t = 10)]
     top: usize,
+    /// No clips and spectrogram thumbnails of the hits (OUT/clips/, OUT/thumbnails/).
+    #[arg(long)]
+    no_clips: bool,
+    /// Folder that recording names (source_name, else id) are relative to, for the clips of
+    /// tables without a report of their recordings beside them.
+    #[arg(long)]
+    audio_root: Option<PathBuf>,
     /// Read the tables themselves, not their search indexes (TABLE.vectors, unit vectors in
     /// a flat file, built beside a table on its first search and rebuilt when it changes).
     #[arg(long)]
@@ -495,7 +502,19 @@ fn search(a: SearchArgs) -> anyhow::Result<u8> {
     let (hits, sources) = soundscape_vectors::search::search(&tables, &query, a.top, use_index)
         .map_err(|e| anyhow!(e))?;
     let seconds = t0.elapsed().as_secs_f64();
-    let batch = soundscape_vectors::search::hits_table(&tables, &hits).map_err(|e| anyhow!(e))?;
+    let mut batch =
+        soundscape_vectors::search::hits_table(&tables, &hits).map_err(|e| anyhow!(e))?;
+    let mut no_media = std::collections::BTreeMap::new();
+    if !a.no_clips {
+        (batch, no_media) = soundscape_vectors::search::with_media(
+            &tables,
+            &hits,
+            &batch,
+            &a.out,
+            a.audio_root.clone(),
+        )
+        .map_err(|e| anyhow!(e))?;
+    }
     let parquet = a.out.join("hits.parquet");
     soundscape_table::soundscape::write_parquet_atomic(&parquet, &batch.schema(), |w| {
         w.write(&batch)?;
@@ -520,6 +539,11 @@ fn search(a: SearchArgs) -> anyhow::Result<u8> {
         report.warnings.push(
             "the query's embedding is all zeros: every window is as similar as any other".into(),
         );
+    }
+    for (why, n) in &no_media {
+        report
+            .warnings
+            .push(format!("{n} hits have no clip or thumbnail: {why}"));
     }
     for s in report
         .details

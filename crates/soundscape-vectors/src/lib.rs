@@ -14,13 +14,15 @@
 //! - [`export`]: tables into shards in Perch's layout, with its `config.json`;
 //! - [`search`]: the K most similar rows, streamed over threads; [`index`]: a table's unit
 //!   vectors in a flat file beside it, which search reads at disk speed;
-//! - [`projector`]: tensors, metadata and a sprite for the Embedding Projector and TensorBoard.
+//! - [`projector`]: tensors, metadata and a sprite for the Embedding Projector and TensorBoard;
+//! - [`media`]: the audio behind rows: where it is, spectrogram tiles and clips of windows.
 
 pub mod a2o;
 pub mod example;
 pub mod export;
 pub mod import;
 pub mod index;
+pub mod media;
 pub mod projector;
 pub mod search;
 pub mod table;

@@ -19,6 +19,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimestampNanosecondType};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use crate::media::Locator;
 use crate::table::{embedding_values, str_at, Table};
 
 #[derive(Debug, Clone)]
@@ -128,25 +129,6 @@ struct Point {
     no_audio: Option<String>,
 }
 
-/// Recording paths by recording_index from the stage's report beside a table.
-fn recordings_beside(table: &Path) -> HashMap<i64, PathBuf> {
-    let report = table.with_file_name("embeddings_report.json");
-    let Ok(text) = std::fs::read_to_string(report) else {
-        return HashMap::new();
-    };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return HashMap::new();
-    };
-    v["recordings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| Some((r["index"].as_i64()?, PathBuf::from(r["path"].as_str()?))))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn cell(b: &RecordBatch, column: &str, i: usize) -> String {
     let Some(c) = b.column_by_name(column) else {
         return String::new();
@@ -180,8 +162,8 @@ fn points(tables: &[Table], rows: &[usize], opts: &Options) -> Result<Vec<Point>
     let mut out = Vec::with_capacity(rows.len());
     let mut next = rows.iter().peekable();
     let mut base = 0;
-    for t in tables {
-        let audio = recordings_beside(&t.path);
+    let locator = Locator::new(tables, opts.audio_root.clone());
+    for (ti, t) in tables.iter().enumerate() {
         for (g, start) in t.group_starts().into_iter().enumerate() {
             let end = base + start + t.groups[g];
             if next.peek().is_none_or(|&&r| r >= end) {
@@ -203,22 +185,9 @@ fn points(tables: &[Table], rows: &[usize], opts: &Options) -> Result<Vec<Point>
                     f64s("start_time").unwrap_or(0.0),
                     f64s("end_time").unwrap_or(0.0),
                 );
-                let path = ix.and_then(|ix| audio.get(&ix).cloned()).or_else(|| {
-                    let name = match str_at(&b, "source_name", i) {
-                        n if n.is_empty() => str_at(&b, "id", i),
-                        n => n,
-                    };
-                    opts.audio_root.as_ref().map(|root| root.join(name))
-                });
-                let (audio, no_audio) = match path {
-                    Some(p) => (Some((p, s, e)), None),
-                    None => (
-                        None,
-                        Some(
-                            "no report of the recordings beside the table and no --audio-root"
-                                .to_string(),
-                        ),
-                    ),
+                let (audio, no_audio) = match locator.locate(ti, ix, &b, i) {
+                    Ok(p) => (Some((p, s, e)), None),
+                    Err(why) => (None, Some(why)),
                 };
                 out.push(Point {
                     embedding: values[i * dim..(i + 1) * dim].to_vec(),
@@ -298,7 +267,9 @@ fn thumbnails(points: &[Point], px: u32, report: &mut ProjectorReport) -> Vec<Op
             }
         }
     }
-    let results: Vec<(Vec<usize>, Result<Vec<Vec<u8>>, String>)> = {
+    // Per recording: its points and their tiles (or why there are none).
+    type Tiles = Result<Vec<Vec<u8>>, String>;
+    let results: Vec<(Vec<usize>, Tiles)> = {
         use rayon::prelude::*;
         by_file
             .into_par_iter()
@@ -307,7 +278,7 @@ fn thumbnails(points: &[Point], px: u32, report: &mut ProjectorReport) -> Vec<Op
                     .iter()
                     .map(|&i| points[i].audio.as_ref().map(|a| (a.1, a.2)).expect("audio"))
                     .collect();
-                let r = tiles_of(path, &windows, px);
+                let r = crate::media::tiles(path, &windows, px);
                 (idx, r)
             })
             .collect()
@@ -324,66 +295,6 @@ fn thumbnails(points: &[Point], px: u32, report: &mut ProjectorReport) -> Vec<Op
         }
     }
     tiles
-}
-
-/// Tiles of the windows `(start, end)` of one recording.
-fn tiles_of(path: &Path, windows: &[(f64, f64)], px: u32) -> Result<Vec<Vec<u8>>, String> {
-    let info = soundscape_audio::AudioReader::open(path)
-        .map_err(|e| format!("audio not readable: {e}"))?
-        .info()
-        .clone();
-    let sr = info.sample_rate as f64;
-    let longest = windows
-        .iter()
-        .map(|w| w.1 - w.0)
-        .fold(0.0, f64::max)
-        .max(1e-3);
-    let hop = ((longest * sr / px as f64).round() as usize).max(1);
-    // Frames overlap (the STFT's framing needs a hop no longer than its frame).
-    let n_fft = hop.next_power_of_two().max(256);
-    let px = px as usize;
-    // Per window: columns of row peaks, then scaled to the window's own loudest value.
-    let mut cols: Vec<Vec<Vec<f32>>> = vec![Vec::new(); windows.len()];
-    soundscape_engine::analyze::stream_spectrogram(
-        path,
-        n_fft,
-        hop,
-        |_| {},
-        |t, mags| {
-            let at = t as f64 * hop as f64 / sr;
-            for (w, &(s, e)) in windows.iter().enumerate() {
-                if at >= s && at < e && cols[w].len() < px {
-                    let bins = mags.len();
-                    cols[w].push(
-                        (0..px)
-                            .map(|r| {
-                                let (b0, b1) =
-                                    (r * bins / px, ((r + 1) * bins / px).max(r * bins / px + 1));
-                                mags[b0..b1.min(bins)].iter().fold(0f32, |a, &x| a.max(x))
-                            })
-                            .collect(),
-                    );
-                }
-            }
-        },
-    )
-    .map_err(|e| format!("audio not readable: {e}"))?;
-    Ok(cols
-        .into_iter()
-        .map(|c| {
-            let db = |m: f32| 20.0 * m.max(1e-10).log10();
-            let top = c.iter().flatten().fold(f32::MIN, |a, &m| a.max(db(m)));
-            let mut tile = vec![0u8; px * px];
-            for (x, col) in c.iter().enumerate() {
-                for (r, &m) in col.iter().enumerate() {
-                    let level = ((db(m) - (top - 80.0)) / 80.0).clamp(0.0, 1.0);
-                    // Low frequencies at the bottom.
-                    tile[(px - 1 - r) * px + x] = (level * 255.0).round() as u8;
-                }
-            }
-            tile
-        })
-        .collect())
 }
 
 fn write_text(

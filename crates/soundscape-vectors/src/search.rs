@@ -11,12 +11,14 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 
+use arrow::array::AsArray;
 use arrow::array::{ArrayRef, Float32Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use rayon::prelude::*;
 
 use std::path::PathBuf;
@@ -331,7 +333,8 @@ pub fn row_embedding(tables: &[Table], row: u64) -> Result<Vec<f32>, String> {
 /// `table`, `table_row`, then the hit's key columns (times in UTC). Each row group holding a
 /// hit is read once.
 pub fn hits_table(tables: &[Table], hits: &[Hit]) -> Result<RecordBatch, String> {
-    let keys = soundscape_table::embeddings::key_fields("UTC");
+    let mut keys = soundscape_table::embeddings::key_fields("UTC");
+    keys.push(Field::new("source_name", DataType::Utf8, true));
     let names: Vec<&str> = keys.iter().map(|f| f.name().as_str()).collect();
     let mut groups: HashMap<(usize, usize), RecordBatch> = HashMap::new();
     let mut parts: Vec<RecordBatch> = Vec::with_capacity(hits.len());
@@ -345,11 +348,13 @@ pub fn hits_table(tables: &[Table], hits: &[Hit]) -> Result<RecordBatch, String>
             // Every table's instants in UTC, whatever its zone.
             let cols = keys
                 .iter()
-                .map(|f| {
-                    let c = b
-                        .column_by_name(f.name())
-                        .ok_or_else(|| format!("{}: no {} column", t.path.display(), f.name()))?;
-                    cast(c, f.data_type()).map_err(|e| e.to_string())
+                .map(|f| match b.column_by_name(f.name()) {
+                    Some(c) => cast(c, f.data_type()).map_err(|e| e.to_string()),
+                    // Only imported tables name their source files.
+                    None if f.is_nullable() && f.name() == "source_name" => {
+                        Ok(arrow::array::new_null_array(f.data_type(), b.num_rows()))
+                    }
+                    None => Err(format!("{}: no {} column", t.path.display(), f.name())),
                 })
                 .collect::<Result<Vec<ArrayRef>, String>>()?;
             let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())?;
@@ -374,10 +379,10 @@ pub fn hits_table(tables: &[Table], hits: &[Hit]) -> Result<RecordBatch, String>
             hits.iter().map(|h| h.row as i64),
         )),
         Arc::new(Float32Array::from_iter_values(
-            hits.iter().map(|h| h.similarity),
+            hits.iter().map(|h| h.similarity.clamp(-1.0, 1.0)),
         )),
         Arc::new(Float32Array::from_iter_values(
-            hits.iter().map(|h| 1.0 - h.similarity),
+            hits.iter().map(|h| 1.0 - h.similarity.clamp(-1.0, 1.0)),
         )),
         Arc::new(StringArray::from_iter_values(
             hits.iter()
@@ -389,6 +394,85 @@ pub fn hits_table(tables: &[Table], hits: &[Hit]) -> Result<RecordBatch, String>
     ];
     cols.extend(keys_of_hits.columns().iter().cloned());
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| e.to_string())
+}
+
+/// Clips (16-bit WAV) and spectrogram thumbnails (128 px PNG) of the hits whose audio can be
+/// found, in `out/clips/` and `out/thumbnails/` (`<rank>_<id>_<start>s`); the batch gains
+/// `clip` and `thumbnail` columns (paths relative to `out`, null where there is none), and the
+/// reasons of the missing ones are counted.
+pub fn with_media(
+    tables: &[Table],
+    hits: &[Hit],
+    batch: &RecordBatch,
+    out: &Path,
+    root: Option<PathBuf>,
+) -> Result<(RecordBatch, BTreeMap<String, usize>), String> {
+    let locator = crate::media::Locator::new(tables, root);
+    let ix = batch
+        .column_by_name("recording_index")
+        .ok_or("no recording_index")?
+        .as_primitive::<Int64Type>();
+    let start = batch
+        .column_by_name("start_time")
+        .ok_or("no start_time")?
+        .as_primitive::<Float64Type>();
+    let end = batch
+        .column_by_name("end_time")
+        .ok_or("no end_time")?
+        .as_primitive::<Float64Type>();
+    let mut missing: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_file: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+    for (k, h) in hits.iter().enumerate() {
+        match locator.locate(h.table, Some(ix.value(k)), batch, k) {
+            Ok(p) => by_file.entry(p).or_default().push(k),
+            Err(why) => *missing.entry(why).or_default() += 1,
+        }
+    }
+    let (clips_dir, thumbs_dir) = (out.join("clips"), out.join("thumbnails"));
+    for d in [&clips_dir, &thumbs_dir] {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let mut clip: Vec<Option<String>> = vec![None; hits.len()];
+    let mut thumb: Vec<Option<String>> = vec![None; hits.len()];
+    for (path, ks) in by_file {
+        let windows: Vec<(f64, f64)> = ks.iter().map(|&k| (start.value(k), end.value(k))).collect();
+        let media = crate::media::clips(&path, &windows)
+            .and_then(|c| crate::media::tiles(&path, &windows, 128).map(|t| (c, t)));
+        match media {
+            Ok(((rate, samples), tiles)) => {
+                for ((&k, s), t) in ks.iter().zip(samples).zip(tiles) {
+                    let name = format!(
+                        "{:03}_{}_{}s",
+                        k + 1,
+                        crate::table::str_at(batch, "id", k),
+                        start.value(k)
+                    );
+                    let (c, p) = (
+                        format!("clips/{name}.wav"),
+                        format!("thumbnails/{name}.png"),
+                    );
+                    crate::media::write_wav(&out.join(&c), rate, &s)?;
+                    crate::media::write_tile(&out.join(&p), 128, &t)?;
+                    clip[k] = Some(c);
+                    thumb[k] = Some(p);
+                }
+            }
+            Err(e) => *missing.entry(e).or_default() += ks.len(),
+        }
+    }
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("clip", DataType::Utf8, true));
+    fields.push(Field::new("thumbnail", DataType::Utf8, true));
+    let mut cols = batch.columns().to_vec();
+    cols.push(Arc::new(StringArray::from(clip)));
+    cols.push(Arc::new(StringArray::from(thumb)));
+    let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| e.to_string())?;
+    Ok((b, missing))
 }
 
 #[cfg(test)]
