@@ -279,13 +279,8 @@ fn a_row_that_fits_no_record_is_reported_and_the_rest_exported() {
 /// Two tables of random vectors (rows counted across them); `dups` are near-duplicates of
 /// row `of`, with noise of the given size.
 fn random_tables(dir: &Path, n: [usize; 2], of: usize, dups: &[(usize, f32)]) -> Vec<Vec<f32>> {
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
+    let mut noise = soundscape_testkit::Noise::new(0x2545_f491_4f6c_dd1d);
+    let mut next = move || noise.next();
     let dim = 96;
     let mut all: Vec<Vec<f32>> = (0..n[0] + n[1])
         .map(|_| (0..dim).map(|_| next()).collect())

@@ -303,3 +303,22 @@ pub fn fetched(rel: &str, recipe: &str) -> Option<PathBuf> {
     eprintln!("skipped: no {rel} ({recipe})");
     None
 }
+
+/// Reproducible noise for synthetic data (xorshift64): values in [-0.5, 0.5).
+#[derive(Debug, Clone)]
+pub struct Noise(u64);
+
+impl Noise {
+    pub fn new(seed: u64) -> Noise {
+        Noise(seed.max(1))
+    }
+
+    /// The next value, in [-0.5, 0.5) with 24 bits.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+}

@@ -18,7 +18,6 @@ use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::search::{Hit, TopK};
 use crate::table::{embedding_values, Table};
 
 const MAGIC: &[u8; 8] = b"SSVECT01";
@@ -126,28 +125,5 @@ impl Index {
                 .for_each(|v| *v = f32::from_bits(u32::from_le(v.to_bits())));
         }
         Ok(())
-    }
-}
-
-/// Dot products of unit rows with the unit query, pushed into `top`.
-#[inline]
-pub fn scan_units(
-    q_unit: &[f32],
-    values: &[f32],
-    first: u64,
-    table: usize,
-    table_row: usize,
-    top: &mut TopK,
-) {
-    for (i, x) in values.chunks_exact(q_unit.len()).enumerate() {
-        let s = crate::search::dot(q_unit, x);
-        if s >= top.bar() {
-            top.push(Hit {
-                row: first + i as u64,
-                table,
-                table_row: table_row + i,
-                similarity: s,
-            });
-        }
     }
 }

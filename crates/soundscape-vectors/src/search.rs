@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use std::path::PathBuf;
 
-use crate::index::{scan_units, Index, CHUNK_ROWS};
+use crate::index::{Index, CHUNK_ROWS};
 use crate::table::{embedding_values, Table};
 
 /// One hit.
@@ -177,24 +177,40 @@ pub fn unit(v: &[f32]) -> Vec<f32> {
     }
 }
 
-/// The similarities of every row of `values` (`dim` each) to `q_unit`, pushed into `top`
-/// with row numbers from `first`.
-pub fn scan(
+/// Where a run of rows starts: its first row counted across the tables, its table, and its
+/// first row in that table.
+#[derive(Debug, Clone, Copy)]
+pub struct At {
+    pub first: u64,
+    pub table: usize,
+    pub table_row: usize,
+}
+
+/// The similarities of every row of `values` (`dim` each) to `q_unit`, pushed into `top`;
+/// `units` says the rows are unit vectors already (an index's), so a dot product is enough.
+pub fn scan(q_unit: &[f32], values: &[f32], at: At, top: &mut TopK, units: bool) {
+    if units {
+        scan_with(q_unit, values, at, top, dot)
+    } else {
+        scan_with(q_unit, values, at, top, similarity)
+    }
+}
+
+#[inline]
+fn scan_with(
     q_unit: &[f32],
     values: &[f32],
-    first: u64,
-    table: usize,
-    table_row: usize,
+    at: At,
     top: &mut TopK,
+    similarity: impl Fn(&[f32], &[f32]) -> f32,
 ) {
-    let dim = q_unit.len();
-    for (i, x) in values.chunks_exact(dim).enumerate() {
+    for (i, x) in values.chunks_exact(q_unit.len()).enumerate() {
         let s = similarity(q_unit, x);
         if s >= top.bar() {
             top.push(Hit {
-                row: first + i as u64,
-                table,
-                table_row: table_row + i,
+                row: at.first + i as u64,
+                table: at.table,
+                table_row: at.table_row + i,
                 similarity: s,
             });
         }
@@ -291,15 +307,20 @@ pub fn search(
         .try_fold(
             || (TopK::new(k), Vec::new()),
             |(mut top, mut buf), (ti, piece, start, first)| {
+                let at = At {
+                    first: *first,
+                    table: *ti,
+                    table_row: *start,
+                };
                 match piece {
                     Piece::Index(ix, s, n) => {
                         ix.read_rows(*s, *n, &mut buf)?;
-                        scan_units(&q, &buf, *first, *ti, *start, &mut top);
+                        scan(&q, &buf, at, &mut top, true);
                     }
                     Piece::Group(g) => {
                         let b = tables[*ti].group(*g, &["embedding"])?;
                         let (values, _) = embedding_values(&b)?;
-                        scan(&q, values, *first, *ti, *start, &mut top);
+                        scan(&q, values, at, &mut top, false);
                     }
                 }
                 Ok::<_, String>((top, buf))

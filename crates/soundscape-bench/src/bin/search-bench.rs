@@ -12,8 +12,8 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 use soundscape_table::embeddings::{EmbeddingsWriter, Keys};
-use soundscape_vectors::index::{scan_units, Index};
-use soundscape_vectors::search::{search, unit, TopK, UseIndex};
+use soundscape_vectors::index::Index;
+use soundscape_vectors::search::{scan, search, unit, At, TopK, UseIndex};
 use soundscape_vectors::table::Table;
 
 #[derive(Debug, Parser)]
@@ -41,15 +41,10 @@ fn write_table(path: &std::path::Path, rows: usize, dim: usize) -> Result<()> {
     let tmp = path.with_extension("partial");
     let f = std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?;
     let mut w = EmbeddingsWriter::new(f, "UTC", dim, &[]).map_err(|e| anyhow!(e))?;
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut noise = soundscape_testkit::Noise::new(0x9e37_79b9_7f4a_7c15);
     let mut v = vec![0f32; dim];
     for i in 0..rows {
-        for x in v.iter_mut() {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            *x = (rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-        }
+        v.iter_mut().for_each(|x| *x = noise.next());
         let k = Keys {
             id: "bench",
             recording_index: (i / 720) as i64,
@@ -174,7 +169,12 @@ fn main() -> Result<()> {
     let (fast, mean) = timed(a.runs, || {
         let mut top = TopK::new(a.top);
         for r in 0..repeats {
-            scan_units(&q, &values, (r * rows_in) as u64, 0, 0, &mut top);
+            let at = At {
+                first: (r * rows_in) as u64,
+                table: 0,
+                table_row: 0,
+            };
+            scan(&q, &values, at, &mut top, true);
         }
         std::hint::black_box(top.into_sorted());
         Ok(())

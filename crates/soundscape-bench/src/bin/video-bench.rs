@@ -41,13 +41,10 @@ struct Args {
 
 fn write_wav(path: &std::path::Path, seconds: u32) -> Result<()> {
     let rate = 48_000u32;
-    let mut state = 0x2545F4914F6CDD1Du64;
+    let mut noise = soundscape_testkit::Noise::new(0x2545F4914F6CDD1D);
     let samples: Vec<i16> = (0..rate * seconds)
         .map(|i| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let noise = ((state >> 40) as f64 / (1u64 << 24) as f64 - 0.5) * 0.2;
+            let noise = noise.next() as f64 * 0.2;
             let t = i as f64 / rate as f64;
             let burst = if (t * 2.0).fract() < 0.1 { 0.3 } else { 0.0 };
             let tau = std::f64::consts::TAU;
