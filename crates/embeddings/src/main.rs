@@ -116,10 +116,8 @@ struct ProjectorArgs {
     /// No sprite of spectrogram thumbnails.
     #[arg(long)]
     no_sprite: bool,
-    /// Folder that recording names (source_name, else id) are relative to, for the
-    /// thumbnails of tables without a report of their recordings beside them.
-    #[arg(long)]
-    audio_root: Option<PathBuf>,
+    #[command(flatten)]
+    audio: AudioRoot,
 }
 
 #[derive(Debug, clap::Args)]
@@ -150,16 +148,23 @@ struct SearchArgs {
     /// No clips and spectrogram thumbnails of the hits (OUT/clips/, OUT/thumbnails/).
     #[arg(long)]
     no_clips: bool,
-    /// Folder that recording names (source_name, else id) are relative to, for the clips of
-    /// tables without a report of their recordings beside them.
-    #[arg(long)]
-    audio_root: Option<PathBuf>,
+    #[command(flatten)]
+    audio: AudioRoot,
     /// Read the tables themselves, not their search indexes (TABLE.vectors, unit vectors in
     /// a flat file, built beside a table on its first search and rebuilt when it changes).
     #[arg(long)]
     no_index: bool,
     #[arg(long)]
     out: PathBuf,
+}
+
+/// Where the audio behind the tables is, for thumbnails and clips.
+#[derive(Debug, clap::Args)]
+struct AudioRoot {
+    /// Folder that recording names (source_name, else id) are relative to, for tables
+    /// without a report of their recordings (embeddings_report.json) beside them.
+    #[arg(long)]
+    audio_root: Option<PathBuf>,
 }
 
 /// What every command's report holds around its own part.
@@ -389,7 +394,7 @@ fn projector(a: ProjectorArgs) -> anyhow::Result<u8> {
         pca: a.pca,
         columns: a.columns,
         sprite: !a.no_sprite,
-        audio_root: a.audio_root,
+        audio_root: a.audio.audio_root,
     };
     tracing::info!(tables = tables.len(), out = %a.out.display(), "writing the projector's files");
     let r =
@@ -511,7 +516,7 @@ fn search(a: SearchArgs) -> anyhow::Result<u8> {
             &hits,
             &batch,
             &a.out,
-            a.audio_root.clone(),
+            a.audio.audio_root.clone(),
         )
         .map_err(|e| anyhow!(e))?;
     }

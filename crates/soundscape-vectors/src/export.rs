@@ -53,7 +53,7 @@ pub struct ExportReport {
     pub skipped: Vec<(PathBuf, usize, String)>,
 }
 
-const COLUMNS: [&str; 10] = [
+const COLUMNS: [&str; 11] = [
     "id",
     "recording_index",
     "channel",
@@ -64,6 +64,7 @@ const COLUMNS: [&str; 10] = [
     "source_name",
     "nuisance_empty",
     "nuisance_speech",
+    "nuisance_unknown",
 ];
 
 /// One record being gathered.
@@ -308,9 +309,7 @@ pub fn export(tables: &[PathBuf], out: &Path, opts: &Options) -> Result<ExportRe
     for (ti, t) in tables.iter().enumerate() {
         let mut row0 = 0;
         let with_nuisances = NUISANCES.iter().all(|n| t.has(&format!("nuisance_{n}")));
-        let mut columns = COLUMNS.to_vec();
-        columns.push("nuisance_unknown");
-        for b in t.batches(&columns)? {
+        for b in t.batches(&COLUMNS)? {
             let b: RecordBatch = b?;
             let (values, _) = embedding_values(&b)?;
             let rec = b

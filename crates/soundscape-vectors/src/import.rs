@@ -208,19 +208,19 @@ pub fn import_shard(
             );
             continue;
         }
+        let parsed = a2o::parse(&name);
         // Long files come in several records (one per chunk): one recording.
         let recording = match seen.get(&name) {
             Some(&r) => r,
             None => {
                 seen.insert(name.clone(), report.names.len());
                 report.names.push(name.clone());
-                if a2o::parse(&name).is_err() {
+                if parsed.is_err() {
                     report.unparsed_names.push(name.clone());
                 }
                 report.names.len() - 1
             }
         };
-        let parsed = a2o::parse(&name);
         let stem = name.rsplit('/').next().unwrap_or(&name);
         let stem = stem.rsplit_once('.').map_or(stem, |(s, _)| s).to_string();
         let (node, recorder, deployment, start_ns) = match &parsed {

@@ -337,12 +337,9 @@ pub fn row_embedding(tables: &[Table], row: u64) -> Result<Vec<f32>, String> {
     for t in tables {
         let n = t.rows() as u64;
         if row < base + n {
-            let local = (row - base) as usize;
-            let starts = t.group_starts();
-            let g = starts.partition_point(|&s| s <= local) - 1;
+            let (g, i) = t.group_of((row - base) as usize);
             let b = t.group(g, &["embedding"])?;
             let (values, dim) = embedding_values(&b)?;
-            let i = local - starts[g];
             return Ok(values[i * dim..(i + 1) * dim].to_vec());
         }
         base += n;
@@ -362,8 +359,7 @@ pub fn hits_table(tables: &[Table], hits: &[Hit]) -> Result<RecordBatch, String>
     let schema = Arc::new(Schema::new(keys.clone()));
     for h in hits {
         let t = &tables[h.table];
-        let starts = t.group_starts();
-        let g = starts.partition_point(|&s| s <= h.table_row) - 1;
+        let (g, i) = t.group_of(h.table_row);
         if let std::collections::hash_map::Entry::Vacant(slot) = groups.entry((h.table, g)) {
             let b = t.group(g, &names)?;
             // Every table's instants in UTC, whatever its zone.
@@ -381,7 +377,7 @@ pub fn hits_table(tables: &[Table], hits: &[Hit]) -> Result<RecordBatch, String>
             let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())?;
             slot.insert(b);
         }
-        parts.push(groups[&(h.table, g)].slice(h.table_row - starts[g], 1));
+        parts.push(groups[&(h.table, g)].slice(i, 1));
     }
     let keys_of_hits =
         arrow::compute::concat_batches(&schema, &parts).map_err(|e| e.to_string())?;

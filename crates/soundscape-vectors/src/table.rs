@@ -94,6 +94,13 @@ impl Table {
             .collect()
     }
 
+    /// The row group holding row `row` of the table, and the row's place in it.
+    pub fn group_of(&self, row: usize) -> (usize, usize) {
+        let starts = self.group_starts();
+        let g = starts.partition_point(|&s| s <= row) - 1;
+        (g, row - starts[g])
+    }
+
     fn builder(&self, columns: &[&str]) -> Result<ParquetRecordBatchReaderBuilder<File>, String> {
         let f = File::open(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
         let b = ParquetRecordBatchReaderBuilder::new_with_metadata(f, self.meta.clone());
