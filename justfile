@@ -67,7 +67,7 @@ kind-up: image
     kubectl apply --server-side -n argo -f https://github.com/argoproj/argo-workflows/releases/download/{{argo_version}}/install.yaml
     kubectl -n argo rollout status deployment/workflow-controller --timeout=300s
     kind load docker-image --name {{kind_cluster}} soundscape:{{version}} soundscape-video:{{version}}
-    kubectl apply -f deploy/namespace.yaml -f deploy/pvc.yaml -f deploy/rbac.yaml
+    kubectl apply -f deploy/namespace.yaml -f deploy/pvc.yaml -f deploy/rbac.yaml -f deploy/limits.yaml
 
 # Submit the demo on the kind cluster and follow it to the end.
 e2e: kind-up

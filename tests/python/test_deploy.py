@@ -16,7 +16,7 @@ def validate(paths):
 
 
 def test_deploy_manifests_pass_strict_validation():
-    assert {p.name for p in MANIFESTS} >= {"namespace.yaml", "pvc.yaml", "rbac.yaml", "secrets.template.yaml"}
+    assert {p.name for p in MANIFESTS} >= {"namespace.yaml", "pvc.yaml", "rbac.yaml", "secrets.template.yaml", "limits.yaml"}
     r = validate(MANIFESTS)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -46,3 +46,15 @@ def test_the_workflow_uses_what_deploy_creates():
             ref = env.get("valueFrom", {}).get("secretKeyRef")
             if ref:
                 assert ref["key"] in secrets[ref["name"]], ref
+
+
+def test_every_semaphore_of_the_workflow_has_its_count():
+    t = yaml.safe_load((ROOT / "argo" / "workflowtemplate.yaml").read_text())
+    limits = yaml.safe_load((ROOT / "deploy" / "limits.yaml").read_text())
+    refs = [s["configMapKeyRef"] for tmpl in t["spec"]["templates"]
+            for s in tmpl.get("synchronization", {}).get("semaphores", [])]
+    assert refs, "no semaphore in the template"
+    for ref in refs:
+        assert ref["name"] == limits["metadata"]["name"]
+        assert int(limits["data"][ref["key"]]) > 0, ref
+    assert limits["metadata"]["namespace"] == t["metadata"]["namespace"]

@@ -1,6 +1,7 @@
 //! The get-audio-df stage: list the recordings of a source into `audio.parquet`, the units
-//! manifest `units.json` (each unit with its recordings), `fanout.json` (the unit ids the
-//! workflow fans out over) and `run_report.json`.
+//! manifest `units.json` (each unit with its recordings), the batch plan `batches.json` (the
+//! units cut into batches), `fanout.json` (one item per batch, what the workflow fans out over)
+//! and `run_report.json`.
 //!
 //! Sources: a local folder (walked recursively, with an optional layout), a CSV or parquet
 //! manifest, an object-store prefix (`s3://`, `gs://`, `az://`, `file://`), or `alfresco`
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use soundscape_alfresco::{AlfrescoConfig, SearchClient, SearchQuery};
+use soundscape_core::batches::{BatchPlan, BATCHES_FILE};
 use soundscape_core::fsutil::{write_json_atomic, write_json_compact_atomic};
 use soundscape_core::units::{FANOUT_FILE, UNITS_FILE};
 use soundscape_core::RunReport;
@@ -76,6 +78,8 @@ pub struct Job {
     pub folder: FolderOptions,
     pub filters: Filters,
     pub alfresco: Option<AlfrescoSource>,
+    /// Batches the workflow fans out over at most ([`BatchPlan`]).
+    pub fan_out_width: usize,
 }
 
 /// Reads headers of manifest rows whose files are local.
@@ -191,11 +195,15 @@ pub fn run(job: &Job) -> Result<RunReport> {
         .with_context(|| format!("writing {}", table.display()))?;
     let units = job.out.join(UNITS_FILE);
     write_json_compact_atomic(&units, &inventory.manifest)?;
+    let plan = BatchPlan::new(&inventory.manifest, job.fan_out_width);
+    let batches = job.out.join(BATCHES_FILE);
+    write_json_compact_atomic(&batches, &plan)?;
     let fanout = job.out.join(FANOUT_FILE);
-    write_json_atomic(&fanout, &inventory.manifest.fanout())?;
+    write_json_compact_atomic(&fanout, &plan.fanout())?;
     report.outputs = vec![
         table.display().to_string(),
         units.display().to_string(),
+        batches.display().to_string(),
         fanout.display().to_string(),
     ];
     if inventory.manifest.recordings == 0 {
@@ -209,6 +217,8 @@ pub fn run(job: &Job) -> Result<RunReport> {
         listed,
         kept = inventory.manifest.recordings,
         units = inventory.manifest.units.len(),
+        batches = plan.batches.len(),
+        batch_size = plan.batch_size,
         failed = report.summary.failed,
         "inventory written to {}",
         job.out.display()

@@ -20,7 +20,7 @@ use soundscape_table::input::UnitDefaults;
     name = "get-audio-df",
     version,
     about = "List recordings (a folder, a CSV/parquet manifest, an s3:// gs:// az:// file:// prefix, or 'alfresco') into the audio table and the processing units.",
-    after_help = "Writes OUT/audio.parquet, OUT/units.json, OUT/fanout.json and OUT/run_report.json.\n\
+    after_help = "Writes OUT/audio.parquet, OUT/units.json, OUT/batches.json, OUT/fanout.json and OUT/run_report.json.\n\
                   Alfresco settings come from ALFRESCO_URL, X_API_KEY (and ALFRESCO_SEARCH_URL, ALFRESCO_USER, ALFRESCO_PASSWORD).\n\
                   Object-store credentials come from AWS_* / GOOGLE_* / AZURE_* variables.\n\
                   Exit codes: 0 all listed, 3 some recordings could not be listed, 1 the run failed, 2 usage error."
@@ -109,6 +109,11 @@ struct Args {
     #[arg(long, default_value_t = 120, help_heading = "Alfresco")]
     timeout: u64,
 
+    /// Batches the workflow fans out over at most: the units are cut into batches of
+    /// ceil(units / N) (one unit per batch while there are no more than N units).
+    #[arg(long, default_value_t = soundscape_core::batches::DEFAULT_WIDTH as u32, env = "SOUNDSCAPE_FANOUT_WIDTH", value_parser = clap::value_parser!(u32).range(1..))]
+    fan_out_width: u32,
+
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -177,6 +182,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             limit: args.limit,
         },
         alfresco,
+        fan_out_width: args.fan_out_width as usize,
     };
     let report = get_audio_df::run(&job)?;
     Ok(report.exit_code() as u8)

@@ -36,9 +36,25 @@ fn folder_tree_with_layout() {
             "92/1_92_1_0001/SER1/2021-09-01"
         ]
     );
+    // Fewer units than the fan-out width: a batch per unit, in unit order.
+    let plan = json(&out.path().join("batches.json"));
+    let batched: Vec<&str> = plan["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| {
+            b["units"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u.as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(batched, ids);
+    assert_eq!(plan["batch_size"], 1);
     assert_eq!(
         json(&out.path().join("fanout.json")),
-        serde_json::json!(ids)
+        serde_json::json!([{"batch": 0, "hours": 1}, {"batch": 1, "hours": 1}, {"batch": 2, "hours": 1}])
     );
     let u1 = &units["units"][1];
     assert_eq!(
@@ -329,7 +345,12 @@ async fn alfresco_three_pages_a_504_and_a_malformed_entry() {
     let failed = reasons(&report, "failed");
     assert_eq!(failed.len(), 1);
     assert!(failed[0].contains("node-007"));
-    for f in ["units.json", "run_report.json", "fanout.json"] {
+    for f in [
+        "units.json",
+        "run_report.json",
+        "batches.json",
+        "fanout.json",
+    ] {
         let text = std::fs::read_to_string(out.path().join(f)).unwrap();
         assert!(!text.contains("secret-key-123"), "{f} holds the key");
     }

@@ -63,6 +63,27 @@ pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> io::Res
     write_atomic(path, &buf)
 }
 
+/// Reads a JSON file of format `what` whose `version` must be `version`; errors name the file.
+pub fn read_versioned_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    version: u32,
+    version_of: impl Fn(&T) -> u32,
+) -> Result<T, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read {what}: {e}", path.display()))?;
+    let v: T =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not {what}: {e}", path.display()))?;
+    let found = version_of(&v);
+    if found != version {
+        return Err(format!(
+            "{}: {what} version {found} (this program reads {version})",
+            path.display()
+        ));
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! what became of every recording, product ids, and files written atomically. They live here so
 //! that stage crates share one definition.
 
+pub mod batches;
 pub mod fsutil;
 pub mod ids;
 pub mod isolate;

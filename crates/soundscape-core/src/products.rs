@@ -92,6 +92,9 @@ pub fn compressed_json_file(audio_id: &str) -> String {
     format!("{audio_id}_compressed.json")
 }
 
+/// compute-soundscapes' table of a unit.
+pub const SOUNDSCAPE_FILE: &str = "hashed_soundscape.parquet";
+
 /// compute-embeddings' tables of a unit, and their metadata.
 pub const EMBEDDINGS_FILE: &str = "embeddings.parquet";
 pub const EMBEDDINGS_METADATA_FILE: &str = "embeddings_metadata.json";

@@ -1,6 +1,6 @@
 //! The units manifest (`units.json`): the processing units found by get-audio-df, each with
-//! its recordings, sorted and stable. dirstruct, compute-soundscapes and the workflow fan-out
-//! read it; `unit.json` in each unit folder holds one [`Unit`] of it.
+//! its recordings, sorted and stable. dirstruct, compute-soundscapes and the batch plan
+//! ([`crate::batches`]) read it; `unit.json` in each unit folder holds one [`Unit`] of it.
 
 use std::path::Path;
 
@@ -49,18 +49,9 @@ pub struct UnitsManifest {
 
 impl UnitsManifest {
     pub fn read(path: &Path) -> Result<UnitsManifest, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read units manifest: {e}", path.display()))?;
-        let m: UnitsManifest = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a units manifest: {e}", path.display()))?;
-        if m.version != UNITS_VERSION {
-            return Err(format!(
-                "{}: units manifest version {} (this program reads {UNITS_VERSION})",
-                path.display(),
-                m.version
-            ));
-        }
-        Ok(m)
+        crate::fsutil::read_versioned_json(path, "a units manifest", UNITS_VERSION, |m: &Self| {
+            m.version
+        })
     }
 
     /// Finds a unit by its id (`<cumulus>/<node>/<recorder>/<deployment>`).
@@ -68,17 +59,25 @@ impl UnitsManifest {
         let id = id.trim_matches('/');
         self.units.iter().find(|u| u.id == id)
     }
-
-    /// The unit ids, the list the workflow fans out over.
-    pub fn fanout(&self) -> Vec<String> {
-        self.units.iter().map(|u| u.id.clone()).collect()
-    }
 }
 
 /// The unit metadata file compute-soundscapes writes into every unit folder.
 pub const SOUNDSCAPE_METADATA_FILE: &str = "soundscape_metadata.json";
 /// compute-soundscapes' run report.
 pub const COMPUTE_REPORT_FILE: &str = "run_report.json";
+/// The report each per-unit stage writes into the unit folder, in pipeline order.
+pub const STAGE_REPORTS: [(&str, &str); 5] = [
+    ("compute-soundscapes", COMPUTE_REPORT_FILE),
+    ("compute-embeddings", "embeddings_report.json"),
+    ("spec-n-specvid", "spec_n_specvid_report.json"),
+    ("upload-alfresco", "upload_report.json"),
+    ("upload-model", "model_report.json"),
+];
+/// The reports the run-wide stages write into the work folder.
+pub const RUN_REPORTS: [(&str, &str); 2] = [
+    ("get-audio-df", "run_report.json"),
+    ("dirstruct", "dirstruct_report.json"),
+];
 
 impl Unit {
     /// Whether `dir` is a unit folder: one dirstruct made (`unit.json`) or one

@@ -41,6 +41,8 @@ pub struct Node {
     pub kind: String,
     pub phase: String,
     pub message: String,
+    /// Output parameters (name, value).
+    pub outputs: Vec<(String, String)>,
 }
 
 /// What a workflow's status says.
@@ -70,6 +72,12 @@ impl Progress {
                         kind: text(&n["type"]),
                         phase: text(&n["phase"]),
                         message: text(&n["message"]),
+                        outputs: n["outputs"]["parameters"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|p| (text(&p["name"]), text(&p["value"])))
+                            .collect(),
                     })
                     .collect()
             })
@@ -87,6 +95,16 @@ impl Progress {
     /// Whether the workflow has ended.
     pub fn finished(&self) -> bool {
         matches!(self.phase.as_str(), "Succeeded" | "Failed" | "Error")
+    }
+
+    /// The value of output parameter `name` of a pod of `template` (the last one that has it).
+    pub fn output(&self, template: &str, name: &str) -> Option<&str> {
+        self.nodes
+            .iter()
+            .filter(|n| n.kind == "Pod" && n.template == template)
+            .flat_map(|n| n.outputs.iter())
+            .rfind(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Pod steps that failed or errored.

@@ -1,31 +1,69 @@
-//! Rendering to Argo Workflows: a `WorkflowTemplate` with one container template per stage, a
-//! `unit` DAG of the per-unit stages, and the `main` DAG that fans that out over the unit ids
-//! get-audio-df writes (`withParam`, so the Workflow object holds the ids only, far below the
-//! Kubernetes object size limit); and `Workflow`s that run the template, whole or one stage for
-//! one unit.
+//! Rendering to Argo Workflows: a `WorkflowTemplate` with container templates per stage, the
+//! `main` DAG (the run-wide steps, then the fan-out over batches, then the final steps), the
+//! `batch` DAG (each per-unit stage once for the batch's units, run by `soundscape batch`) and
+//! the `unit` DAG (the per-unit stages for one unit, for reruns); and `Workflow`s that run the
+//! template, whole or one stage for one unit.
+//!
+//! The fan-out parameter holds one small item per batch (`{"batch": 7, "hours": 13}`), never
+//! unit ids, so neither it nor the Workflow's status grows with the units beyond the batch
+//! count ([`crate::scale`] estimates both). Housekeeping comes from the [`Settings`]: succeeded
+//! pods are deleted (failed ones kept for their logs), finished Workflows expire, every leaf
+//! template has a deadline sized from the audio hours it handles, uploads to Alfresco are
+//! bounded by a semaphore, and pods get the node selector, tolerations and priority class.
+//!
+//! [`Settings`]: crate::spec::Settings
 
 use serde_json::{json, Map, Value};
 
-use crate::spec::{Condition, EnvValue, Pipeline, Step, Text};
+use crate::spec::{Condition, EnvValue, Level, Pipeline, Step, Text};
 
 pub const API_VERSION: &str = "argoproj.io/v1alpha1";
 /// Name of the shared volume in the pod specs.
 pub const VOLUME: &str = "shared";
 /// The input parameter of per-unit templates.
 pub const UNIT_INPUT: &str = "unit";
+/// The input parameter of batch templates.
+pub const BATCH_INPUT: &str = "batch";
+/// The input parameter both carry: audio hours, which size the deadlines.
+pub const HOURS_INPUT: &str = "hours";
+/// Audio hours a per-unit template assumes when it runs alone (a rerun).
+pub const RERUN_HOURS: u64 = 24;
+/// Name suffix of a per-unit stage's batch template.
+pub const BATCH_SUFFIX: &str = "-batch";
+/// Stands for the unit id in a batch template's stage command; `soundscape batch` replaces it.
+pub const UNIT_PLACEHOLDER: &str = "{unit}";
+/// The DAG task that fans out over the batches.
+pub const FAN_OUT_TASK: &str = "batches";
 
-fn text(t: &Text) -> String {
+/// How the unit id renders: an input parameter, or the batch runner's placeholder.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Plain,
+    Unit,
+    Batch,
+}
+
+fn param(p: &str) -> String {
+    format!("{{{{workflow.parameters.{p}}}}}")
+}
+
+fn input(p: &str) -> String {
+    format!("{{{{inputs.parameters.{p}}}}}")
+}
+
+fn text(t: &Text, form: Form) -> String {
     match t {
         Text::Lit(s) => s.clone(),
-        Text::Param(p) => format!("{{{{workflow.parameters.{p}}}}}"),
-        Text::Unit => format!("{{{{inputs.parameters.{UNIT_INPUT}}}}}"),
-        Text::Join(parts) => parts.iter().map(text).collect(),
+        Text::Param(p) => param(p),
+        Text::Unit if form == Form::Batch => UNIT_PLACEHOLDER.into(),
+        Text::Unit => input(UNIT_INPUT),
+        Text::Join(parts) => parts.iter().map(|x| text(x, form)).collect(),
     }
 }
 
 fn condition(c: &Condition) -> String {
     match c {
-        Condition::Set(p) => format!("'{{{{workflow.parameters.{p}}}}}' != ''"),
+        Condition::Set(p) => format!("'{}' != ''", param(p)),
         Condition::Any(cs) => cs.iter().map(condition).collect::<Vec<_>>().join(" || "),
     }
 }
@@ -38,12 +76,40 @@ fn labels(p: &Pipeline) -> Value {
     })
 }
 
-fn container_template(p: &Pipeline, s: &Step) -> Value {
+/// The name of a step's template in `form`.
+fn template_name(s: &Step, form: Form) -> String {
+    match form {
+        Form::Batch => format!("{}{BATCH_SUFFIX}", s.name),
+        _ => s.name.to_string(),
+    }
+}
+
+/// What the container runs: the stage binary, or for a batch `soundscape batch` around it.
+fn command(p: &Pipeline, s: &Step, form: Form) -> (String, Vec<String>) {
+    let stage: Vec<String> = s.args.iter().map(|a| text(a, form)).collect();
+    if form != Form::Batch {
+        return (s.binary.into(), stage);
+    }
+    let mut args = vec![
+        "batch".to_string(),
+        format!("--step={}", s.name),
+        format!("--plan={}", text(&p.fan_out.plan, form)),
+        format!("--batch={}", input(BATCH_INPUT)),
+        format!("--reports={}", text(&p.fan_out.reports, form)),
+    ];
+    args.extend(s.depends.iter().map(|d| format!("--after={d}")));
+    args.push("--".into());
+    args.push(s.binary.into());
+    args.extend(stage);
+    ("soundscape".into(), args)
+}
+
+fn container_template(p: &Pipeline, s: &Step, form: Form) -> Value {
     let env: Vec<Value> = s
         .env
         .iter()
         .map(|e| match &e.value {
-            EnvValue::Text(t) => json!({"name": e.name, "value": text(t)}),
+            EnvValue::Text(t) => json!({"name": e.name, "value": text(t, form)}),
             EnvValue::Secret { secret, key } => json!({
                 "name": e.name,
                 "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": true}},
@@ -55,11 +121,12 @@ fn container_template(p: &Pipeline, s: &Step) -> Value {
     } else {
         &p.settings.image
     };
+    let (cmd, args) = command(p, s, form);
     let mut container = json!({
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "command": [s.binary],
-        "args": s.args.iter().map(text).collect::<Vec<_>>(),
+        "command": [cmd],
+        "args": args,
         "resources": {
             "requests": {"cpu": s.resources.cpu, "memory": s.resources.memory},
             "limits": {"memory": s.resources.memory_limit},
@@ -70,13 +137,32 @@ fn container_template(p: &Pipeline, s: &Step) -> Value {
     if !env.is_empty() {
         container["env"] = Value::Array(env);
     }
-    let mut t = json!({"name": s.name, "container": container});
-    if s.per_unit {
-        t["inputs"] = json!({"parameters": [{"name": UNIT_INPUT}]});
+    let mut t = json!({"name": template_name(s, form), "container": container});
+    let d = s.deadline;
+    match form {
+        // IntOrString, which the JSON schema types as a string.
+        Form::Plain => t["activeDeadlineSeconds"] = json!(d.floor_s.to_string()),
+        Form::Unit | Form::Batch => {
+            let first = if form == Form::Unit {
+                json!({"name": UNIT_INPUT})
+            } else {
+                json!({"name": BATCH_INPUT})
+            };
+            let mut hours = json!({"name": HOURS_INPUT});
+            if form == Form::Unit {
+                hours["default"] = json!(RERUN_HOURS.to_string());
+            }
+            t["inputs"] = json!({"parameters": [first, hours]});
+            // IntOrString: an Argo expression evaluated when the pod is made.
+            t["activeDeadlineSeconds"] = json!(format!(
+                "{{{{=asInt(inputs.parameters.{HOURS_INPUT}) * {} + {}}}}}",
+                d.per_hour_s, d.floor_s
+            ));
+        }
     }
     if let Some(o) = &s.output {
         t["outputs"] =
-            json!({"parameters": [{"name": o.name, "valueFrom": {"path": text(&o.path)}}]});
+            json!({"parameters": [{"name": o.name, "valueFrom": {"path": text(&o.path, form)}}]});
     }
     if let Some(r) = &s.retry {
         // IntOrString fields: as strings, which both the JSON schema and the CRD accept.
@@ -90,16 +176,33 @@ fn container_template(p: &Pipeline, s: &Step) -> Value {
         }
         t["retryStrategy"] = rs;
     }
+    if let Some(key) = s.semaphore {
+        t["synchronization"] = json!({"semaphores": [
+            {"configMapKeyRef": {"name": p.settings.limits, "key": key}}
+        ]});
+    }
     t
 }
 
-fn task(s: &Step, depends: &[&str]) -> Value {
-    let mut t = json!({"name": s.name, "template": s.name});
-    if !depends.is_empty() {
-        t["depends"] = json!(depends.join(" && "));
+fn task(s: &Step, form: Form) -> Value {
+    let mut t = json!({"name": s.name, "template": template_name(s, form)});
+    if !s.depends.is_empty() {
+        t["depends"] = json!(s.depends.join(" && "));
     }
-    if s.per_unit {
-        t["arguments"] = json!({"parameters": [{"name": UNIT_INPUT, "value": format!("{{{{inputs.parameters.{UNIT_INPUT}}}}}")}]});
+    match form {
+        Form::Plain => {}
+        Form::Unit => {
+            t["arguments"] = json!({"parameters": [
+                {"name": UNIT_INPUT, "value": input(UNIT_INPUT)},
+                {"name": HOURS_INPUT, "value": input(HOURS_INPUT)},
+            ]})
+        }
+        Form::Batch => {
+            t["arguments"] = json!({"parameters": [
+                {"name": BATCH_INPUT, "value": input(BATCH_INPUT)},
+                {"name": HOURS_INPUT, "value": input(HOURS_INPUT)},
+            ]})
+        }
     }
     if let Some(c) = &s.when {
         t["when"] = json!(condition(c));
@@ -107,50 +210,113 @@ fn task(s: &Step, depends: &[&str]) -> Value {
     t
 }
 
+/// The run-wide steps that no other run-wide step waits for.
+fn leaves<'a>(steps: &[&'a Step]) -> Vec<&'a str> {
+    steps
+        .iter()
+        .filter(|s| !steps.iter().any(|t| t.depends.contains(&s.name)))
+        .map(|s| s.name)
+        .collect()
+}
+
 /// The `WorkflowTemplate`.
 pub fn workflow_template(p: &Pipeline) -> Value {
     let run: Vec<&Step> = p.run_steps().collect();
-    let mut main_tasks: Vec<Value> = run.iter().map(|s| task(s, &s.depends)).collect();
+    let mut main_tasks: Vec<Value> = run.iter().map(|s| task(s, Form::Plain)).collect();
     // The fan-out waits for every run-wide step (the unit folders must exist).
-    let leaves: Vec<&str> = run
-        .iter()
-        .filter(|s| !run.iter().any(|t| t.depends.contains(&s.name)))
-        .map(|s| s.name)
-        .collect();
     main_tasks.push(json!({
-        "name": "units",
-        "template": "unit",
-        "depends": leaves.join(" && "),
-        "arguments": {"parameters": [{"name": UNIT_INPUT, "value": "{{item}}"}]},
-        "withParam": format!("{{{{tasks.{}.outputs.parameters.{}}}}}", p.fan_out.0, p.fan_out.1),
+        "name": FAN_OUT_TASK,
+        "template": "batch",
+        "depends": leaves(&run).join(" && "),
+        "arguments": {"parameters": [
+            {"name": BATCH_INPUT, "value": "{{item.batch}}"},
+            {"name": HOURS_INPUT, "value": "{{item.hours}}"},
+        ]},
+        "withParam": format!("{{{{tasks.{}.outputs.parameters.{}}}}}", p.fan_out.step, p.fan_out.output),
     }));
-    let unit_tasks: Vec<Value> = p.unit_steps().map(|s| task(s, &s.depends)).collect();
+    // The final steps run however the batches ended.
+    for s in p.steps_of(Level::Final) {
+        let mut t = task(s, Form::Plain);
+        if s.depends.is_empty() {
+            let b = FAN_OUT_TASK;
+            t["depends"] = json!(format!("{b}.Succeeded || {b}.Failed || {b}.Errored"));
+        }
+        main_tasks.push(t);
+    }
+    let unit_steps: Vec<&Step> = p.unit_steps().collect();
     let mut templates = vec![
         json!({"name": "main", "parallelism": p.settings.parallelism, "dag": {"tasks": main_tasks}}),
         json!({
+            "name": "batch",
+            "inputs": {"parameters": [{"name": BATCH_INPUT}, {"name": HOURS_INPUT}]},
+            "dag": {"tasks": unit_steps.iter().map(|s| task(s, Form::Batch)).collect::<Vec<_>>()},
+        }),
+        json!({
             "name": "unit",
-            "inputs": {"parameters": [{"name": UNIT_INPUT}]},
-            "dag": {"tasks": unit_tasks},
+            "inputs": {"parameters": [{"name": UNIT_INPUT}, {"name": HOURS_INPUT, "default": RERUN_HOURS.to_string()}]},
+            "dag": {"tasks": unit_steps.iter().map(|s| task(s, Form::Unit)).collect::<Vec<_>>()},
         }),
     ];
-    templates.extend(p.steps.iter().map(|s| container_template(p, s)));
+    for s in &p.steps {
+        if s.per_unit() {
+            templates.push(container_template(p, s, Form::Batch));
+            templates.push(container_template(p, s, Form::Unit));
+        } else {
+            templates.push(container_template(p, s, Form::Plain));
+        }
+    }
     let params: Vec<Value> = p
         .params
         .iter()
         .map(|q| json!({"name": q.name, "value": q.default, "description": q.description}))
         .collect();
+    let st = &p.settings;
+    let mut spec = json!({
+        "entrypoint": "main",
+        "serviceAccountName": st.service_account,
+        "arguments": {"parameters": params},
+        "volumes": [{"name": VOLUME, "persistentVolumeClaim": {"claimName": st.claim}}],
+        "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001},
+        // Succeeded pods go at once; failed ones stay for their logs until the Workflow expires.
+        "podGC": {"strategy": "OnPodSuccess"},
+        "ttlStrategy": {
+            "secondsAfterSuccess": st.ttl_after_success_s,
+            "secondsAfterFailure": st.ttl_after_failure_s,
+        },
+        "templates": templates,
+    });
+    if !st.node_selector.is_empty() {
+        spec["nodeSelector"] = json!(st.node_selector);
+    }
+    if !st.tolerations.is_empty() {
+        let ts: Vec<Value> = st
+            .tolerations
+            .iter()
+            .map(|t| {
+                let mut v = json!({"key": t.key});
+                match &t.value {
+                    Some(x) => {
+                        v["operator"] = json!("Equal");
+                        v["value"] = json!(x);
+                    }
+                    None => v["operator"] = json!("Exists"),
+                }
+                if let Some(e) = &t.effect {
+                    v["effect"] = json!(e);
+                }
+                v
+            })
+            .collect();
+        spec["tolerations"] = Value::Array(ts);
+    }
+    if let Some(pc) = &st.priority_class {
+        spec["podPriorityClassName"] = json!(pc);
+    }
     json!({
         "apiVersion": API_VERSION,
         "kind": "WorkflowTemplate",
-        "metadata": {"name": p.settings.name, "namespace": p.settings.namespace, "labels": labels(p)},
-        "spec": {
-            "entrypoint": "main",
-            "serviceAccountName": p.settings.service_account,
-            "arguments": {"parameters": params},
-            "volumes": [{"name": VOLUME, "persistentVolumeClaim": {"claimName": p.settings.claim}}],
-            "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001},
-            "templates": templates,
-        },
+        "metadata": {"name": st.name, "namespace": st.namespace, "labels": labels(p)},
+        "spec": spec,
     })
 }
 

@@ -1,11 +1,11 @@
 //! The generator checks its own DAG before anything is rendered or run: names unique and
-//! valid as Kubernetes names, every dependency defined at the same level (run-wide or per
-//! unit) and no cycles, every parameter used defined, the unit id used only by per-unit
-//! steps, the fan-out output defined, and per-unit steps only after the run-wide ones.
+//! valid as Kubernetes names, every dependency defined at the same level (run-wide, per unit,
+//! final) and no cycles, every parameter used defined, the unit id used only by per-unit
+//! steps, and the fan-out output defined.
 
 use std::collections::{HashMap, HashSet};
 
-use crate::spec::{EnvValue, Pipeline, Step};
+use crate::spec::{EnvValue, Level, Pipeline, Step};
 
 fn dns_label(s: &str) -> bool {
     !s.is_empty()
@@ -28,7 +28,16 @@ pub fn problems(p: &Pipeline) -> Vec<String> {
             out.push(format!("step name {:?} is not a Kubernetes name", s.name));
         }
     }
-    for reserved in ["main", "unit"] {
+    for s in &p.steps {
+        let batch = format!("{}{}", s.name, crate::argo::BATCH_SUFFIX);
+        if s.per_unit() && names.contains(batch.as_str()) {
+            out.push(format!(
+                "step name {batch:?} is taken by the batch template of {}",
+                s.name
+            ));
+        }
+    }
+    for reserved in ["main", "unit", "batch"] {
         if names.contains(reserved) {
             out.push(format!(
                 "step name {reserved:?} is reserved for the DAG templates"
@@ -46,7 +55,7 @@ pub fn problems(p: &Pipeline) -> Vec<String> {
         for e in &s.env {
             if let EnvValue::Text(t) = &e.value {
                 used.extend(t.params());
-                if t.uses_unit() && !s.per_unit {
+                if t.uses_unit() && !s.per_unit() {
                     out.push(format!(
                         "step {}: env {} uses the unit id outside the fan-out",
                         s.name, e.name
@@ -59,13 +68,19 @@ pub fn problems(p: &Pipeline) -> Vec<String> {
         }
         if let Some(o) = &s.output {
             used.extend(o.path.params());
+            if s.per_unit() {
+                out.push(format!(
+                    "step {}: a per-unit step has no output parameter",
+                    s.name
+                ));
+            }
         }
         for u in used {
             if !params.contains(u) {
                 out.push(format!("step {}: parameter {u} is not defined", s.name));
             }
         }
-        if !s.per_unit && s.args.iter().any(|a| a.uses_unit()) {
+        if !s.per_unit() && s.args.iter().any(|a| a.uses_unit()) {
             out.push(format!(
                 "step {}: uses the unit id but is not per unit",
                 s.name
@@ -74,23 +89,32 @@ pub fn problems(p: &Pipeline) -> Vec<String> {
         for d in &s.depends {
             match p.step(d) {
                 None => out.push(format!("step {}: depends on {d}, which is not defined", s.name)),
-                Some(t) if t.per_unit != s.per_unit => out.push(format!(
-                    "step {}: depends on {d} across the fan-out (run-wide and per-unit steps do not mix)",
+                Some(t) if t.level != s.level => out.push(format!(
+                    "step {}: depends on {d} across the fan-out (run-wide, per-unit and final steps do not mix)",
                     s.name
                 )),
                 _ => {}
             }
         }
     }
-    match p.step(p.fan_out.0) {
-        Some(s) if !s.per_unit && s.output.as_ref().is_some_and(|o| o.name == p.fan_out.1) => {}
+    let f = &p.fan_out;
+    match p.step(f.step) {
+        Some(s)
+            if s.level == Level::Run && s.output.as_ref().is_some_and(|o| o.name == f.output) => {}
         _ => out.push(format!(
             "fan-out: run-wide step {} has no output {}",
-            p.fan_out.0, p.fan_out.1
+            f.step, f.output
         )),
     }
-    for level in [false, true] {
-        let steps: Vec<&Step> = p.steps.iter().filter(|s| s.per_unit == level).collect();
+    for t in [&f.plan, &f.reports] {
+        for u in t.params() {
+            if !params.contains(u) {
+                out.push(format!("fan-out: parameter {u} is not defined"));
+            }
+        }
+    }
+    for level in [Level::Run, Level::Unit, Level::Final] {
+        let steps: Vec<&Step> = p.steps_of(level).collect();
         if let Err(cycle) = order(&steps) {
             out.push(format!("cycle among steps: {}", cycle.join(" -> ")));
         }

@@ -1,6 +1,7 @@
 //! The pipeline on one machine: the same spec, stage binaries as local processes, a folder as
 //! the shared volume, and the fan-out over units spread over the cores. Run-wide steps run in
-//! dependency order; then every unit runs its per-unit steps in order, `jobs` units at once.
+//! dependency order; then every unit of the batch plan runs its per-unit steps in order, `jobs`
+//! units at once; then the final steps.
 //! A step that fails stops the steps after it (in its unit), which are recorded as skipped
 //! with the reason; exit code 3 (some items failed, named in the stage's report) lets the
 //! later steps go on. Each step's output goes to `<work-dir>/logs/`, and every step of every
@@ -16,10 +17,14 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::check;
-use crate::spec::{Condition, EnvValue, Pipeline, Step, Text};
+use crate::spec::{Condition, EnvValue, Level, Pipeline, Step, Text};
 
 /// Exit code of a stage run in which some items failed.
 pub const PARTIAL: i32 = 3;
+/// The run report in the work folder.
+pub const REPORT_FILE: &str = "workflow_report.json";
+/// Why a step whose condition does not hold is skipped.
+pub const CONDITION_REASON: &str = "its condition does not hold (no target configured)";
 
 /// How one step of one unit ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,8 +48,69 @@ impl StepRun {
         })
     }
 
-    fn failed(&self) -> bool {
+    pub fn failed(&self) -> bool {
         self.status == "failed"
+    }
+
+    /// Whether the steps after this one in its unit must not run: it failed, or it was
+    /// skipped for a failure before it (not for its condition).
+    pub fn blocks(status: &str, reason: Option<&str>) -> bool {
+        status == "failed" || (status == "skipped" && reason != Some(CONDITION_REASON))
+    }
+
+    /// A step that did not run because `dep` failed (`dep_failed`) or did not run.
+    pub fn blocked(step: &str, unit: Option<&str>, dep: &str, dep_failed: bool) -> StepRun {
+        StepRun {
+            step: step.into(),
+            unit: unit.map(str::to_string),
+            status: "skipped",
+            reason: Some(if dep_failed {
+                format!("{dep} failed")
+            } else {
+                format!("{dep} did not run")
+            }),
+            exit_code: None,
+            seconds: 0.0,
+            log: None,
+        }
+    }
+}
+
+/// The last line of a log that is not blank.
+pub(crate) fn last_line(text: &str) -> &str {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+}
+
+/// How a stage process ended: status, reason, exit code. `log` says where its output went;
+/// `tail` gives its last line, for the reason of a failure.
+pub(crate) fn ended(
+    bin: &Path,
+    status: std::io::Result<std::process::ExitStatus>,
+    log: &str,
+    tail: impl FnOnce() -> String,
+) -> (&'static str, Option<String>, Option<i32>) {
+    match status {
+        Err(e) => (
+            "failed",
+            Some(format!("{}: cannot start: {e}", bin.display())),
+            None,
+        ),
+        Ok(st) => match st.code() {
+            Some(0) => ("done", None, Some(0)),
+            Some(PARTIAL) => (
+                "partial",
+                Some(format!("some items failed: see its report ({log})")),
+                Some(PARTIAL),
+            ),
+            code => (
+                "failed",
+                Some(format!("exit code {code:?}: {}", tail())),
+                code,
+            ),
+        },
     }
 }
 
@@ -107,7 +173,7 @@ impl LocalRun {
         if let Some(c) = &s.when {
             if !holds(c, params) {
                 run.status = "skipped";
-                run.reason = Some("its condition does not hold (no target configured)".into());
+                run.reason = Some(CONDITION_REASON.into());
                 return run;
             }
         }
@@ -147,35 +213,13 @@ impl LocalRun {
         let status = cmd.status();
         run.seconds = t0.elapsed().as_secs_f64();
         run.log = Some(log.clone());
-        match status {
-            Err(e) => {
-                run.status = "failed";
-                run.reason = Some(format!("{}: cannot start: {e}", bin.display()));
-            }
-            Ok(st) => {
-                run.exit_code = st.code();
-                match st.code() {
-                    Some(0) => {}
-                    Some(PARTIAL) => {
-                        run.status = "partial";
-                        run.reason = Some(format!(
-                            "some items failed: see its report ({})",
-                            log.display()
-                        ));
-                    }
-                    code => {
-                        run.status = "failed";
-                        let tail = std::fs::read_to_string(&log).unwrap_or_default();
-                        let last = tail
-                            .lines()
-                            .rev()
-                            .find(|l| !l.trim().is_empty())
-                            .unwrap_or("");
-                        run.reason = Some(format!("exit code {code:?}: {last}"));
-                    }
-                }
-            }
-        }
+        let (status, reason, code) = ended(&bin, status, &log.display().to_string(), || {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            last_line(&tail).to_string()
+        });
+        run.status = status;
+        run.reason = reason;
+        run.exit_code = code;
         run
     }
 
@@ -190,20 +234,13 @@ impl LocalRun {
     ) -> Vec<StepRun> {
         let mut out: Vec<StepRun> = Vec::new();
         for s in steps {
-            let blocked = s
-                .depends
-                .iter()
-                .find(|d| out.iter().any(|r| r.step == **d && r.failed()));
+            let blocked = s.depends.iter().find_map(|d| {
+                out.iter()
+                    .find(|r| r.step == *d && StepRun::blocks(r.status, r.reason.as_deref()))
+                    .map(|r| (d, r.failed()))
+            });
             let r = match blocked {
-                Some(d) => StepRun {
-                    step: s.name.into(),
-                    unit: unit.map(str::to_string),
-                    status: "skipped",
-                    reason: Some(format!("{d} failed")),
-                    exit_code: None,
-                    seconds: 0.0,
-                    log: None,
-                },
+                Some((d, failed)) => StepRun::blocked(s.name, unit, d, failed),
                 None => self.exec(s, params, unit, logs),
             };
             each(&r);
@@ -240,15 +277,9 @@ impl LocalRun {
             units_seen(0);
             return Ok(all);
         }
-        let fan = p
-            .step(p.fan_out.0)
-            .and_then(|s| s.output.as_ref())
-            .expect("checked");
-        let path = PathBuf::from(value(&fan.path, &params, None));
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let units: Vec<String> = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a list of unit ids: {e}", path.display()))?;
+        let path = PathBuf::from(value(&p.fan_out.plan, &params, None));
+        let plan = soundscape_core::batches::BatchPlan::read(&path)?;
+        let units: Vec<&str> = plan.unit_ids().collect();
         units_seen(units.len());
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<(usize, Vec<StepRun>)>> = Mutex::new(Vec::new());
@@ -265,6 +296,13 @@ impl LocalRun {
         let mut results = results.into_inner().unwrap();
         results.sort_by_key(|(i, _)| *i);
         all.extend(results.into_iter().flat_map(|(_, r)| r));
+        // The final steps run however the units ended, and read the report of the steps so far.
+        let so_far = work.join(REPORT_FILE);
+        soundscape_core::fsutil::write_json_atomic(&so_far, &report(&all, &params))
+            .map_err(|e| format!("{}: {e}", so_far.display()))?;
+        let last: Vec<&Step> = p.steps_of(Level::Final).collect();
+        let last = check::order(&last).map_err(|c| format!("cycle: {c:?}"))?;
+        all.extend(self.chain(&last, &params, None, &logs, each));
         Ok(all)
     }
 }

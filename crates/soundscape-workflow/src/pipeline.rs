@@ -1,11 +1,14 @@
 //! The soundscape pipeline: the six stages (docs/workflow.md) as one spec. Run-wide: get-audio-df lists
-//! the recordings and writes the unit ids (`fanout.json`), dirstruct makes the unit folders.
-//! Per unit, fanned out over those ids: compute-soundscapes, then compute-embeddings when a
-//! model is named and spec-n-specvid, and, when a target is configured, upload-alfresco then
-//! upload-model, so that each unit is uploaded as soon as it is done.
+//! the recordings, cuts the units into batches (`batches.json`) and writes the fan-out items
+//! (`fanout.json`); dirstruct makes the unit folders. Per unit, fanned out over the batches:
+//! compute-soundscapes, then compute-embeddings when a model is named and spec-n-specvid, and,
+//! when a target is configured, upload-alfresco then upload-model, so that each unit is
+//! uploaded as soon as it is done. Last, `soundscape collect` gathers the stage reports into
+//! `run_summary.json` and the unit tables into one dataset, however the units ended.
 
 use crate::spec::{
-    flag, Condition, Env, EnvValue, Output, Param, Pipeline, Resources, Retry, Settings, Step, Text,
+    flag, Condition, Deadline, Env, EnvValue, FanOut, Level, Output, Param, Pipeline, Resources,
+    Retry, Settings, Step, Text,
 };
 
 /// Kubernetes Secrets the uploads read (keys named as the environment variables).
@@ -63,6 +66,22 @@ const NETWORK: Retry = Retry {
     expression: Some("lastRetry.status == \"Error\" || asInt(lastRetry.exitCode) == 3"),
 };
 
+/// Semaphore key of the steps that talk to Alfresco (in the limits ConfigMap).
+pub const ALFRESCO_UPLOADS: &str = "alfresco-uploads";
+
+/// Deadlines: the floor covers pod start and small batches; the rates are wall seconds per
+/// audio hour on the step's CPU request, about ten times what was measured (docs/capacity.md).
+const fn deadline(floor_s: u64, per_hour_s: u64) -> Deadline {
+    Deadline {
+        floor_s,
+        per_hour_s,
+    }
+}
+
+fn in_work(file: &str) -> Text {
+    Text::Join(vec![Text::Param("work-dir"), Text::lit(file)])
+}
+
 /// The soundscape pipeline.
 pub fn soundscape(s: &Settings) -> Pipeline {
     let p = |name, default: &str, description| Param {
@@ -76,8 +95,10 @@ pub fn soundscape(s: &Settings) -> Pipeline {
         p("layout", "sipecam", "Folder levels under a folder or prefix source (sipecam = {cumulus}/{node}/{recorder}/{deployment})"),
         p("cumulus", "", "Keep only this cumulus (comma-separated for several; empty: all)"),
         p("limit", "", "Keep at most this many recordings (empty: all)"),
-        p("work-dir", &format!("{m}/soundscape/work"), "Audio table, units manifest and run reports"),
+        p("work-dir", &format!("{m}/soundscape/work"), "Audio table, units manifest, batch plan and run reports"),
         p("results-dir", &format!("{m}/soundscape/results"), "Unit folders with the products"),
+        p("dataset-dir", &format!("{m}/soundscape/dataset"), "The run's tables as one Hive-partitioned Parquet dataset"),
+        p("fan-out-width", &soundscape_core::batches::DEFAULT_WIDTH.to_string(), "Batches the units are cut into at most (the fan-out width)"),
         p("alfresco-root-node", "", "Alfresco node the products go under (empty: no Alfresco upload)"),
         p("s3-url", "", "Object storage the products go to, e.g. s3://bucket/prefix (empty: none)"),
         p("model", "", "Model of the embeddings and detections step, e.g. birdnet-v2.4 (empty: no such step)"),
@@ -119,6 +140,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
                     setting("SOUNDSCAPE_LAYOUT", "layout"),
                     setting("SOUNDSCAPE_CUMULUS", "cumulus"),
                     setting("SOUNDSCAPE_LIMIT", "limit"),
+                    setting("SOUNDSCAPE_FANOUT_WIDTH", "fan-out-width"),
                 ];
                 e.extend(
                     alfresco_env
@@ -135,7 +157,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
                 e
             },
             depends: vec![],
-            per_unit: false,
+            level: Level::Run,
             when: None,
             resources: Resources {
                 cpu: "1",
@@ -144,29 +166,30 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             },
             retry: Some(NETWORK),
             output: Some(Output {
-                name: "units",
-                path: Text::Join(vec![Text::Param("work-dir"), Text::lit("/fanout.json")]),
+                name: "batches",
+                path: in_work("/fanout.json"),
             }),
             video: false,
+            deadline: deadline(6 * 3600, 0),
+            semaphore: None,
         },
         Step {
             name: "dirstruct",
             binary: "dirstruct",
             args: vec![
-                flag(
-                    "units",
-                    Text::Join(vec![Text::Param("work-dir"), Text::lit("/units.json")]),
-                ),
+                flag("units", in_work("/units.json")),
                 flag("results-dir", Text::Param("results-dir")),
             ],
             env: vec![go_on_after_partial_failures()],
             depends: vec!["get-audio-df"],
-            per_unit: false,
+            level: Level::Run,
             when: None,
             resources: SMALL,
             retry: Some(ON_ERROR),
             output: None,
             video: false,
+            deadline: deadline(3600, 0),
+            semaphore: None,
         },
         Step {
             name: "compute-soundscapes",
@@ -174,7 +197,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             args: vec![flag("unit-dir", unit_dir())],
             env: vec![go_on_after_partial_failures()],
             depends: vec![],
-            per_unit: true,
+            level: Level::Unit,
             when: None,
             resources: Resources {
                 cpu: "2",
@@ -184,6 +207,8 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             retry: Some(ON_ERROR),
             output: None,
             video: false,
+            deadline: deadline(1800, 60),
+            semaphore: None,
         },
         Step {
             name: "compute-embeddings",
@@ -199,7 +224,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
                 setting("SOUNDSCAPE_MODELS", "models-dir"),
             ],
             depends: vec!["compute-soundscapes"],
-            per_unit: true,
+            level: Level::Unit,
             when: Some(Condition::Set("model")),
             resources: Resources {
                 cpu: "2",
@@ -209,6 +234,8 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             retry: Some(ON_ERROR),
             output: None,
             video: false,
+            deadline: deadline(1800, 600),
+            semaphore: None,
         },
         Step {
             name: "spec-n-specvid",
@@ -216,7 +243,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             args: vec![flag("unit-dir", unit_dir())],
             env: vec![go_on_after_partial_failures()],
             depends: vec!["compute-soundscapes"],
-            per_unit: true,
+            level: Level::Unit,
             when: None,
             resources: Resources {
                 cpu: "1",
@@ -226,6 +253,8 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             retry: Some(ON_ERROR),
             output: None,
             video: true,
+            deadline: deadline(1800, 600),
+            semaphore: None,
         },
         Step {
             name: "upload-alfresco",
@@ -233,7 +262,7 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             args: vec![flag("unit-dir", unit_dir())],
             env: upload_env,
             depends: vec!["spec-n-specvid", "compute-embeddings"],
-            per_unit: true,
+            level: Level::Unit,
             when: Some(uploads),
             resources: Resources {
                 cpu: "250m",
@@ -243,6 +272,8 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             retry: Some(NETWORK),
             output: None,
             video: false,
+            deadline: deadline(1800, 300),
+            semaphore: Some(ALFRESCO_UPLOADS),
         },
         Step {
             name: "upload-model",
@@ -250,18 +281,52 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             args: vec![flag("unit-dir", unit_dir())],
             env: alfresco_env,
             depends: vec!["upload-alfresco"],
-            per_unit: true,
+            level: Level::Unit,
             when: Some(Condition::Set("alfresco-root-node")),
             resources: SMALL,
             retry: Some(NETWORK),
             output: None,
             video: false,
+            deadline: deadline(1800, 60),
+            semaphore: Some(ALFRESCO_UPLOADS),
+        },
+        Step {
+            name: "collect",
+            binary: "soundscape",
+            args: vec![
+                Text::lit("collect"),
+                flag("work-dir", Text::Param("work-dir")),
+                flag("results-dir", Text::Param("results-dir")),
+                flag("dataset-dir", Text::Param("dataset-dir")),
+            ],
+            env: vec![go_on_after_partial_failures()],
+            depends: vec![],
+            level: Level::Final,
+            when: None,
+            resources: Resources {
+                cpu: "1",
+                memory: "512Mi",
+                memory_limit: "2Gi",
+            },
+            retry: Some(ON_ERROR),
+            output: Some(Output {
+                name: "summary",
+                path: in_work("/run_summary.brief.json"),
+            }),
+            video: false,
+            deadline: deadline(4 * 3600, 0),
+            semaphore: None,
         },
     ];
     Pipeline {
         settings: s.clone(),
         params,
         steps,
-        fan_out: ("get-audio-df", "units"),
+        fan_out: FanOut {
+            step: "get-audio-df",
+            output: "batches",
+            plan: in_work("/batches.json"),
+            reports: in_work("/batches"),
+        },
     }
 }

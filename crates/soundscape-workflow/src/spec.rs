@@ -1,7 +1,10 @@
 //! The typed pipeline spec: stages (container steps) with their binary, arguments,
-//! environment, credentials, resources, retries and dependencies; workflow parameters; the
-//! shared volume; and the fan-out over processing units. The same spec renders to Argo
+//! environment, credentials, resources, retries, deadlines and dependencies; workflow
+//! parameters; the shared volume; the fan-out over batches of processing units; and the
+//! cluster housekeeping (pod GC, TTL, scheduling). The same spec renders to Argo
 //! ([`crate::argo`]) and runs on one machine ([`crate::local`]).
+
+use std::collections::BTreeMap;
 
 /// A piece of text that differs between the renderings: a literal, a workflow parameter, or
 /// the processing unit of a fanned-out step.
@@ -105,6 +108,25 @@ pub struct Output {
     pub path: Text,
 }
 
+/// Where a step runs in the workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// Once for the run, before the fan-out.
+    Run,
+    /// For every unit (on Argo: for every batch of units, a unit at a time).
+    Unit,
+    /// Once for the run, after every unit, however the units ended.
+    Final,
+}
+
+/// How long a step's pod may run: `floor_s` plus `per_hour_s` for every audio hour of its batch
+/// (rounded up). Run-wide steps use the floor alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub floor_s: u64,
+    pub per_hour_s: u64,
+}
+
 /// One stage: a container running one stage binary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
@@ -112,16 +134,25 @@ pub struct Step {
     pub binary: &'static str,
     pub args: Vec<Text>,
     pub env: Vec<Env>,
-    /// Steps (of the same level: run-wide or per unit) this one waits for.
+    /// Steps of the same level this one waits for.
     pub depends: Vec<&'static str>,
-    /// Runs once per processing unit, inside the per-unit DAG.
-    pub per_unit: bool,
+    pub level: Level,
     pub when: Option<Condition>,
     pub resources: Resources,
     pub retry: Option<Retry>,
     pub output: Option<Output>,
-    /// Runs in the image with the FFmpeg libraries ([`Pipeline::video_image`]).
+    /// Runs in the image with the FFmpeg libraries ([`Settings::video_image`]).
     pub video: bool,
+    pub deadline: Deadline,
+    /// Key of the limits ConfigMap ([`Settings::limits`]) whose count bounds how many pods of
+    /// this step run at once (an Argo semaphore).
+    pub semaphore: Option<&'static str>,
+}
+
+impl Step {
+    pub fn per_unit(&self) -> bool {
+        self.level == Level::Unit
+    }
 }
 
 /// A workflow parameter.
@@ -146,8 +177,59 @@ pub struct Settings {
     /// PersistentVolumeClaim of the shared volume and where it is mounted.
     pub claim: String,
     pub mount: String,
-    /// Per-unit DAGs running at once.
+    /// Batch DAGs running at once.
     pub parallelism: u32,
+    /// ConfigMap holding the semaphore counts of the steps that name one.
+    pub limits: String,
+    /// Seconds a finished Workflow is kept after it succeeded, and after it failed.
+    pub ttl_after_success_s: u32,
+    pub ttl_after_failure_s: u32,
+    /// Labels the pods' nodes must carry.
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the pods tolerate.
+    pub tolerations: Vec<Toleration>,
+    /// PriorityClass of the pods.
+    pub priority_class: Option<String>,
+}
+
+/// A Kubernetes toleration: `key[=value]:effect` on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toleration {
+    pub key: String,
+    /// `None`: the taint may have any value (operator `Exists`).
+    pub value: Option<String>,
+    /// NoSchedule, PreferNoSchedule or NoExecute; `None`: every effect.
+    pub effect: Option<String>,
+}
+
+impl std::str::FromStr for Toleration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kv, effect) = match s.rsplit_once(':') {
+            Some((kv, e)) => (kv, Some(e)),
+            None => (s, None),
+        };
+        if let Some(e) = effect {
+            if !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&e) {
+                return Err(format!(
+                    "{s:?}: the effect is NoSchedule, PreferNoSchedule or NoExecute"
+                ));
+            }
+        }
+        let (key, value) = match kv.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_string())),
+            None => (kv, None),
+        };
+        if key.is_empty() {
+            return Err(format!("{s:?} is not key[=value][:effect]"));
+        }
+        Ok(Toleration {
+            key: key.into(),
+            value,
+            effect: effect.map(str::to_string),
+        })
+    }
 }
 
 impl Default for Settings {
@@ -161,6 +243,12 @@ impl Default for Settings {
             claim: "soundscape-shared".into(),
             mount: "/shared_volume".into(),
             parallelism: 8,
+            limits: "soundscape-limits".into(),
+            ttl_after_success_s: 7 * 24 * 3600,
+            ttl_after_failure_s: 30 * 24 * 3600,
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
+            priority_class: None,
         }
     }
 }
@@ -172,8 +260,18 @@ pub struct Pipeline {
     pub settings: Settings,
     pub params: Vec<Param>,
     pub steps: Vec<Step>,
-    /// The run-wide step whose output lists the units, and that output's name.
-    pub fan_out: (&'static str, &'static str),
+    pub fan_out: FanOut,
+}
+
+/// The fan-out: the run-wide step whose output parameter lists the batches (`fanout.json`),
+/// and the batch plan beside it that names each batch's units (`batches.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanOut {
+    pub step: &'static str,
+    pub output: &'static str,
+    pub plan: Text,
+    /// Where the batch runner writes a report per step and batch.
+    pub reports: Text,
 }
 
 impl Pipeline {
@@ -199,13 +297,18 @@ impl Pipeline {
         }
     }
 
-    /// Run-wide steps, in spec order.
+    /// The steps of one level, in spec order.
+    pub fn steps_of(&self, level: Level) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(move |s| s.level == level)
+    }
+
+    /// Run-wide steps before the fan-out, in spec order.
     pub fn run_steps(&self) -> impl Iterator<Item = &Step> {
-        self.steps.iter().filter(|s| !s.per_unit)
+        self.steps_of(Level::Run)
     }
 
     /// Per-unit steps, in spec order.
     pub fn unit_steps(&self) -> impl Iterator<Item = &Step> {
-        self.steps.iter().filter(|s| s.per_unit)
+        self.steps_of(Level::Unit)
     }
 }

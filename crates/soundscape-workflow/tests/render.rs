@@ -18,24 +18,58 @@ fn rendered_manifests_pass_the_argo_schema_and_crds() {
         &[],
     );
     assert_eq!(validate::problems(&rerun), Vec::<String>::new());
-    // The fan-out, the per-unit DAG, credentials by reference and retries are there.
+    // The fan-out over batches, the batch and unit DAGs, credentials by reference and retries
+    // are there.
     let templates = t["spec"]["templates"].as_array().unwrap();
     let main = &templates[0]["dag"]["tasks"];
-    let units = main
+    let task = |name: &str| {
+        main.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let batches = task("batches");
+    assert_eq!(
+        batches["withParam"],
+        "{{tasks.get-audio-df.outputs.parameters.batches}}"
+    );
+    assert_eq!(batches["template"], "batch");
+    assert_eq!(batches["depends"], "dirstruct");
+    assert!(task("collect")["depends"]
+        .as_str()
+        .unwrap()
+        .contains("batches.Failed"));
+    let by_name = |name: &str| {
+        templates
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("no template {name}"))
+    };
+    let b = by_name("compute-soundscapes-batch");
+    assert_eq!(b["container"]["command"][0], "soundscape");
+    let args: Vec<&str> = b["container"]["args"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["name"] == "units")
-        .unwrap();
-    assert_eq!(
-        units["withParam"],
-        "{{tasks.get-audio-df.outputs.parameters.units}}"
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args[0], "batch");
+    assert!(
+        args.contains(&"--unit-dir={{workflow.parameters.results-dir}}/{unit}"),
+        "{args:?}"
     );
-    assert_eq!(units["depends"], "dirstruct");
-    let upload = templates
-        .iter()
-        .find(|t| t["name"] == "upload-alfresco")
-        .unwrap();
+    let sv = by_name("spec-n-specvid-batch");
+    assert!(sv["container"]["args"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("--after=compute-soundscapes")));
+    assert_eq!(
+        by_name("compute-soundscapes")["inputs"]["parameters"][0]["name"],
+        "unit"
+    );
+    let upload = by_name("upload-alfresco-batch");
     let env = upload["container"]["env"].as_array().unwrap();
     let pw = env
         .iter()
@@ -54,6 +88,70 @@ fn rendered_manifests_pass_the_argo_schema_and_crds() {
         !text.to_lowercase().contains("password\":\""),
         "a secret value in the template"
     );
+}
+
+/// Argo's housekeeping: pod GC, TTL, a deadline on every leaf template, the Alfresco
+/// semaphore, and scheduling settings, all valid against the schema and CRDs.
+#[test]
+fn housekeeping_is_rendered_and_valid() {
+    let mut s = Settings::default();
+    s.node_selector.insert("pool".into(), "audio".into());
+    s.tolerations = vec![
+        "dedicated=audio:NoSchedule".parse().unwrap(),
+        "spot".parse().unwrap(),
+    ];
+    s.priority_class = Some("batch-low".into());
+    let t = argo::workflow_template(&soundscape(&s));
+    assert_eq!(validate::problems(&t), Vec::<String>::new());
+    let spec = &t["spec"];
+    assert_eq!(spec["podGC"]["strategy"], "OnPodSuccess");
+    assert_eq!(spec["ttlStrategy"]["secondsAfterSuccess"], 7 * 24 * 3600);
+    assert_eq!(spec["ttlStrategy"]["secondsAfterFailure"], 30 * 24 * 3600);
+    assert_eq!(spec["nodeSelector"]["pool"], "audio");
+    assert_eq!(
+        spec["tolerations"],
+        json!([
+            {"key": "dedicated", "operator": "Equal", "value": "audio", "effect": "NoSchedule"},
+            {"key": "spot", "operator": "Exists"},
+        ])
+    );
+    assert_eq!(spec["podPriorityClassName"], "batch-low");
+    for tpl in spec["templates"].as_array().unwrap() {
+        let name = tpl["name"].as_str().unwrap();
+        if tpl.get("container").is_some() {
+            let d = tpl["activeDeadlineSeconds"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no deadline"));
+            assert!(
+                d.parse::<u64>().is_ok() || d.starts_with("{{=asInt(inputs.parameters.hours) * "),
+                "{name}: {d}"
+            );
+        } else {
+            assert!(
+                tpl.get("activeDeadlineSeconds").is_none(),
+                "{name}: a DAG has no deadline"
+            );
+        }
+        let alfresco = name.starts_with("upload-");
+        assert_eq!(
+            tpl.get("synchronization").is_some(),
+            alfresco,
+            "{name}: the semaphore is on the Alfresco uploads only"
+        );
+        if alfresco {
+            assert_eq!(
+                tpl["synchronization"]["semaphores"][0]["configMapKeyRef"],
+                json!({"name": "soundscape-limits", "key": "alfresco-uploads"})
+            );
+        }
+    }
+    for bad in ["", "=x", "k:NoWhere"] {
+        assert!(
+            bad.parse::<soundscape_workflow::spec::Toleration>()
+                .is_err(),
+            "{bad:?}"
+        );
+    }
 }
 
 #[test]

@@ -85,6 +85,9 @@ fn or_pending(phase: &str) -> &str {
     }
 }
 
+/// The final step whose output is the run summary.
+const COLLECT_STEP: &str = "collect";
+
 async fn report_end(c: &Cluster, p: &Progress) -> anyhow::Result<u8> {
     println!(
         "{}: {}{}",
@@ -101,7 +104,24 @@ async fn report_end(c: &Cluster, p: &Progress) -> anyhow::Result<u8> {
         println!("    pod: {}", f.pod.as_deref().unwrap_or("(gone)"));
         println!("    logs: {}", f.hint);
     }
-    Ok(if p.phase == "Succeeded" { 0 } else { 3 })
+    let summary = run_summary(p);
+    if let Some(s) = &summary {
+        for line in s.lines() {
+            println!("{line}");
+        }
+    }
+    let clean = summary.as_ref().is_none_or(|s| s.status == "done");
+    Ok(if p.phase == "Succeeded" && clean {
+        0
+    } else {
+        3
+    })
+}
+
+/// The run summary of the final step's output parameter, once it ran.
+fn run_summary(p: &Progress) -> Option<soundscape_collect::RunSummary> {
+    let text = p.output(COLLECT_STEP, "summary")?;
+    serde_json::from_str(text).ok()
 }
 
 async fn start(
@@ -147,12 +167,12 @@ pub async fn rerun(
         let names: Vec<&str> = p.steps.iter().map(|s| s.name).collect();
         format!("unknown stage {stage:?}; one of {}", names.join(", "))
     })?;
-    if step.per_unit && unit.is_none() {
+    if step.per_unit() && unit.is_none() {
         anyhow::bail!(
             "{stage} runs per unit: give --unit <cumulus>/<node>/<recorder>/<deployment>"
         );
     }
-    if !step.per_unit && unit.is_some() {
+    if !step.per_unit() && unit.is_some() {
         anyhow::bail!("{stage} runs once for the whole run: leave out --unit");
     }
     start(ns, a, Some(stage), unit).await
@@ -166,6 +186,7 @@ pub async fn status(ns: &Namespace, name: &str) -> anyhow::Result<u8> {
         println!("  {:<10} {}", n.phase, n.display_name);
     }
     if p.finished() {
+        // report_end prints the run summary of the final step.
         report_end(&c, &p).await
     } else {
         Ok(0)

@@ -3,8 +3,11 @@
 //! - `run`: every stage on this machine (stage binaries as processes, a folder as the shared
 //!   volume, units spread over the cores), uploads only when a target is configured;
 //! - `render`: the Argo `WorkflowTemplate` and `Workflow` YAML, checked against the schema;
+//! - `collect`: the run summary and the run's tables as one Hive-partitioned dataset (the last
+//!   step of every run, and by hand after a rerun);
 //! - `submit`, `rerun`, `status`, `logs`: the workflow on a Kubernetes cluster with Argo
-//!   Workflows ([`cluster`]).
+//!   Workflows ([`cluster`]);
+//! - `batch`: one per-unit stage over the units of one batch (what the workflow's pods run).
 //!
 //! Exit codes: 0 every step done; 3 some steps partial or failed (named in the report);
 //! 1 the run could not start; 2 bad command line.
@@ -18,8 +21,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use soundscape_cli::CommonArgs;
+use soundscape_collect::RunDirs;
 use soundscape_workflow::local::{report, LocalRun, StepRun};
-use soundscape_workflow::{argo, soundscape, Settings};
+use soundscape_workflow::spec::Toleration;
+use soundscape_workflow::{argo, batch, soundscape, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,9 +75,60 @@ struct RenderArgs {
     /// Kubernetes namespace.
     #[arg(long)]
     namespace: Option<String>,
-    /// Unit DAGs running at once.
+    /// Batch DAGs running at once.
     #[arg(long)]
     parallelism: Option<u32>,
+    /// Label the pods' nodes must carry, as KEY=VALUE (repeat).
+    #[arg(long = "node-selector", value_name = "KEY=VALUE", value_parser = parse_kv)]
+    node_selector: Vec<(String, String)>,
+    /// Taint the pods tolerate, as KEY[=VALUE][:EFFECT] (repeat), e.g. dedicated=audio:NoSchedule.
+    #[arg(long = "toleration", value_name = "KEY[=VALUE][:EFFECT]")]
+    tolerations: Vec<Toleration>,
+    /// PriorityClass of the pods.
+    #[arg(long)]
+    priority_class: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct CollectArgs {
+    /// Folder of a run (`soundscape run --out`): DIR/work, DIR/results, DIR/dataset.
+    #[arg(long, required_unless_present_all = ["work_dir", "results_dir"])]
+    run_dir: Option<PathBuf>,
+    /// Work folder (units.json, reports); default RUN_DIR/work.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Unit folders; default RUN_DIR/results.
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
+    /// Where the dataset goes; default RUN_DIR/dataset (or beside the work folder).
+    #[arg(long)]
+    dataset_dir: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct BatchArgs {
+    /// The per-unit stage (the name of its step).
+    #[arg(long)]
+    step: String,
+    /// The batch plan (batches.json, written by get-audio-df).
+    #[arg(long)]
+    plan: PathBuf,
+    /// The batch number.
+    #[arg(long)]
+    batch: usize,
+    /// Folder of the batch reports (REPORTS/STEP/BATCH.json).
+    #[arg(long)]
+    reports: PathBuf,
+    /// A stage this one follows: its units that failed there are skipped (repeat).
+    #[arg(long)]
+    after: Vec<String>,
+    /// The stage binary and its arguments; `{unit}` stands for the unit id.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -83,6 +139,11 @@ enum Cmd {
     Run(RunArgs),
     /// Write the Argo WorkflowTemplate and Workflow YAML.
     Render(RenderArgs),
+    /// Gather the run summary (work/run_summary.json) and the run's tables as one
+    /// Hive-partitioned Parquet dataset (only what changed is rewritten).
+    Collect(CollectArgs),
+    /// Run one per-unit stage for the units of one batch of the plan (used by the workflow's pods).
+    Batch(BatchArgs),
     /// Apply the WorkflowTemplate, create a Workflow on the cluster and follow it to the end.
     Submit {
         #[command(flatten)]
@@ -162,6 +223,10 @@ fn run(a: &RunArgs) -> anyhow::Result<u8> {
         "results-dir".into(),
         out.join("results").display().to_string(),
     );
+    params.insert(
+        "dataset-dir".into(),
+        out.join("dataset").display().to_string(),
+    );
     // A local folder has no fixed layout unless asked for.
     params.insert("layout".into(), String::new());
     p.check_params(&a.set).map_err(anyhow::Error::msg)?;
@@ -191,14 +256,17 @@ fn run(a: &RunArgs) -> anyhow::Result<u8> {
         }
     };
     let per_unit = p.unit_steps().count();
+    let wide = p.steps.len() - per_unit;
     let runs = local
         .run(&p, &each, |units| {
-            bar.set_length((p.run_steps().count() + units * per_unit) as u64)
+            bar.set_length((wide + units * per_unit) as u64)
         })
         .map_err(anyhow::Error::msg)?;
     bar.finish_and_clear();
     let rep = report(&runs, &params);
-    let path = out.join("work").join("workflow_report.json");
+    let path = out
+        .join("work")
+        .join(soundscape_workflow::local::REPORT_FILE);
     soundscape_core::fsutil::write_json_atomic(&path, &rep)
         .with_context(|| format!("{}: cannot write the report", path.display()))?;
     let s = &rep["summary"];
@@ -223,6 +291,9 @@ fn render(a: &RenderArgs) -> anyhow::Result<u8> {
     if let Some(n) = a.parallelism {
         s.parallelism = n;
     }
+    s.node_selector.extend(a.node_selector.iter().cloned());
+    s.tolerations.extend(a.tolerations.iter().cloned());
+    s.priority_class.clone_from(&a.priority_class);
     let files = argo::files(&soundscape(&s)).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
     for (name, yaml) in files {
@@ -234,11 +305,88 @@ fn render(a: &RenderArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+fn collect(a: &CollectArgs) -> anyhow::Result<u8> {
+    let base = a.run_dir.as_deref().map(RunDirs::under);
+    let work = a
+        .work_dir
+        .clone()
+        .or_else(|| base.as_ref().map(|b| b.work.clone()))
+        .context("give --run-dir or --work-dir")?;
+    let results = a
+        .results_dir
+        .clone()
+        .or_else(|| base.as_ref().map(|b| b.results.clone()))
+        .context("give --run-dir or --results-dir")?;
+    let dataset = a
+        .dataset_dir
+        .clone()
+        .or_else(|| base.as_ref().map(|b| b.dataset.clone()))
+        .unwrap_or_else(|| work.parent().unwrap_or(Path::new(".")).join("dataset"));
+    let dirs = RunDirs {
+        work,
+        results,
+        dataset,
+    };
+    let (summary, got) = soundscape_collect::collect(&dirs).map_err(anyhow::Error::msg)?;
+    for line in summary.lines() {
+        println!("{line}");
+    }
+    tracing::info!(
+        written = got.written,
+        kept = got.kept,
+        removed = got.removed,
+        failed = got.failed.len(),
+        rows = got.rows,
+        dataset = %dirs.dataset.display(),
+        summary = %dirs.work.join(soundscape_collect::summary::SUMMARY_FILE).display(),
+        "collected"
+    );
+    Ok(if summary.status == "done" {
+        0
+    } else {
+        soundscape_cli::PARTIAL_EXIT_CODE
+    })
+}
+
+fn run_batch(a: &BatchArgs) -> anyhow::Result<u8> {
+    let job = batch::BatchJob {
+        step: a.step.clone(),
+        plan: a.plan.clone(),
+        batch: a.batch,
+        reports: a.reports.clone(),
+        after: a.after.clone(),
+        command: a.command.clone(),
+    };
+    let runs = batch::run(&job, &|r| {
+        let unit = r.unit.as_deref().unwrap_or("");
+        match r.status {
+            "done" => tracing::info!(step = %r.step, unit, seconds = r.seconds, "unit done"),
+            s => tracing::warn!(step = %r.step, unit, status = s, "{}", r.reason.as_deref().unwrap_or("")),
+        }
+    })
+    .map_err(anyhow::Error::msg)?;
+    let count = |s: &str| runs.iter().filter(|r| r.status == s).count();
+    let (done, partial) = (count("done"), count("partial"));
+    tracing::info!(step = %a.step, batch = a.batch, units = runs.len(), done, partial, skipped = count("skipped"), failed = count("failed"), "batch finished");
+    if runs.is_empty() {
+        tracing::info!("nothing to do: batch {} has no units", a.batch);
+    }
+    Ok(if done == runs.len() {
+        0
+    } else if done + partial == 0 && count("failed") > 0 {
+        1
+    } else {
+        soundscape_cli::PARTIAL_EXIT_CODE
+    })
+}
+
 fn main() -> ExitCode {
     let cli: Cli = soundscape_cli::parse();
     match &cli.command {
         Cmd::Run(a) => a.common.main("soundscape run", || run(a)),
         Cmd::Render(a) => a.common.main("soundscape render", || render(a)),
+        Cmd::Collect(a) => a.common.main("soundscape collect", || collect(a)),
+        Cmd::Batch(a) => a.common.main("soundscape batch", || run_batch(a)),
         Cmd::Submit { ns, args, common } => {
             common.main("soundscape submit", || block_on(cluster::submit(ns, args)))
         }

@@ -68,7 +68,17 @@ async fn run_on_the_demo_makes_every_product_and_uploads_when_configured() {
     )
     .unwrap();
     assert_eq!(report["summary"]["failed"], 0, "{report:#}");
-    assert_eq!(report["summary"]["done"], 6, "{report:#}");
+    assert_eq!(report["summary"]["done"], 7, "{report:#}");
+    // The final step: the run summary and the dataset.
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("work/run_summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["status"], "done", "{summary:#}");
+    assert_eq!(summary["failed_total"], 0);
+    assert!(out
+        .path()
+        .join("dataset/soundscapes/cumulus=92/node=0_00_1_0000/recorder=HARNESS/deployment=2021-08-04/part-0.parquet")
+        .is_file());
     let unit = "92/0_00_1_0000/HARNESS/2021-08-04";
     let dir = out.path().join("results").join(unit);
     for f in [
@@ -100,7 +110,9 @@ async fn run_on_the_demo_makes_every_product_and_uploads_when_configured() {
     for f in [
         "audio.parquet",
         "units.json",
+        "batches.json",
         "fanout.json",
+        "run_summary.brief.json",
         "logs/compute-soundscapes--92_0_00_1_0000_HARNESS_2021-08-04.log",
     ] {
         assert!(

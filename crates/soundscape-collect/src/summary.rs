@@ -1,0 +1,351 @@
+//! The run summary (`work/run_summary.json`): every unit's stage reports gathered in one file.
+//!
+//! Per stage: how many units ended done, partial, skipped or failed (from the step outcomes:
+//! the batch reports of a run on Argo, `workflow_report.json` of a local run, else the stage's
+//! own report in the unit folder), how many items (recordings, products) ended each way, the
+//! seconds spent and the audio hours handled; and every failed item with its stage, unit and
+//! reason. `run_summary.brief.json` holds the same with the first [`BRIEF_FAILURES`] failures
+//! only: small enough for an Argo output parameter, which `soundscape status` prints.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use soundscape_core::units::{UnitsManifest, RUN_REPORTS, STAGE_REPORTS};
+use soundscape_workflow::batch::read_report;
+
+pub const SUMMARY_FILE: &str = "run_summary.json";
+pub const BRIEF_FILE: &str = "run_summary.brief.json";
+/// Failures listed in the brief summary.
+pub const BRIEF_FAILURES: usize = 50;
+/// The report of a local run (`soundscape run`).
+pub const WORKFLOW_REPORT: &str = soundscape_workflow::local::REPORT_FILE;
+/// The batch reports of a run on Argo, under the work folder.
+pub const BATCH_REPORTS: &str = "batches";
+
+/// Counts by status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub done: usize,
+    pub partial: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// Units with no outcome at all for the stage (not reached, or their pod was lost).
+    pub not_run: usize,
+}
+
+impl Counts {
+    fn add(&mut self, status: &str) {
+        match status {
+            "done" => self.done += 1,
+            "partial" => self.partial += 1,
+            "skipped" => self.skipped += 1,
+            "failed" => self.failed += 1,
+            _ => self.not_run += 1,
+        }
+    }
+}
+
+/// One stage of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageSummary {
+    pub stage: String,
+    pub units: Counts,
+    /// Recordings or products of the stage's reports.
+    pub items: Counts,
+    /// Seconds the stage's processes ran, summed over units.
+    pub seconds: f64,
+    /// Audio hours of the recordings the stage processed (done).
+    pub audio_hours: f64,
+}
+
+/// One failed item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub stage: String,
+    /// Absent for a run-wide step.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unit: Option<String>,
+    /// The recording id or product file; absent when the step itself failed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub item: Option<String>,
+    pub reason: String,
+}
+
+/// The whole summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub version: u32,
+    pub generated_at: String,
+    /// done: nothing failed; partial: some items or units failed; failed: a run-wide step failed
+    /// or no unit got through compute-soundscapes.
+    pub status: String,
+    pub units: usize,
+    pub recordings: usize,
+    pub audio_hours: f64,
+    pub stages: Vec<StageSummary>,
+    pub failed_total: usize,
+    pub failed: Vec<Failure>,
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Step outcomes recorded for the run: run-wide ones by step, per-unit ones by (step, unit).
+/// A later record of the same step and unit (a retried batch, a rerun) replaces an earlier one.
+fn step_runs(work: &Path) -> (Vec<Value>, HashMap<(String, String), Value>) {
+    let mut wide = Vec::new();
+    let mut per_unit = HashMap::new();
+    let mut take = |r: Value| match r["unit"].as_str() {
+        Some(u) => {
+            let key = (r["step"].as_str().unwrap_or("").to_string(), u.to_string());
+            per_unit.insert(key, r);
+        }
+        None => wide.push(r),
+    };
+    if let Ok(text) = std::fs::read_to_string(work.join(WORKFLOW_REPORT)) {
+        if let Ok(v) = serde_json::from_str::<Value>(&text) {
+            v["steps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .cloned()
+                .for_each(&mut take);
+        }
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(work.join(BATCH_REPORTS))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    for f in files {
+        read_report(&f).into_iter().flatten().for_each(&mut take);
+    }
+    (wide, per_unit)
+}
+
+/// The items of a stage report with their status, id and reason.
+fn items(report: &Value) -> impl Iterator<Item = (&str, String, Option<&str>, f64)> {
+    ["recordings", "units", "files"]
+        .into_iter()
+        .flat_map(move |k| {
+            report[k].as_array().into_iter().flatten().map(move |o| {
+                let id = ["id", "file", "unit"]
+                    .iter()
+                    .find_map(|f| o[*f].as_str())
+                    .unwrap_or("")
+                    .to_string();
+                let target = o["target"]
+                    .as_str()
+                    .map(|t| format!(" on {t}"))
+                    .unwrap_or_default();
+                (
+                    o["status"].as_str().unwrap_or(""),
+                    format!("{id}{target}"),
+                    o["reason"].as_str(),
+                    o["duration_s"].as_f64().unwrap_or(0.0),
+                )
+            })
+        })
+}
+
+/// The status a stage report implies when no step outcome was recorded.
+fn report_status(report: &Value) -> &'static str {
+    let errors = report["errors"].as_array().is_some_and(|e| !e.is_empty());
+    let failed = report["summary"]["failed"].as_u64().unwrap_or(0) > 0;
+    match (errors, failed) {
+        (true, _) => "failed",
+        (false, true) => "partial",
+        _ => "done",
+    }
+}
+
+/// Adds the items of one stage report (of `unit`, or run-wide) to `s` and its failures to `failed`.
+fn tally(s: &mut StageSummary, rep: &Value, unit: Option<&str>, failed: &mut Vec<Failure>) {
+    for e in rep["errors"].as_array().into_iter().flatten() {
+        failed.push(Failure {
+            stage: s.stage.clone(),
+            unit: unit.map(str::to_string),
+            item: None,
+            reason: e.as_str().unwrap_or("").into(),
+        });
+    }
+    for (st, id, reason, dur) in items(rep) {
+        s.items.add(st);
+        if st == "done" {
+            s.audio_hours += dur / 3600.0;
+        }
+        if st == "failed" {
+            failed.push(Failure {
+                stage: s.stage.clone(),
+                unit: unit.map(str::to_string),
+                item: Some(id),
+                reason: reason.unwrap_or("").into(),
+            });
+        }
+    }
+}
+
+fn read_json(path: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// Gathers the summary of the run whose work folder is `work` and unit folders `results`.
+pub fn gather(work: &Path, results: &Path) -> Result<RunSummary, String> {
+    let manifest = UnitsManifest::read(&work.join(soundscape_core::units::UNITS_FILE))?;
+    let (wide, per_unit) = step_runs(work);
+    let mut failed = Vec::new();
+    let mut wide_failed = false;
+    for r in &wide {
+        if r["status"] == "failed" {
+            wide_failed = true;
+            failed.push(Failure {
+                stage: r["step"].as_str().unwrap_or("").into(),
+                unit: None,
+                item: None,
+                reason: r["reason"].as_str().unwrap_or("").into(),
+            });
+        }
+    }
+    let mut stages: Vec<StageSummary> = Vec::new();
+    for (stage, file) in RUN_REPORTS {
+        let mut s = StageSummary {
+            stage: stage.to_string(),
+            ..StageSummary::default()
+        };
+        for r in wide.iter().filter(|r| r["step"] == stage) {
+            s.seconds += r["seconds"].as_f64().unwrap_or(0.0);
+        }
+        if let Some(rep) = read_json(&work.join(file)) {
+            tally(&mut s, &rep, None, &mut failed);
+        }
+        s.seconds = round3(s.seconds);
+        s.audio_hours = round3(s.audio_hours);
+        stages.push(s);
+    }
+    for (stage, file) in STAGE_REPORTS {
+        let mut s = StageSummary {
+            stage: stage.to_string(),
+            ..StageSummary::default()
+        };
+        for unit in &manifest.units {
+            let report = read_json(&results.join(&unit.id).join(file));
+            let run = per_unit.get(&(stage.to_string(), unit.id.clone()));
+            let status = match (run, &report) {
+                (Some(r), _) => r["status"].as_str().unwrap_or("").to_string(),
+                (None, Some(rep)) => report_status(rep).to_string(),
+                (None, None) => String::new(),
+            };
+            if let Some(r) = run {
+                s.seconds += r["seconds"].as_f64().unwrap_or(0.0);
+                // A step that failed as a whole; the steps it kept from running are counted
+                // as skipped, not failed again.
+                if r["status"] == "failed" {
+                    failed.push(Failure {
+                        stage: stage.to_string(),
+                        unit: Some(unit.id.clone()),
+                        item: None,
+                        reason: r["reason"].as_str().unwrap_or("").into(),
+                    });
+                }
+            }
+            s.units.add(&status);
+            if let Some(rep) = report {
+                tally(&mut s, &rep, Some(&unit.id), &mut failed);
+            }
+        }
+        s.seconds = round3(s.seconds);
+        s.audio_hours = round3(s.audio_hours);
+        stages.push(s);
+    }
+    let through = |s: &StageSummary| s.units.done + s.units.partial;
+    let nothing_through = !manifest.units.is_empty()
+        && stages
+            .iter()
+            .find(|s| s.stage == STAGE_REPORTS[0].0)
+            .is_some_and(|s| through(s) == 0);
+    let status = if wide_failed || nothing_through {
+        "failed"
+    } else if failed.is_empty() {
+        "done"
+    } else {
+        "partial"
+    };
+    let audio_s: f64 = manifest.units.iter().map(|u| u.duration_s).sum();
+    Ok(RunSummary {
+        version: 1,
+        generated_at: chrono::Utc::now().to_rfc3339(),
+        status: status.into(),
+        units: manifest.units.len(),
+        recordings: manifest.recordings,
+        audio_hours: round3(audio_s / 3600.0),
+        stages,
+        failed_total: failed.len(),
+        failed,
+    })
+}
+
+impl RunSummary {
+    /// The same with the first [`BRIEF_FAILURES`] failures only.
+    pub fn brief(&self) -> RunSummary {
+        let mut b = self.clone();
+        b.failed.truncate(BRIEF_FAILURES);
+        b
+    }
+
+    /// Lines for a person: status, then a line per stage, then the first failures.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![format!(
+            "run {}: {} units, {} recordings, {:.1} audio hours",
+            self.status, self.units, self.recordings, self.audio_hours
+        )];
+        for s in &self.stages {
+            let u = &s.units;
+            if u.done + u.partial + u.failed + u.skipped == 0 {
+                continue;
+            }
+            out.push(format!(
+                "  {:<20} units: {} done, {} partial, {} skipped, {} failed, {} not run; items: {} done, {} skipped, {} failed; {:.0} s",
+                s.stage, u.done, u.partial, u.skipped, u.failed, u.not_run,
+                s.items.done, s.items.skipped, s.items.failed, s.seconds
+            ));
+        }
+        for f in &self.failed {
+            out.push(format!(
+                "  failed: {}{}{}: {}",
+                f.stage,
+                f.unit
+                    .as_deref()
+                    .map(|u| format!(" {u}"))
+                    .unwrap_or_default(),
+                f.item
+                    .as_deref()
+                    .map(|i| format!(" {i}"))
+                    .unwrap_or_default(),
+                f.reason
+            ));
+        }
+        if self.failed_total > self.failed.len() {
+            out.push(format!(
+                "  ... and {} more failures (run_summary.json lists them all)",
+                self.failed_total - self.failed.len()
+            ));
+        }
+        out
+    }
+}
+
+/// Counts of the failures by stage, for logs.
+pub fn failures_by_stage(s: &RunSummary) -> BTreeMap<&str, usize> {
+    let mut m = BTreeMap::new();
+    for f in &s.failed {
+        *m.entry(f.stage.as_str()).or_insert(0) += 1;
+    }
+    m
+}
