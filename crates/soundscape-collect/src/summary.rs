@@ -7,7 +7,7 @@
 //! reason. `run_summary.brief.json` holds the same with the first [`BRIEF_FAILURES`] failures
 //! only: small enough for an Argo output parameter, which `soundscape status` prints.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -339,13 +339,4 @@ impl RunSummary {
         }
         out
     }
-}
-
-/// Counts of the failures by stage, for logs.
-pub fn failures_by_stage(s: &RunSummary) -> BTreeMap<&str, usize> {
-    let mut m = BTreeMap::new();
-    for f in &s.failed {
-        *m.entry(f.stage.as_str()).or_insert(0) += 1;
-    }
-    m
 }
