@@ -21,11 +21,10 @@ demo: setup
     ./target/release/soundscape run --input demo/manifest.csv --out demo-out --set "s3-url=file://$PWD/demo-out/store"
     .venv/bin/python demo/show.py {{demo_unit}}
 
-# Every test: lints, Rust unit and integration tests (the engine and golden tests again on the scalar paths), Python checks (parquet readers, chained stages, deploy/, BirdNET against its own package).
+# Every test: lints, Rust unit and integration tests (the engine and golden tests run again on the scalar paths inside them), Python checks (parquet readers, chained stages, deploy/, BirdNET against its own package).
 test: lint models corpus
     cargo build --workspace --bins
     SOUNDSCAPE_REQUIRE_MODELS=1 cargo test --workspace
-    SOUNDSCAPE_SIMD=off cargo test -p soundscape-engine -p compute-soundscapes
     SOUNDSCAPE_REQUIRE_MODELS=1 .venv/bin/python -m pytest -q tests/python
 
 # Benchmark: seconds per audio hour on one core, peak memory of a one-hour file, scaling with cores.
@@ -37,6 +36,11 @@ bench *ARGS:
 bench-listing *ARGS:
     cargo build --release -p get-audio-df -p soundscape-bench
     ./target/release/listing-bench {{ARGS}}
+
+# Benchmark: wall time, CPU time and peak memory of every stage on one synthetic one-hour unit (docs/capacity.md); --model birdnet-v2.4 adds the embeddings.
+bench-stages *ARGS:
+    cargo build --release --workspace --bins
+    ./target/release/stage-bench {{ARGS}}
 
 # Benchmark: spectrogram video rendering speed on one core (60 s recording, 500x800, 60 fps).
 bench-video *ARGS:

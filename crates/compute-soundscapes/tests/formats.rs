@@ -198,3 +198,10 @@ fn a_header_a_little_longer_than_the_body_is_analysed_on_what_was_decoded() {
         soundscape_engine::analyze::stream_spectrogram(&far, 1024, 512, |_| {}, |_, _| {}).is_err()
     );
 }
+
+/// Every test of this file again on the scalar paths (a child process with
+/// `SOUNDSCAPE_SIMD=off`).
+#[test]
+fn every_test_passes_on_the_scalar_paths() {
+    soundscape_testkit::rerun_with_scalar_paths("every_test_passes_on_the_scalar_paths");
+}

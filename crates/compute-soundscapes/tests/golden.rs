@@ -392,3 +392,10 @@ fn metadata_json_follows_the_original_layout() {
         "4-space indent as json.dump(indent=4)"
     );
 }
+
+/// Every test of this file again on the scalar paths (a child process with
+/// `SOUNDSCAPE_SIMD=off`).
+#[test]
+fn every_test_passes_on_the_scalar_paths() {
+    soundscape_testkit::rerun_with_scalar_paths("every_test_passes_on_the_scalar_paths");
+}

@@ -72,3 +72,10 @@ fn plots_can_be_turned_off() {
     run(&job, &|_| {}, &|_| {}).unwrap();
     assert!(!out.path().join("sequence.png").exists());
 }
+
+/// Every test of this file again on the scalar paths (a child process with
+/// `SOUNDSCAPE_SIMD=off`).
+#[test]
+fn every_test_passes_on_the_scalar_paths() {
+    soundscape_testkit::rerun_with_scalar_paths("every_test_passes_on_the_scalar_paths");
+}

@@ -144,37 +144,41 @@ fn rewrite(src: &Path, dir: &Path) -> Result<u64, String> {
         .build()
         .map_err(|e| err(&e))?;
     let (schema, keep) = target_schema(&reader.schema());
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tmp = dir.join(format!(".{PART}.tmp"));
-    let out = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
         .set_created_by(format!("soundscape collect {}", env!("CARGO_PKG_VERSION")))
         .build();
-    let mut w = ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(|e| err(&e))?;
     let mut rows = 0u64;
-    for batch in reader {
-        let batch = batch.map_err(|e| err(&e))?;
-        let cols: Vec<ArrayRef> = keep
-            .iter()
-            .zip(schema.fields())
-            .map(|(&i, f)| {
-                let c = batch.column(i);
-                if c.data_type() == f.data_type() {
-                    Ok(c.clone())
-                } else {
-                    arrow::compute::cast(c, f.data_type()).map_err(|e| err(&e))
-                }
-            })
-            .collect::<Result<_, _>>()?;
-        let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| err(&e))?;
-        rows += b.num_rows() as u64;
-        w.write(&b).map_err(|e| err(&e))?;
-    }
-    w.close().map_err(|e| err(&e))?;
-    std::fs::rename(&tmp, dir.join(PART)).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    // A temporary file that is renamed once complete, and removed when anything fails.
+    let part = dir.join(PART);
+    soundscape_core::fsutil::write_atomic_with(&part, |out| {
+        let io = |e: String| std::io::Error::other(e);
+        let mut w =
+            ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(|e| io(err(&e)))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| io(err(&e)))?;
+            let cols: Vec<ArrayRef> = keep
+                .iter()
+                .zip(schema.fields())
+                .map(|(&i, f)| {
+                    let c = batch.column(i);
+                    if c.data_type() == f.data_type() {
+                        Ok(c.clone())
+                    } else {
+                        arrow::compute::cast(c, f.data_type()).map_err(|e| io(err(&e)))
+                    }
+                })
+                .collect::<Result<_, _>>()?;
+            let b = RecordBatch::try_new(schema.clone(), cols).map_err(|e| io(err(&e)))?;
+            rows += b.num_rows() as u64;
+            w.write(&b).map_err(|e| io(err(&e)))?;
+        }
+        w.close().map_err(|e| io(err(&e)))?;
+        Ok(())
+    })
+    .map_err(|e| format!("{}: {e}", part.display()))?;
     Ok(rows)
 }
 

@@ -58,6 +58,13 @@ pub struct StageSummary {
     pub seconds: f64,
     /// Audio hours of the recordings the stage processed (done).
     pub audio_hours: f64,
+    /// CPU seconds of the stage's processes (user + system), summed over units, from the
+    /// `resources` of their reports.
+    #[serde(default)]
+    pub cpu_seconds: f64,
+    /// The largest peak resident memory of one of the stage's processes, MB.
+    #[serde(default)]
+    pub peak_rss_mb: f64,
 }
 
 /// One failed item.
@@ -91,6 +98,14 @@ pub struct RunSummary {
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+impl StageSummary {
+    fn round(&mut self) {
+        self.seconds = round3(self.seconds);
+        self.audio_hours = round3(self.audio_hours);
+        self.cpu_seconds = round3(self.cpu_seconds);
+    }
 }
 
 /// Step outcomes recorded for the run: run-wide ones by step, per-unit ones by (step, unit).
@@ -168,6 +183,11 @@ fn report_status(report: &Value) -> &'static str {
 
 /// Adds the items of one stage report (of `unit`, or run-wide) to `s` and its failures to `failed`.
 fn tally(s: &mut StageSummary, rep: &Value, unit: Option<&str>, failed: &mut Vec<Failure>) {
+    let used = &rep["resources"];
+    s.cpu_seconds += used["cpu_s"].as_f64().unwrap_or(0.0);
+    s.peak_rss_mb = s
+        .peak_rss_mb
+        .max(used["peak_rss_mb"].as_f64().unwrap_or(0.0));
     for e in rep["errors"].as_array().into_iter().flatten() {
         failed.push(Failure {
             stage: s.stage.clone(),
@@ -225,8 +245,7 @@ pub fn gather(work: &Path, results: &Path) -> Result<RunSummary, String> {
         if let Some(rep) = read_json(&work.join(file)) {
             tally(&mut s, &rep, None, &mut failed);
         }
-        s.seconds = round3(s.seconds);
-        s.audio_hours = round3(s.audio_hours);
+        s.round();
         stages.push(s);
     }
     for (stage, file) in STAGE_REPORTS {
@@ -245,8 +264,12 @@ pub fn gather(work: &Path, results: &Path) -> Result<RunSummary, String> {
             if let Some(r) = run {
                 s.seconds += r["seconds"].as_f64().unwrap_or(0.0);
                 // A step that failed as a whole; the steps it kept from running are counted
-                // as skipped, not failed again.
-                if r["status"] == "failed" {
+                // as skipped, not failed again. When its report names the run-wide errors,
+                // those are the failures (once each), not the step's last words besides.
+                let report_says = report
+                    .as_ref()
+                    .is_some_and(|rep| rep["errors"].as_array().is_some_and(|e| !e.is_empty()));
+                if r["status"] == "failed" && !report_says {
                     failed.push(Failure {
                         stage: stage.to_string(),
                         unit: Some(unit.id.clone()),
@@ -260,8 +283,7 @@ pub fn gather(work: &Path, results: &Path) -> Result<RunSummary, String> {
                 tally(&mut s, &rep, Some(&unit.id), &mut failed);
             }
         }
-        s.seconds = round3(s.seconds);
-        s.audio_hours = round3(s.audio_hours);
+        s.round();
         stages.push(s);
     }
     let through = |s: &StageSummary| s.units.done + s.units.partial;
@@ -311,9 +333,9 @@ impl RunSummary {
                 continue;
             }
             out.push(format!(
-                "  {:<20} units: {} done, {} partial, {} skipped, {} failed, {} not run; items: {} done, {} skipped, {} failed; {:.0} s",
+                "  {:<20} units: {} done, {} partial, {} skipped, {} failed, {} not run; items: {} done, {} skipped, {} failed; {:.0} s, {:.0} CPU s, peak {:.0} MB",
                 s.stage, u.done, u.partial, u.skipped, u.failed, u.not_run,
-                s.items.done, s.items.skipped, s.items.failed, s.seconds
+                s.items.done, s.items.skipped, s.items.failed, s.seconds, s.cpu_seconds, s.peak_rss_mb
             ));
         }
         for f in &self.failed {
@@ -338,5 +360,110 @@ impl RunSummary {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const UNIT: &str = "92/0_00_1_0000/HARNESS/2021-08-04";
+
+    fn write(path: &Path, v: &Value) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, serde_json::to_vec(v).unwrap()).unwrap();
+    }
+
+    /// A one-unit run whose compute-soundscapes step failed as a whole (its report names the
+    /// run-wide error) after spec-n-specvid of an earlier run had left its report.
+    fn run() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let (work, results) = (d.path().join("work"), d.path().join("results"));
+        write(
+            &work.join(soundscape_core::units::UNITS_FILE),
+            &json!({"version": soundscape_core::units::UNITS_VERSION, "source": "x", "audio_table": "audio.parquet",
+                    "recordings": 2, "units": [{"id": UNIT, "cumulus": "92", "node": "0_00_1_0000",
+                    "recorder": "HARNESS", "deployment": "2021-08-04", "recordings": [], "duration_s": 7200.0}]}),
+        );
+        write(
+            &work.join(WORKFLOW_REPORT),
+            &json!({"steps": [
+                {"step": "get-audio-df", "status": "done", "seconds": 1.5},
+                {"step": "compute-soundscapes", "unit": UNIT, "status": "failed", "reason": "exit code 1: last words", "seconds": 2.0},
+                {"step": "spec-n-specvid", "unit": UNIT, "status": "skipped", "reason": "compute-soundscapes failed", "seconds": 0.0},
+            ]}),
+        );
+        write(
+            &work.join("run_report.json"),
+            &json!({"summary": {"failed": 0}, "recordings": [
+                {"id": "a", "status": "done", "duration_s": 3600.0}, {"id": "b", "status": "done", "duration_s": 3600.0}],
+                "resources": {"cpu_s": 0.5, "peak_rss_mb": 20.0}}),
+        );
+        write(
+            &results
+                .join(UNIT)
+                .join(soundscape_core::units::COMPUTE_REPORT_FILE),
+            &json!({"summary": {"failed": 0}, "errors": ["results/...: cannot write the table: disk full"],
+                    "recordings": [], "resources": {"cpu_s": 3.25, "peak_rss_mb": 41.5}}),
+        );
+        d
+    }
+
+    #[test]
+    fn a_step_that_failed_as_a_whole_is_one_failure_with_its_reports_reason() {
+        let d = run();
+        let s = gather(&d.path().join("work"), &d.path().join("results")).unwrap();
+        // No unit got through compute-soundscapes.
+        assert_eq!(s.status, "failed");
+        assert_eq!(s.failed_total, 1, "{:#?}", s.failed);
+        let f = &s.failed[0];
+        assert_eq!(
+            (f.stage.as_str(), f.unit.as_deref(), f.item.as_deref()),
+            ("compute-soundscapes", Some(UNIT), None)
+        );
+        assert!(f.reason.contains("disk full"), "{f:?}");
+        let cs = s
+            .stages
+            .iter()
+            .find(|x| x.stage == "compute-soundscapes")
+            .unwrap();
+        assert_eq!(cs.units.failed, 1);
+        let spec = s
+            .stages
+            .iter()
+            .find(|x| x.stage == "spec-n-specvid")
+            .unwrap();
+        assert_eq!(spec.units.skipped, 1);
+    }
+
+    #[test]
+    fn the_resources_of_the_reports_add_up_per_stage() {
+        let d = run();
+        let s = gather(&d.path().join("work"), &d.path().join("results")).unwrap();
+        let by = |n: &str| s.stages.iter().find(|x| x.stage == n).unwrap().clone();
+        assert_eq!(
+            (
+                by("get-audio-df").cpu_seconds,
+                by("get-audio-df").peak_rss_mb
+            ),
+            (0.5, 20.0)
+        );
+        assert_eq!(
+            (
+                by("compute-soundscapes").cpu_seconds,
+                by("compute-soundscapes").peak_rss_mb
+            ),
+            (3.25, 41.5)
+        );
+        assert_eq!(by("compute-embeddings").cpu_seconds, 0.0);
+        assert!(
+            s.lines()
+                .iter()
+                .any(|l| l.starts_with("  compute-soundscapes")
+                    && l.ends_with("2 s, 3 CPU s, peak 42 MB")),
+            "{:#?}",
+            s.lines()
+        );
     }
 }

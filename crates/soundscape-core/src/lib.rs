@@ -13,6 +13,7 @@ pub mod layout;
 pub mod products;
 pub mod recording;
 pub mod report;
+pub mod resources;
 pub mod timefmt;
 pub mod units;
 

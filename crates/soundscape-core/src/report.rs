@@ -135,6 +135,9 @@ pub struct RunReport {
     /// has nothing to do.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub input_fingerprint: Option<String>,
+    /// CPU time and peak memory of the stage process, stamped by [`RunReport::finish`].
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub resources: Option<crate::resources::Resources>,
 }
 
 impl RunReport {
@@ -165,11 +168,13 @@ impl RunReport {
             recordings: Vec::new(),
             units: Vec::new(),
             input_fingerprint: None,
+            resources: None,
         }
     }
 
-    /// Recomputes the summary and stamps the finishing time.
+    /// Recomputes the summary and stamps the finishing time and what the process used.
     pub fn finish(&mut self) {
+        self.resources = crate::resources::Resources::of_this_process();
         let count = |s| self.recordings.iter().filter(|o| o.status == s).count();
         self.summary = Summary {
             total: self.recordings.len(),

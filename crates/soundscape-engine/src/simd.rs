@@ -8,8 +8,9 @@
 //!
 //! One switch turns every AVX2 path off, the compiled twins and the hand-written kernels alike:
 //! `SOUNDSCAPE_SIMD=off` in the environment (read once), so that the scalar paths a machine
-//! without AVX2 would run are tested on any machine (`just test` runs the engine and golden
-//! tests both ways).
+//! without AVX2 would run are tested on any machine: the engine's tests and the golden, format
+//! and plot tests of compute-soundscapes run each of their test binaries again with it
+//! (`soundscape_testkit::rerun_with_scalar_paths`).
 
 /// Declares `fn name(args) -> R { body }` whose body is compiled for the baseline and for
 /// AVX2, the copy chosen at run time. Everything the body calls `#[inline(always)]` is
@@ -72,4 +73,14 @@ pub(crate) fn avx2_under_test() -> bool {
         "this CPU has no AVX2, so the AVX2 path cannot be tested here: run with SOUNDSCAPE_SIMD=off to test the scalar paths only"
     );
     true
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every test of the engine again on the scalar paths (a child process with
+    /// `SOUNDSCAPE_SIMD=off`).
+    #[test]
+    fn every_test_passes_on_the_scalar_paths() {
+        soundscape_testkit::rerun_with_scalar_paths("every_test_passes_on_the_scalar_paths");
+    }
 }

@@ -1,6 +1,6 @@
 //! The kube-rs code against kube's tower-test mock answering with recorded API responses
 //! (`fixtures/`): apply and submit, a watch to completion, a failed node named with its pod,
-//! a 409 on create, and a watch that ends in 410 Gone.
+//! a 409 on create, a watch that ends in 410 Gone, and the run summary of a finished run.
 
 use http::{Method, Request, Response};
 use kube::client::Body;
@@ -200,5 +200,38 @@ async fn a_watch_gone_410_starts_again_from_a_fresh_read() {
         .await
         .unwrap();
     assert_eq!((end.phase.as_str(), seen), ("Succeeded", 2));
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_finished_run_carries_its_summary_in_the_collect_output() {
+    let (c, server) = cluster(vec![call(
+        Method::GET,
+        ONE,
+        "",
+        200,
+        "workflow-succeeded.json",
+    )]);
+    let p = c.progress("soundscape-x7k2p").await.unwrap();
+    assert!(p.finished());
+    // The batches of the fan-out come from get-audio-df's pod (under its Retry node).
+    assert_eq!(
+        p.output("get-audio-df", "batches"),
+        Some(r#"[{"batch":0,"hours":0.833}]"#)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(p.output("collect", "summary").expect("collect's summary")).unwrap();
+    assert_eq!(summary["status"], "partial");
+    assert_eq!(summary["failed"][0]["stage"], "compute-soundscapes");
+    // Only pods count as steps: the Retry, TaskGroup, DAG and Skipped nodes do not.
+    let pods: Vec<&str> = p
+        .nodes
+        .iter()
+        .filter(|n| n.kind == "Pod")
+        .map(|n| n.template.as_str())
+        .collect();
+    assert_eq!(pods.len(), 5, "{pods:?}");
+    assert!(p.failed_steps().is_empty());
+    assert_eq!(p.output("collect", "missing"), None);
     server.await.unwrap();
 }

@@ -1,5 +1,6 @@
 //! Test and benchmark helpers shared by the crates: a real S3-compatible server
-//! ([`S3Server`], s3s-fs on 127.0.0.1) and small WAV files ([`wav`], [`wav_of`]).
+//! ([`S3Server`], s3s-fs on 127.0.0.1), small WAV files ([`wav`], [`wav_of`]), and the rerun of a
+//! test binary on the scalar paths ([`rerun_with_scalar_paths`]).
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -321,4 +322,37 @@ impl Noise {
         self.0 ^= self.0 << 17;
         (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     }
+}
+
+/// Runs the calling test binary once more with `SOUNDSCAPE_SIMD=off`, every test in it but
+/// `this` (the calling test's name), and fails with the child's output when any fails: the
+/// scalar paths that a machine without AVX2 takes are tested in the same `cargo test`, by the
+/// same tests, on every machine. A separate process, because the switch is read once per
+/// process and the engine's worker threads share it. Does nothing in the child itself, or
+/// when the whole run is scalar already.
+pub fn rerun_with_scalar_paths(this: &str) {
+    if std::env::var("SOUNDSCAPE_SIMD")
+        .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "off" | "scalar" | "0"))
+    {
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = Command::new(&exe)
+        .args(["--skip", this])
+        .env("SOUNDSCAPE_SIMD", "off")
+        .output()
+        .expect("running the test binary again");
+    assert!(
+        out.status.success(),
+        "{} with SOUNDSCAPE_SIMD=off failed:\n{}\n{}",
+        exe.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ran = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("test result:"))
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    eprintln!("scalar paths: {}", ran.join("; "));
 }

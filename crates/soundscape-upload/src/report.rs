@@ -85,6 +85,9 @@ pub struct UploadReport {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub warnings: Vec<String>,
     pub files: Vec<FileOutcome>,
+    /// CPU time and peak memory of the stage process, stamped by [`UploadReport::finish`].
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub resources: Option<soundscape_core::resources::Resources>,
 }
 
 impl UploadReport {
@@ -115,6 +118,7 @@ impl UploadReport {
             errors: Vec::new(),
             warnings: Vec::new(),
             files: Vec::new(),
+            resources: None,
         }
     }
 
@@ -125,6 +129,7 @@ impl UploadReport {
     }
 
     pub fn finish(&mut self) {
+        self.resources = soundscape_core::resources::Resources::of_this_process();
         let count = |s| self.files.iter().filter(|o| o.status == s).count();
         self.summary = UploadSummary {
             total: self.files.len(),

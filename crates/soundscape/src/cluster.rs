@@ -89,7 +89,18 @@ fn or_pending(phase: &str) -> &str {
 const COLLECT_STEP: &str = "collect";
 
 async fn report_end(c: &Cluster, p: &Progress) -> anyhow::Result<u8> {
-    println!(
+    let failures = c.failures(p).await?;
+    let (lines, code) = end_report(p, &failures);
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(code)
+}
+
+/// What is printed when a workflow has ended, and the exit code: 0 when it succeeded and its
+/// run summary (the output of the final `collect` step, when it ran) says done, else 3.
+fn end_report(p: &Progress, failures: &[soundscape_kube::Failure]) -> (Vec<String>, u8) {
+    let mut out = vec![format!(
         "{}: {}{}",
         p.name,
         p.phase,
@@ -98,24 +109,23 @@ async fn report_end(c: &Cluster, p: &Progress) -> anyhow::Result<u8> {
         } else {
             format!(": {}", p.message)
         }
-    );
-    for f in c.failures(p).await? {
-        println!("  failed: {}: {}", f.step, f.message);
-        println!("    pod: {}", f.pod.as_deref().unwrap_or("(gone)"));
-        println!("    logs: {}", f.hint);
+    )];
+    for f in failures {
+        out.push(format!("  failed: {}: {}", f.step, f.message));
+        out.push(format!("    pod: {}", f.pod.as_deref().unwrap_or("(gone)")));
+        out.push(format!("    logs: {}", f.hint));
     }
     let summary = run_summary(p);
     if let Some(s) = &summary {
-        for line in s.lines() {
-            println!("{line}");
-        }
+        out.extend(s.lines());
     }
     let clean = summary.as_ref().is_none_or(|s| s.status == "done");
-    Ok(if p.phase == "Succeeded" && clean {
+    let code = if p.phase == "Succeeded" && clean {
         0
     } else {
         3
-    })
+    };
+    (out, code)
 }
 
 /// The run summary of the final step's output parameter, once it ran.
@@ -207,4 +217,66 @@ pub async fn logs(ns: &Namespace, name: &str, step: Option<&str>) -> anyhow::Res
         print!("{text}");
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Workflow object as the API server sent it (the kube client's recorded answers).
+    fn recorded(name: &str) -> Progress {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../soundscape-kube/tests/fixtures")
+            .join(name);
+        let o: kube::api::DynamicObject =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        Progress::from_object(&o)
+    }
+
+    #[test]
+    fn the_end_of_a_run_prints_its_summary_and_exits_3_when_partial() {
+        let p = recorded("workflow-succeeded.json");
+        let (lines, code) = end_report(&p, &[]);
+        assert_eq!(lines[0], "soundscape-x7k2p: Succeeded");
+        assert!(
+            lines[1].starts_with("run partial: 1 units, 6 recordings, 0.8 audio hours"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("  compute-soundscapes")
+                && l.contains("units: 0 done, 1 partial")
+                && l.contains("peak 41 MB")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.iter().any(|l| l
+                == "  failed: compute-soundscapes 92/1_95_1_1350/248C7D075B1F7CDB/2021-08-04 b3e1f0c2: decoding: truncated file: ended after 12.4 s of 600 s"),
+            "{lines:#?}"
+        );
+        // The workflow succeeded, but a recording failed: partial.
+        assert_eq!(code, 3);
+    }
+
+    #[test]
+    fn a_failed_run_without_a_summary_names_its_failed_pod() {
+        let p = recorded("workflow-failed.json");
+        let f = soundscape_kube::Failure {
+            step: "compute-soundscapes".into(),
+            message: "Error (exit code 1)".into(),
+            pod: None,
+            hint: "kubectl logs ...".into(),
+        };
+        let (lines, code) = end_report(&p, &[f]);
+        assert!(
+            lines[0].starts_with("soundscape-x7k2p: Failed"),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines[1],
+            "  failed: compute-soundscapes: Error (exit code 1)"
+        );
+        assert_eq!(lines[2], "    pod: (gone)");
+        assert_eq!(lines.len(), 4, "no summary: collect never ran");
+        assert_eq!(code, 3);
+    }
 }
