@@ -203,5 +203,8 @@ fn a_header_a_little_longer_than_the_body_is_analysed_on_what_was_decoded() {
 /// `SOUNDSCAPE_SIMD=off`).
 #[test]
 fn every_test_passes_on_the_scalar_paths() {
-    soundscape_testkit::rerun_with_scalar_paths("every_test_passes_on_the_scalar_paths");
+    soundscape_testkit::rerun_with_scalar_paths(
+        "every_test_passes_on_the_scalar_paths",
+        soundscape_engine::scalar_only(),
+    );
 }

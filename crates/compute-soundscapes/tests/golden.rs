@@ -397,5 +397,8 @@ fn metadata_json_follows_the_original_layout() {
 /// `SOUNDSCAPE_SIMD=off`).
 #[test]
 fn every_test_passes_on_the_scalar_paths() {
-    soundscape_testkit::rerun_with_scalar_paths("every_test_passes_on_the_scalar_paths");
+    soundscape_testkit::rerun_with_scalar_paths(
+        "every_test_passes_on_the_scalar_paths",
+        soundscape_engine::scalar_only(),
+    );
 }

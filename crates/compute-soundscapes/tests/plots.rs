@@ -77,5 +77,8 @@ fn plots_can_be_turned_off() {
 /// `SOUNDSCAPE_SIMD=off`).
 #[test]
 fn every_test_passes_on_the_scalar_paths() {
-    soundscape_testkit::rerun_with_scalar_paths("every_test_passes_on_the_scalar_paths");
+    soundscape_testkit::rerun_with_scalar_paths(
+        "every_test_passes_on_the_scalar_paths",
+        soundscape_engine::scalar_only(),
+    );
 }

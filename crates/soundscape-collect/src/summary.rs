@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use soundscape_core::report::round3;
 use soundscape_core::units::{UnitsManifest, RUN_REPORTS, STAGE_REPORTS};
 use soundscape_workflow::batch::read_report;
 
@@ -94,10 +95,6 @@ pub struct RunSummary {
     pub stages: Vec<StageSummary>,
     pub failed_total: usize,
     pub failed: Vec<Failure>,
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 impl StageSummary {

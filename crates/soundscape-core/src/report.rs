@@ -108,6 +108,11 @@ pub struct Summary {
     pub units_failed: usize,
 }
 
+/// A number of a report (seconds, hours, MB) to three decimals, as every report writes them.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }

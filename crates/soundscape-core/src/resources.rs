@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::report::round3;
+
 /// CPU time and peak memory of this process so far.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Resources {
@@ -27,10 +29,6 @@ impl Resources {
             peak_rss_mb: round3(vm_hwm_kb(&status)? / 1024.0),
         })
     }
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 /// utime + stime of a `/proc/<pid>/stat` line (fields 14 and 15; the command name in

@@ -25,3 +25,5 @@ pub mod stft;
 pub use analyze::{analyze_recording, AnalysisError, RecordingAnalysis};
 pub use config::{EngineConfig, HasherConfig, IndexName, SliceConfig};
 pub use indices::CellIndices;
+/// Whether this process runs the scalar paths only (`SOUNDSCAPE_SIMD=off`).
+pub use simd::scalar_only;

@@ -81,6 +81,9 @@ mod tests {
     /// `SOUNDSCAPE_SIMD=off`).
     #[test]
     fn every_test_passes_on_the_scalar_paths() {
-        soundscape_testkit::rerun_with_scalar_paths("every_test_passes_on_the_scalar_paths");
+        soundscape_testkit::rerun_with_scalar_paths(
+            "every_test_passes_on_the_scalar_paths",
+            super::scalar_only(),
+        );
     }
 }

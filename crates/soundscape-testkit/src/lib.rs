@@ -328,12 +328,11 @@ impl Noise {
 /// `this` (the calling test's name), and fails with the child's output when any fails: the
 /// scalar paths that a machine without AVX2 takes are tested in the same `cargo test`, by the
 /// same tests, on every machine. A separate process, because the switch is read once per
-/// process and the engine's worker threads share it. Does nothing in the child itself, or
-/// when the whole run is scalar already.
-pub fn rerun_with_scalar_paths(this: &str) {
-    if std::env::var("SOUNDSCAPE_SIMD")
-        .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "off" | "scalar" | "0"))
-    {
+/// process and the engine's worker threads share it. Does nothing when `scalar_already`
+/// (`soundscape_engine::scalar_only()`, the one reading of the switch): in the child
+/// itself, or when the whole run is scalar.
+pub fn rerun_with_scalar_paths(this: &str, scalar_already: bool) {
+    if scalar_already {
         return;
     }
     let exe = std::env::current_exe().expect("the test binary's path");

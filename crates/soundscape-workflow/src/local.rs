@@ -43,7 +43,7 @@ impl StepRun {
     pub fn to_json(&self) -> Value {
         json!({
             "step": self.step, "unit": self.unit, "status": self.status, "reason": self.reason,
-            "exit_code": self.exit_code, "seconds": (self.seconds * 1000.0).round() / 1000.0,
+            "exit_code": self.exit_code, "seconds": soundscape_core::report::round3(self.seconds),
             "log": self.log.as_ref().map(|p| p.display().to_string()),
         })
     }
