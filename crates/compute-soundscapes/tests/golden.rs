@@ -402,3 +402,50 @@ fn every_test_passes_on_the_scalar_paths() {
         soundscape_engine::scalar_only(),
     );
 }
+
+/// The golden inputs give the same table, bit for bit, with every AVX2 path on and with
+/// every one off (in one process: the engine's setter for tests).
+#[test]
+fn both_simd_modes_give_identical_tables_on_the_golden_inputs() {
+    use soundscape_engine::simd::{avx2_under_test, with_kernels_off, Kernel};
+    if !avx2_under_test() {
+        return; // scalar paths only: there is no second mode to compare with
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(
+        dir.path(),
+        &[
+            "mini/MINI_20210804_055000.wav",
+            "mini/MINI_20210804_062000.wav",
+            "edge/ESTEREO_20210804_071000.flac",
+            "edge/ESILENT_20210804_073000.flac",
+        ],
+    );
+    let table = |out: &Path| {
+        let result = run(&job(&m, out), &|_| {}, &|_| {}).unwrap();
+        assert_eq!(result.report.summary.done, 4);
+        read_table(&out.join(PARQUET))
+    };
+    let fast = table(&dir.path().join("fast"));
+    let scalar = with_kernels_off(&Kernel::ALL, 2, || table(&dir.path().join("scalar")));
+    assert_eq!(fast.schema(), scalar.schema());
+    assert_eq!(fast.num_rows(), scalar.num_rows());
+    let mut floats = 0;
+    for (i, field) in fast.schema().fields().iter().enumerate() {
+        let (a, b) = (fast.column(i), scalar.column(i));
+        match (
+            a.as_primitive_opt::<Float64Type>(),
+            b.as_primitive_opt::<Float64Type>(),
+        ) {
+            (Some(a), Some(b)) => {
+                let bits = |x: &arrow::array::Float64Array| -> Vec<Option<u64>> {
+                    x.iter().map(|v| v.map(f64::to_bits)).collect()
+                };
+                assert_eq!(bits(a), bits(b), "column {}", field.name());
+                floats += 1;
+            }
+            _ => assert_eq!(a, b, "column {}", field.name()),
+        }
+    }
+    assert!(floats >= 6, "the six index columns compared");
+}

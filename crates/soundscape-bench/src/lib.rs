@@ -54,10 +54,7 @@ pub fn write_wav_at(path: &Path, seconds: u32, seed: u64, sr: u32) -> Result<()>
     Ok(())
 }
 
-/// Peak resident memory of this process, MB.
+/// Peak resident memory of this process, MB (NaN where /proc is not readable).
 pub fn peak_rss_self_mb() -> f64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss as f64 / 1024.0 // kilobytes on Linux
+    soundscape_core::resources::Resources::of_this_process().map_or(f64::NAN, |r| r.peak_rss_mb)
 }

@@ -5,6 +5,8 @@
 //! 2. Peak memory: the `compute-soundscapes` stage binary run on that file with one thread, its
 //!    maximum resident set size read back with `getrusage(RUSAGE_CHILDREN)`.
 //! 3. Scaling: several shorter recordings on 1..=N threads, as speed-up over one thread.
+//! 4. With `--kernels`: the gain of each AVX2 kernel, the one-core run again with that kernel
+//!    alone on its scalar twin (and with all of them), as time added per audio hour.
 //!
 //! Run it with `just bench` (release build). Figures go into BENCHMARKS.md.
 
@@ -17,6 +19,7 @@ use clap::Parser;
 use rayon::prelude::*;
 use soundscape_bench::write_wav;
 use soundscape_engine::analyze::AnalyzeOptions;
+use soundscape_engine::simd::{with_kernels_off, Kernel};
 use soundscape_engine::{analyze_recording, EngineConfig};
 
 #[derive(Debug, Parser)]
@@ -44,11 +47,54 @@ struct Args {
     /// Also time the phases (decode, STFT, indices) separately on one core.
     #[arg(long)]
     breakdown: bool,
+    /// Also measure each AVX2 kernel's gain: the one-core run with that kernel on its scalar
+    /// twin (the cells stay the same bits).
+    #[arg(long)]
+    kernels: bool,
+}
+
+/// Best one-core time of `long` over `repeat` runs, the kernels `off` on their scalar twins.
+fn one_core(long: &Path, hours: f64, repeat: usize, off: &[Kernel]) -> Result<f64> {
+    let (cfg, opts) = (EngineConfig::default(), AnalyzeOptions::default());
+    let mut best = f64::INFINITY;
+    for _ in 0..repeat.max(1) {
+        let t0 = Instant::now();
+        let a = with_kernels_off(off, 1, || analyze_recording(long, &cfg, &opts, &|_| {}))?;
+        best = best.min(t0.elapsed().as_secs_f64());
+        assert_eq!(a.cells.len(), a.grid.slices.len() * 96);
+    }
+    Ok(best / hours)
+}
+
+/// One row per kernel: seconds per audio hour with it on its scalar twin, and the difference.
+fn kernel_gains(long: &Path, hours: f64, repeat: usize, base: f64) -> Result<()> {
+    if !soundscape_engine::simd::cpu_has_avx2() || soundscape_engine::scalar_only() {
+        println!(
+            "kernels: this run has no AVX2 paths to compare (no AVX2, or SOUNDSCAPE_SIMD=off)"
+        );
+        return Ok(());
+    }
+    println!("kernel gains, 1 core, s per audio hour (all on: {base:.3}):");
+    let mut rows: Vec<(String, &[Kernel])> = Kernel::ALL
+        .iter()
+        .map(|k| (k.name().to_string(), std::slice::from_ref(k)))
+        .collect();
+    rows.push(("all of them".into(), &Kernel::ALL));
+    for (name, off) in rows {
+        let s = one_core(long, hours, repeat, off)?;
+        println!(
+            "  {name:<14} scalar twin {s:.3}  gain {:+.3} s ({:+.1} %)",
+            s - base,
+            100.0 * (s - base) / base
+        );
+    }
+    Ok(())
 }
 
 /// Times decoding, decoding + STFT, and the index computation alone, on one core.
 fn breakdown(path: &Path, hours: f64) -> Result<()> {
-    use soundscape_engine::indices::{power, CellScratch};
+    use soundscape_engine::fidelity::power;
+    use soundscape_engine::indices::CellScratch;
     use soundscape_engine::stft::{Framer, Stft};
     let t0 = Instant::now();
     let mut r = soundscape_audio::AudioReader::open(path)?;
@@ -104,7 +150,10 @@ fn breakdown(path: &Path, hours: f64) -> Result<()> {
     Ok(())
 }
 
+/// Peak resident memory of the largest finished child, MB.
+#[allow(unsafe_code)]
 fn peak_rss_of_children_mb() -> f64 {
+    // SAFETY: `rusage` is plain integers, for which all zeros is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct we own.
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
@@ -133,14 +182,8 @@ fn main() -> Result<()> {
         write_wav(&long, args.minutes * 60, 1)?;
     }
     let hours = args.minutes as f64 / 60.0;
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let mut best = f64::INFINITY;
-    for _ in 0..args.repeat.max(1) {
-        let t0 = Instant::now();
-        let a = one.install(|| analyze_recording(&long, &cfg, &opts, &|_| {}))?;
-        best = best.min(t0.elapsed().as_secs_f64());
-        assert_eq!(a.cells.len(), a.grid.slices.len() * 96);
-    }
+    let per_hour = one_core(&long, hours, args.repeat, &[])?;
+    let best = per_hour * hours;
     println!(
         "engine, 1 core: {:.2} s for {:.2} h of audio = {:.2} s per audio hour ({:.0}x real time)",
         best,
@@ -151,6 +194,9 @@ fn main() -> Result<()> {
 
     if args.breakdown {
         breakdown(&long, hours)?;
+    }
+    if args.kernels {
+        kernel_gains(&long, hours, args.repeat, per_hour)?;
     }
 
     // 2. Peak memory of the stage binary on the long file.

@@ -14,6 +14,7 @@ use soundscape_audio::{AudioError, AudioInfo, AudioReader};
 use crate::config::EngineConfig;
 use crate::grid::{Grid, TimeSlice};
 use crate::indices::{CellIndices, CellScratch};
+use crate::simd::copy::{append_rows, COPY};
 use crate::stft::{Framer, Stft};
 
 /// Options that concern input checking rather than the numbers.
@@ -313,35 +314,6 @@ impl<'g> SliceGather<'g> {
     }
 }
 
-/// Values copied at once by [`append_rows`].
-const COPY: usize = 8;
-
-/// Appends `column[row0..row1]` to `buf`. A band has a few rows (about 5 for 250 Hz at 48 kHz),
-/// and a copy of that length is mostly call and loop overhead, paid 96 times per column. With
-/// `COPY` values readable from `row0` and room for `COPY` in `buf`, a band of at most `COPY`
-/// rows is one fixed-size copy instead: `COPY` values are written and the length moves by the
-/// band's rows (the rest is overwritten by the next column or never read).
-#[inline(always)]
-fn append_rows(buf: &mut Vec<f32>, column: &[f32], row0: usize, row1: usize) {
-    let rows = row1 - row0;
-    let len = buf.len();
-    if rows <= COPY && row0 + COPY <= column.len() && buf.capacity() - len >= COPY {
-        // SAFETY: `column[row0..row0 + COPY]` is in bounds and `buf` has room for `COPY`
-        // values past its length (both checked just above); the first `rows` of them are
-        // written values of the column.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                column.as_ptr().add(row0),
-                buf.as_mut_ptr().add(len),
-                COPY,
-            );
-            buf.set_len(len + rows);
-        }
-    } else {
-        buf.extend_from_slice(&column[row0..row1]);
-    }
-}
-
 /// The indices of every band of one slice (`bands`: the power values of each band's cell).
 fn slice_cells(bands: &[Vec<f32>], grid: &Grid) -> Vec<CellIndices> {
     grid.bands
@@ -439,7 +411,7 @@ pub fn stream_spectrogram(
 mod tests {
     use super::*;
     use crate::config::SliceConfig;
-    use crate::indices::assert_indices_agree;
+    use crate::indices::reference::assert_indices_agree;
 
     /// Overlapping slices and bands (hops of a half) give, cell by cell, what the whole
     /// spectrogram cut up afterwards gives.
@@ -486,5 +458,53 @@ mod tests {
             }
         }
         assert_eq!(k, got.cells.len());
+    }
+
+    /// Every AVX2 path on and every one off, the cells of a recording are the same bits.
+    #[test]
+    fn both_simd_modes_give_the_same_cells() {
+        if !crate::simd::avx2_under_test() {
+            return; // scalar paths only: there is no second mode to compare with
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.wav");
+        let mut noise = soundscape_testkit::Noise::new(5);
+        let samples: Vec<i16> = (0..48_000 * 65)
+            .map(|i| {
+                let tone = (i as f32 * 0.21).sin() * 2000.0 * (1 + i % 7) as f32;
+                (tone + noise.next() * 12000.0) as i16
+            })
+            .collect();
+        std::fs::write(&path, soundscape_testkit::wav_of(48_000, &samples, None)).unwrap();
+        let run = || {
+            analyze_recording(
+                &path,
+                &EngineConfig::default(),
+                &AnalyzeOptions::default(),
+                &|_| {},
+            )
+            .unwrap()
+            .cells
+        };
+        let fast = run();
+        let scalar = crate::simd::with_kernels_off(&crate::simd::Kernel::ALL, 2, run);
+        assert_eq!(fast.len(), 2 * 96);
+        let bits = |cells: &[CellIndices]| -> Vec<[u64; 6]> {
+            cells
+                .iter()
+                .map(|c| {
+                    [
+                        c.total,
+                        c.core,
+                        c.tail,
+                        c.exag,
+                        c.information,
+                        c.icomplexity,
+                    ]
+                    .map(f64::to_bits)
+                })
+                .collect()
+        };
+        assert_eq!(bits(&fast), bits(&scalar));
     }
 }

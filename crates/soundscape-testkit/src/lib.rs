@@ -327,8 +327,9 @@ impl Noise {
 /// Runs the calling test binary once more with `SOUNDSCAPE_SIMD=off`, every test in it but
 /// `this` (the calling test's name), and fails with the child's output when any fails: the
 /// scalar paths that a machine without AVX2 takes are tested in the same `cargo test`, by the
-/// same tests, on every machine. A separate process, because the switch is read once per
-/// process and the engine's worker threads share it. Does nothing when `scalar_already`
+/// same tests, on every machine. A separate process, so that everything the tests start
+/// (stage binaries, worker threads) sees the switch too; within one process
+/// `soundscape_engine::simd::with_kernels_off` compares the two modes. Does nothing when `scalar_already`
 /// (`soundscape_engine::scalar_only()`, the one reading of the switch): in the child
 /// itself, or when the whole run is scalar.
 pub fn rerun_with_scalar_paths(this: &str, scalar_already: bool) {

@@ -54,11 +54,13 @@ struct Row {
 }
 
 /// Runs `cmd` as a child and returns its exit code, wall seconds, CPU seconds and peak RSS (MB).
+#[allow(unsafe_code)]
 fn measured(cmd: &mut Command) -> Result<(i32, f64, f64, f64)> {
     let t0 = Instant::now();
     let child = cmd.spawn().context("starting the child")?;
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
+    // SAFETY: `rusage` is plain integers, for which all zeros is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: wait4 reaps the child we spawned and fills the status and the struct we own;
     // `child` is not waited for again (dropping a Child does not wait).

@@ -6,7 +6,10 @@
 //! Hann window computed as SciPy does (float64), transformed by a float64 real FFT, rounded to
 //! complex64, and its magnitude taken in float32 as numpy's `abs` computes it
 //! ([`abs_complex64`]). With AVX2 the FFT's last step and the magnitudes run fused
-//! (`rfft_post`), to the same bits.
+//! ([`fused`]), to the same bits.
+//!
+//! The arithmetic that must match the original comes from [`crate::fidelity`]; the fast paths
+//! from [`crate::simd`]. Nothing else of the crate is used here.
 //!
 //! [`Framer`] turns a stream of sample blocks into frames without holding the whole signal:
 //! it keeps only the samples that the next frames still need.
@@ -16,20 +19,10 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
-use crate::rfft_post::FusedRfft;
+pub mod fused;
 
-/// Periodic Hann window as SciPy's `get_window("hann", n)`:
-/// `0.5 + 0.5 cos(-pi + 2 pi k / n)` with the angle computed as numpy's `linspace` does.
-pub fn hann_periodic(n: usize) -> Vec<f64> {
-    let m = n + 1;
-    let step = (std::f64::consts::PI - (-std::f64::consts::PI)) / (m - 1) as f64;
-    (0..n)
-        .map(|k| {
-            let fac = k as f64 * step + (-std::f64::consts::PI);
-            0.0 + 0.5 + 0.5 * fac.cos()
-        })
-        .collect()
-}
+use crate::fidelity::{abs_complex64, hann_periodic, power};
+use fused::FusedRfft;
 
 /// One STFT column at a time: window, float64 FFT, complex64 rounding, float32 magnitude.
 pub struct Stft {
@@ -67,7 +60,7 @@ impl Stft {
     }
 
     /// The soundscape's power values `clip(|X|, 1e-3, 1e3)^2` of one frame into `out`
-    /// ([`crate::indices::power`] of each magnitude, in the same pass).
+    /// ([`power`] of each magnitude, in the same pass).
     pub fn powers(&mut self, frame: &[f32], out: &mut [f32]) {
         self.column::<true>(frame, out);
     }
@@ -91,7 +84,7 @@ impl Stft {
     }
 }
 
-crate::simd::kernel! {
+crate::simd::kernel! { Window:
     /// `input = frame * window` in float64.
     fn window(input: &mut [f64], frame: &[f32], window: &[f64]) {
         for ((x, &s), &w) in input.iter_mut().zip(frame).zip(window) {
@@ -108,32 +101,16 @@ fn map_magnitudes(out: &mut [f32], spectrum: &[Complex<f64>], f: impl Fn(f32) ->
     }
 }
 
-crate::simd::kernel! {
+crate::simd::kernel! { Columns:
     fn column_magnitudes(out: &mut [f32], spectrum: &[Complex<f64>]) {
         map_magnitudes(out, spectrum, |a| a)
     }
 }
 
-crate::simd::kernel! {
+crate::simd::kernel! { Columns:
     fn column_powers(out: &mut [f32], spectrum: &[Complex<f64>]) {
-        map_magnitudes(out, spectrum, crate::indices::power)
+        map_magnitudes(out, spectrum, power)
     }
-}
-
-/// `numpy.abs` of a complex64 value as numpy's SIMD loop computes it (numpy ≥ 1.25, on x86
-/// with FMA): `larger * sqrt(fma(smaller/larger, smaller/larger, 1))` in float32. This is not
-/// always the correctly rounded `hypotf`; the golden output shows the difference at decile
-/// boundaries. The fused multiply-add is exact in float64 here (a product of two float32
-/// fits in 48 bits), rounded once to float32.
-#[inline(always)]
-pub fn abs_complex64(re: f32, im: f32) -> f32 {
-    let (re, im) = (re.abs(), im.abs());
-    let (larger, smaller) = if re >= im { (re, im) } else { (im, re) };
-    // Branch-free (0/0 is replaced by 0) so that the column loop vectorises.
-    let d = smaller / larger;
-    let d = if larger > 0.0 { d } else { 0.0 };
-    let fma = ((d as f64) * (d as f64) + 1.0) as f32;
-    fma.sqrt() * larger
 }
 
 /// Cuts a streamed signal of known length `n` into centred, reflect-padded frames.
@@ -267,12 +244,14 @@ mod tests {
             .collect()
     }
 
-    /// The fused path (AVX2) and the plain one (realfft, then the magnitudes) give the same
-    /// bits, magnitudes and powers alike.
+    /// The fused path and the plain one (realfft, then the magnitudes) give the same bits,
+    /// magnitudes and powers alike: with AVX2 the fused kernels against the plain compiled
+    /// twins, with `SOUNDSCAPE_SIMD=off` the kernels' scalar twins against the plain scalar path.
     #[test]
     fn fused_and_plain_columns_are_the_same_bits() {
         let n_fft = 1024;
         let mut fused = Stft::new(n_fft);
+        fused.fused = Some(FusedRfft::new_unchecked(n_fft));
         let mut plain = Stft::new(n_fft);
         plain.fused = None;
         let frame: Vec<f32> = (0..n_fft)
@@ -285,15 +264,6 @@ mod tests {
         fused.powers(&frame, &mut a);
         plain.powers(&frame, &mut b);
         assert_eq!(a, b);
-    }
-
-    #[test]
-    fn window_is_periodic_hann() {
-        let w = hann_periodic(1024);
-        assert_eq!(w[0], 0.0);
-        assert!((w[512] - 1.0).abs() < 1e-15);
-        assert!((w[256] - 0.5).abs() < 1e-12);
-        assert!((w[1] - w[1023]).abs() < 1e-15);
     }
 
     #[test]

@@ -1,0 +1,655 @@
+//! The bucket and rank structure of one cell: its power values spread over value-ordered
+//! buckets (the high bits of the float pattern above the cell's minimum, about one bucket per
+//! value), of which only the counts are known for all. A bucket's values are gathered, and
+//! sorted, only where a rank query, a histogram edge or a threshold lands.
+//!
+//! What it answers ([`super`] turns the answers into the indices): the moments and the
+//! counts (pass 2), the values of a rank (pass 3), the count below a dB level, the largest
+//! power at or below a dB level, and the count and power sum of unions of dB ranges (pass 4).
+
+use super::CellScratch;
+use crate::fidelity::{
+    decibels, histogram_edges, log2_positive, percentile, HISTOGRAM_BINS as BINS,
+};
+use crate::simd::buckets::{
+    bucket_starts, marked_values, starts_from, LANES, UNMARKED as NOT_GATHERED,
+};
+
+/// A bucket whose values were gathered: its number, where its values are in `values`, and
+/// whether they are sorted yet.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Gathered {
+    bucket: u32,
+    at: u32,
+    sorted: bool,
+}
+
+/// Largest log2 of the number of buckets a cell is spread over (about one bucket per value;
+/// even with every bucket gathered, `gathered_at`'s 16-bit places must stay below
+/// `NOT_GATHERED`).
+const BUCKET_BITS: u32 = 15;
+const _: () = assert!(1 << BUCKET_BITS < NOT_GATHERED as usize);
+/// Float32 patterns either side of a histogram edge's estimate (see `Buckets::edge_bracket`).
+const EDGE_SLACK: u32 = 32;
+
+/// The smallest and largest bit pattern of a cell's power values (positive floats, so in
+/// the order of the values), eight lanes wide.
+#[inline(always)]
+pub(super) fn extremes(power: &[f32]) -> (u32, u32) {
+    const W: usize = 8;
+    let (mut lo, mut hi) = ([u32::MAX; W], [0u32; W]);
+    let chunks = power.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..W {
+            lo[k] = lo[k].min(c[k].to_bits());
+            hi[k] = hi[k].max(c[k].to_bits());
+        }
+    }
+    for (k, &p) in rest.iter().enumerate() {
+        lo[k] = lo[k].min(p.to_bits());
+        hi[k] = hi[k].max(p.to_bits());
+    }
+    (*lo.iter().min().unwrap(), *hi.iter().max().unwrap())
+}
+
+/// A bucket counter: 16 bits while the cell is small enough, else 32.
+trait Counter: Copy + Default + std::ops::AddAssign + From<u8> + Into<u32> {
+    /// Where each bucket of `counts` (`LANES` counters per bucket) begins in rank order,
+    /// into `start`, with the total at the end.
+    #[inline(always)]
+    fn starts(counts: &[Self], start: &mut Vec<u32>) {
+        start.clear();
+        starts_from(counts, 0, start);
+    }
+}
+
+impl Counter for u32 {}
+
+impl Counter for u16 {
+    /// With AVX2, eight buckets at a time.
+    #[inline(always)]
+    fn starts(counts: &[u16], start: &mut Vec<u32>) {
+        bucket_starts(counts, start);
+    }
+}
+
+/// Σp and Σ p log2 p of a cell's power values.
+pub(super) struct Moments {
+    pub sum: f64,
+    pub sum_plogp: f64,
+}
+
+/// One pass over the cell: the moments (eight lanes wide, so that they vectorise) and the
+/// count of values per bucket (`key(p)` is the bucket's first of `LANES` counters); then
+/// `start` gets where each bucket begins in rank order (`nb + 1` entries). The float64
+/// arithmetic of the moments and the memory traffic of the counting overlap in one loop
+/// (measured: in separate loops, even over blocks of 64 values, they take longer).
+#[inline(always)]
+fn moments_and_counts<C>(
+    power: &[f32],
+    key: impl Fn(f32) -> usize,
+    nb: usize,
+    counts: &mut Vec<C>,
+    start: &mut Vec<u32>,
+) -> Moments
+where
+    C: Counter,
+{
+    const W: usize = 8;
+    const _: () = assert!(W % LANES == 0);
+    counts.clear();
+    counts.resize(nb * LANES, C::default());
+    // A slice, so that the bounds are not reloaded after every increment.
+    let counts = &mut counts[..];
+    let (mut sum, mut plogp) = ([0.0f64; W], [0.0f64; W]);
+    let chunks = power.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..W {
+            let p = c[k] as f64;
+            sum[k] += p;
+            plogp[k] += p * log2_positive(c[k]);
+        }
+        for (k, &p) in c.iter().enumerate() {
+            counts[key(p) + k % LANES] += C::from(1);
+        }
+    }
+    for (k, &p) in rest.iter().enumerate() {
+        sum[k] += p as f64;
+        plogp[k] += p as f64 * log2_positive(p);
+        counts[key(p) + k % LANES] += C::from(1);
+    }
+    C::starts(counts, start);
+    Moments {
+        sum: sum.iter().sum(),
+        sum_plogp: plogp.iter().sum(),
+    }
+}
+
+impl CellScratch {
+    /// Pass 2 over a cell whose extreme bit patterns are known: the moments, and how many
+    /// values fall in each bucket (the high bits above the cell's minimum, about one bucket per
+    /// value).
+    #[inline(always)]
+    pub(super) fn buckets<'a>(
+        &'a mut self,
+        power: &'a [f32],
+        min_bits: u32,
+        max_bits: u32,
+    ) -> (Buckets<'a>, Moments) {
+        let n = power.len();
+        let bits = (usize::BITS - n.leading_zeros()).clamp(4, BUCKET_BITS);
+        let range = max_bits - min_bits;
+        let shift = (32 - range.leading_zeros()).saturating_sub(bits);
+        let nb = (range >> shift) as usize + 1;
+        let key = |p: f32| ((p.to_bits() - min_bits) >> shift) as usize * LANES;
+        // 16-bit counters while they cannot overflow: half the cache footprint.
+        let moments = if n <= LANES * u16::MAX as usize {
+            moments_and_counts(power, key, nb, &mut self.counts16, &mut self.start)
+        } else {
+            moments_and_counts(power, key, nb, &mut self.counts32, &mut self.start)
+        };
+        self.gathered_at.clear();
+        // One spare entry: the vector scan reads two entries at a time.
+        self.gathered_at.resize(nb + 1, NOT_GATHERED);
+        self.gathered.clear();
+        self.values.clear();
+
+        let cell = Buckets {
+            power,
+            start: &self.start,
+            gathered_at: &mut self.gathered_at,
+            gathered: &mut self.gathered,
+            values: &mut self.values,
+            hits: &mut self.hits,
+            ranks: &mut self.ranks,
+            edge_brackets: [(0, 0); BINS + 1],
+            min_bits,
+            max_bits,
+            shift,
+        };
+        (cell, moments)
+    }
+}
+
+/// Count and sum of the union of selections given as `(count, sum)` pairs at their lower and
+/// upper bounds (each selection is the values between two thresholds, in rank order).
+pub(super) fn union_count_sum(mut spans: Vec<((usize, f64), (usize, f64))>) -> (usize, f64) {
+    spans.retain(|(a, b)| b.0 > a.0);
+    spans.sort_unstable_by_key(|(a, _)| a.0);
+    let (mut count, mut sum) = (0usize, 0.0f64);
+    let mut open: Option<((usize, f64), (usize, f64))> = None;
+    for (a, b) in spans {
+        open = match open {
+            Some((oa, ob)) if a.0 <= ob.0 => Some((oa, if b.0 > ob.0 { b } else { ob })),
+            Some((oa, ob)) => {
+                count += ob.0 - oa.0;
+                sum += ob.1 - oa.1;
+                Some((a, b))
+            }
+            None => Some((a, b)),
+        };
+    }
+    if let Some((oa, ob)) = open {
+        count += ob.0 - oa.0;
+        sum += ob.1 - oa.1;
+    }
+    (count, sum)
+}
+
+/// A cell's power values spread over value-ordered buckets (the high bits of the float
+/// pattern), of which only the counts are known for all. The values of a bucket are gathered
+/// (one pass over the cell for all the buckets asked for at once) and sorted only where a rank
+/// query or a count below a threshold lands, so a cell is never sorted or even grouped whole.
+pub(super) struct Buckets<'a> {
+    power: &'a [f32],
+    /// Bucket `b` holds the ranks `start[b]..start[b+1]`.
+    start: &'a [u32],
+    gathered_at: &'a mut [u16],
+    gathered: &'a mut Vec<Gathered>,
+    values: &'a mut Vec<f32>,
+    hits: &'a mut Vec<f32>,
+    /// The ranks the percentiles read, in order, and their buckets (see `gather_needed`).
+    ranks: &'a mut Vec<(u32, u32)>,
+    /// Where each histogram edge falls among the power values (see [`Buckets::edge_bracket`]),
+    /// found before gathering.
+    edge_brackets: [(u32, u32); BINS + 1],
+    min_bits: u32,
+    max_bits: u32,
+    shift: u32,
+}
+
+impl Buckets<'_> {
+    pub(super) fn len(&self) -> usize {
+        self.power.len()
+    }
+
+    #[inline]
+    fn bucket_of(&self, bits: u32) -> usize {
+        ((bits - self.min_bits) >> self.shift) as usize
+    }
+
+    /// The buckets the percentiles and the histogram edges of `decile_mod` land in, gathered
+    /// in one pass (they depend only on the counts and the cell's extremes).
+    #[inline(always)]
+    pub(super) fn gather_needed(&mut self) {
+        let n = self.len();
+        self.ranks.clear();
+        for q in 0..=100 {
+            percentile(n, q, |k| {
+                self.ranks.push((k as u32, 0));
+                0.0
+            });
+        }
+        buckets_of_ranks(self.start, self.ranks);
+        let mut wanted = Vec::with_capacity(2 * 101 + BINS);
+        wanted.extend(self.ranks.iter().map(|&(_, b)| b as usize));
+        let (min, max) = self.extremes_db();
+        if min != max {
+            let edges = histogram_edges(min, max);
+            for (i, &e) in edges.iter().enumerate().take(BINS).skip(1) {
+                let (lo, hi) = self.edge_bracket(e as f64);
+                self.edge_brackets[i] = (lo, hi);
+                for bits in [lo, hi] {
+                    if (self.min_bits..=self.max_bits).contains(&bits) {
+                        wanted.push(self.bucket_of(bits));
+                    }
+                }
+            }
+        }
+        self.gather(&wanted);
+    }
+
+    /// Gathers the values of these buckets (those not gathered yet) in one pass over the cell.
+    #[inline(always)]
+    fn gather(&mut self, buckets: &[usize]) {
+        let first_new = self.gathered.len();
+        let mut at = self.values.len() as u32;
+        for &b in buckets {
+            if self.gathered_at[b] == NOT_GATHERED {
+                self.gathered_at[b] = self.gathered.len() as u16;
+                self.gathered.push(Gathered {
+                    bucket: b as u32,
+                    at,
+                    sorted: false,
+                });
+                at += self.start[b + 1] - self.start[b];
+            }
+        }
+        if self.gathered.len() == first_new {
+            return;
+        }
+        let mut next: Vec<u32> = self.gathered[first_new..].iter().map(|g| g.at).collect();
+        self.values.resize(at as usize, 0.0);
+        let (min_bits, shift) = (self.min_bits, self.shift);
+        marked_values(self.power, self.gathered_at, min_bits, shift, self.hits);
+        for &p in self.hits.iter() {
+            let g = self.gathered_at[((p.to_bits() - min_bits) >> shift) as usize] as usize;
+            if g >= first_new {
+                let slot = &mut next[g - first_new];
+                self.values[*slot as usize] = p;
+                *slot += 1;
+            }
+        }
+    }
+
+    /// Where bucket `b`'s entry is in `gathered` and its values in `values` (gathered first if
+    /// need be).
+    #[inline(always)]
+    fn gathered_bucket(&mut self, b: usize) -> (usize, std::ops::Range<usize>) {
+        if self.gathered_at[b] == NOT_GATHERED {
+            self.gather(&[b]);
+        }
+        let g = self.gathered_at[b] as usize;
+        debug_assert_eq!(self.gathered[g].bucket as usize, b);
+        let s = self.gathered[g].at as usize;
+        (g, s..s + (self.start[b + 1] - self.start[b]) as usize)
+    }
+
+    /// The values of bucket `b` in any order (gathered first if need be).
+    #[inline(always)]
+    fn bucket_values(&mut self, b: usize) -> &[f32] {
+        let (_, values) = self.gathered_bucket(b);
+        &self.values[values]
+    }
+
+    /// The values of bucket `b`, sorted (gathered first if need be).
+    #[inline(always)]
+    fn bucket(&mut self, b: usize) -> &[f32] {
+        let (g, values) = self.gathered_bucket(b);
+        let slice = &mut self.values[values];
+        if !self.gathered[g].sorted {
+            sort_small(slice);
+            self.gathered[g].sorted = true;
+        }
+        slice
+    }
+
+    /// The value of rank `k` (0-based, ascending), the `i`-th rank the percentiles read.
+    #[inline(always)]
+    pub(super) fn ranked_value(&mut self, i: usize, k: usize) -> f32 {
+        let (rank, b) = self.ranks[i];
+        debug_assert_eq!(rank as usize, k);
+        let s = self.start[b as usize] as usize;
+        self.bucket(b as usize)[k - s]
+    }
+
+    /// R of the smallest and largest value.
+    #[inline(always)]
+    pub(super) fn extremes_db(&self) -> (f64, f64) {
+        let min = decibels(f32::from_bits(self.min_bits)) as f64;
+        let max = decibels(f32::from_bits(self.max_bits)) as f64;
+        (min, max)
+    }
+
+    /// Number of the values with `R < e` for the histogram edge `e = edges[i]` (the edges of
+    /// [`histogram_edges`] between [`Buckets::extremes_db`], bracketed by
+    /// [`Buckets::gather_needed`]).
+    #[inline(always)]
+    pub(super) fn count_below_histogram_edge(&mut self, i: usize, e: f32) -> usize {
+        self.count_below_edge(self.edge_brackets[i], e as f64)
+    }
+
+    /// Bit patterns `lo < hi` around where `R < x` stops holding: every value whose pattern
+    /// is `<= lo` has `R < x`, none from `hi` on has, and those between are evaluated. `lo` may
+    /// lie below the smallest value (none has `R < x`) and `hi` above the largest.
+    ///
+    /// R is computed in float32 from a float32 `log10`, so the last pattern with `R < x` lies
+    /// within a few patterns of `10^(x/10)`: two evaluations `EDGE_SLACK` patterns either side
+    /// of that estimate almost always bracket it, and the values between are rare (a bucket
+    /// spans thousands of patterns). Where they do not, an exact search gives `hi = lo + 1`.
+    #[inline(always)]
+    pub(super) fn edge_bracket(&self, x: f64) -> (u32, u32) {
+        let pred = |bits: u32| (decibels(f32::from_bits(bits)) as f64) < x;
+        let (min, max) = (self.min_bits, self.max_bits);
+        let guess = ((x * (std::f64::consts::LN_10 / 10.0)).exp() as f32).to_bits();
+        let lo = guess.saturating_sub(EDGE_SLACK).clamp(min, max);
+        let hi = guess.saturating_add(EDGE_SLACK).clamp(min, max);
+        // At most two buckets to look into.
+        if self.bucket_of(hi) - self.bucket_of(lo) <= 1 {
+            match (pred(lo), pred(hi)) {
+                (true, false) => return (lo, hi),
+                (false, _) if lo == min => return (min.wrapping_sub(1), min),
+                (true, true) if hi == max => return (max, max.saturating_add(1)),
+                _ => {}
+            }
+        }
+        match self.power_threshold(x, true) {
+            Some(p) => (p.to_bits(), p.to_bits().saturating_add(1)),
+            None => (min.wrapping_sub(1), min),
+        }
+    }
+
+    /// Number of the values with `R < x`, given its bracket from [`Buckets::edge_bracket`].
+    #[inline(always)]
+    pub(super) fn count_below_edge(&mut self, (lo, hi): (u32, u32), x: f64) -> usize {
+        if lo < self.min_bits {
+            return 0;
+        }
+        if lo >= self.max_bits {
+            return self.len();
+        }
+        let first = self.bucket_of(lo);
+        let last = self.bucket_of(hi.min(self.max_bits));
+        let mut count = self.start[first] as usize;
+        for b in first..=last {
+            for &v in self.bucket_values(b) {
+                let bits = v.to_bits();
+                count += (bits <= lo || (bits < hi && (decibels(v) as f64) < x)) as usize;
+            }
+        }
+        count
+    }
+
+    /// Number of the values `<= p` (none for `None`).
+    #[inline(always)]
+    fn count_at_or_below(&mut self, p: Option<f32>) -> usize {
+        let Some(p) = p else {
+            return 0;
+        };
+        let bits = p.to_bits();
+        if bits >= self.max_bits {
+            return self.len();
+        }
+        let b = self.bucket_of(bits);
+        self.start[b] as usize + self.bucket(b).partition_point(|&v| v <= p)
+    }
+
+    /// For each set of `(lo, hi)` ranges, the count and the power sum of the values in the
+    /// union of `lo < R <= hi` (compared in float64). Each bound's power
+    /// threshold is searched once; the counts below them come from the buckets, the sums from
+    /// one pass over the cell (but for a threshold at the largest value: all values, whose sum
+    /// is `total`).
+    #[inline(always)]
+    pub(super) fn selections<const K: usize>(
+        &mut self,
+        sets: [&[(f64, f64)]; K],
+        total: f64,
+    ) -> [(usize, f64); K] {
+        let bounds: [Vec<(Option<f32>, Option<f32>)>; K] = sets.map(|ranges| {
+            ranges
+                .iter()
+                .map(|&(lo, hi)| {
+                    (
+                        self.power_threshold(lo, false),
+                        self.power_threshold(hi, false),
+                    )
+                })
+                .collect()
+        });
+        let mut thresholds: Vec<f32> = bounds
+            .iter()
+            .flatten()
+            .flat_map(|&(lo, hi)| [lo, hi])
+            .flatten()
+            .filter(|p| p.to_bits() < self.max_bits)
+            .collect();
+        thresholds.sort_unstable_by(f32::total_cmp);
+        thresholds.dedup();
+        let sums = sums_at_or_below(self.power, &thresholds);
+        let mut at = |p: Option<f32>| match p {
+            None => (0, 0.0),
+            Some(p) if p.to_bits() >= self.max_bits => (self.len(), total),
+            Some(p) => {
+                let i = thresholds.binary_search_by(|t| t.total_cmp(&p)).unwrap();
+                (self.count_at_or_below(Some(p)), sums[i])
+            }
+        };
+        bounds.map(|ranges| {
+            let spans = ranges.iter().map(|&(lo, hi)| (at(lo), at(hi))).collect();
+            union_count_sum(spans)
+        })
+    }
+
+    /// The largest power `p` (a float32 bit pattern within the cell's range) with
+    /// `R(p) <= x` (`strict = false`) or `R(p) < x`, or `None` when even the smallest value
+    /// fails. R is monotone in p, so this is a search over bit patterns, started at the
+    /// estimate 10^(x/10) so that only a handful of `log10` evaluations are needed.
+    fn power_threshold(&self, x: f64, strict: bool) -> Option<f32> {
+        let pred = |bits: u32| {
+            let r = decibels(f32::from_bits(bits)) as f64;
+            if strict {
+                r < x
+            } else {
+                r <= x
+            }
+        };
+        let (lo_b, hi_b) = (self.min_bits, self.max_bits);
+        if !pred(lo_b) {
+            return None;
+        }
+        if pred(hi_b) {
+            return Some(f32::from_bits(hi_b));
+        }
+        // pred(lo) true, pred(hi) false; bracket around the estimate, then bisect.
+        let guess = (10f64.powf(x / 10.0) as f32).to_bits().clamp(lo_b, hi_b);
+        let (mut lo, mut hi) = (lo_b, hi_b);
+        let mut step = 8u32;
+        if pred(guess) {
+            lo = guess;
+            loop {
+                let probe = lo.saturating_add(step).min(hi);
+                if probe == hi || !pred(probe) {
+                    hi = probe;
+                    break;
+                }
+                lo = probe;
+                step = step.saturating_mul(4);
+            }
+        } else {
+            hi = guess;
+            loop {
+                let probe = hi.saturating_sub(step).max(lo);
+                if probe == lo || pred(probe) {
+                    lo = probe;
+                    break;
+                }
+                hi = probe;
+                step = step.saturating_mul(4);
+            }
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if pred(mid) {
+                lo = mid
+            } else {
+                hi = mid
+            }
+        }
+        Some(f32::from_bits(lo))
+    }
+}
+
+/// Sorts a bucket's values (in `f32::total_cmp` order). Most buckets hold one to
+/// three values: those are put in order with a compare-and-swap or three.
+#[inline(always)]
+fn sort_small(v: &mut [f32]) {
+    let swap_if = |v: &mut [f32], i: usize, j: usize| {
+        if v[j].total_cmp(&v[i]).is_lt() {
+            v.swap(i, j);
+        }
+    };
+    match v.len() {
+        0 | 1 => {}
+        2 => swap_if(v, 0, 1),
+        3 => {
+            swap_if(v, 0, 1);
+            swap_if(v, 1, 2);
+            swap_if(v, 0, 1);
+        }
+        _ => v.sort_unstable_by(f32::total_cmp),
+    }
+}
+
+/// For each rank `k` in `ranks` (ascending, but for steps back of one: the percentiles read
+/// ranks `i` and `i + 1`), the bucket `b` holding it (`start[b] <= k < start[b + 1]`), found in
+/// one walk over `start` in strides of 64, 8 and 1.
+#[inline(always)]
+fn buckets_of_ranks(start: &[u32], ranks: &mut [(u32, u32)]) {
+    let last = start.len() - 1; // start[last] is the cell's size, above every rank
+    let mut b = 0usize;
+    for (k, bucket) in ranks.iter_mut() {
+        while start[b] > *k {
+            b -= 1;
+        }
+        for stride in [64, 8, 1] {
+            while b + stride < last && start[b + stride] <= *k {
+                b += stride;
+            }
+        }
+        *bucket = b as u32;
+    }
+}
+
+/// For each threshold, the float64 power sum of the values `<= t`: up to eight thresholds per
+/// pass over the cell (a cell has about six).
+#[inline(always)]
+fn sums_at_or_below(power: &[f32], thresholds: &[f32]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(thresholds.len());
+    for group in thresholds.chunks(8) {
+        match group.len() {
+            1 => out.extend(sums_group::<1>(power, group)),
+            2 => out.extend(sums_group::<2>(power, group)),
+            3 => out.extend(sums_group::<3>(power, group)),
+            4 => out.extend(sums_group::<4>(power, group)),
+            5 => out.extend(sums_group::<5>(power, group)),
+            6 => out.extend(sums_group::<6>(power, group)),
+            7 => out.extend(sums_group::<7>(power, group)),
+            _ => out.extend(sums_group::<8>(power, group)),
+        }
+    }
+    out
+}
+
+/// [`sums_at_or_below`] for `G` thresholds in one pass, four lanes wide (one vector of
+/// float64 per threshold, so that the sums stay in registers).
+#[inline(always)]
+fn sums_group<const G: usize>(power: &[f32], thresholds: &[f32]) -> [f64; G] {
+    const W: usize = 4;
+    let t: [f64; G] = std::array::from_fn(|i| thresholds[i] as f64);
+    let mut sums = [[0.0f64; W]; G];
+    let chunks = power.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        let d: [f64; W] = std::array::from_fn(|k| c[k] as f64);
+        for i in 0..G {
+            for k in 0..W {
+                sums[i][k] += if d[k] <= t[i] { d[k] } else { 0.0 };
+            }
+        }
+    }
+    std::array::from_fn(|i| {
+        let mut sum = sums[i].iter().sum::<f64>();
+        for &v in rest {
+            if v as f64 <= t[i] {
+                sum += v as f64;
+            }
+        }
+        sum
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fidelity::power;
+    use crate::indices::reference::cells;
+
+    /// The count below a dB edge, from its bracket and the few values inside it, is the
+    /// brute-force count: at the histogram edges, at random levels and exactly at values'
+    /// levels (where `R < x` is strict), in wide and narrow cells alike.
+    #[test]
+    fn counts_below_edges_are_exact() {
+        let mut scratch = CellScratch::default();
+        let mut state = 0x2545f491u32;
+        let mut next = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f64 / (1 << 24) as f64
+        };
+        // And a cell a few hundred float patterns wide: a bucket per pattern, so the edges
+        // take the exact search.
+        let narrow: Vec<f32> = (0..5000).map(|_| 1.0 + (next() * 1e-4) as f32).collect();
+        for (i, magnitudes) in cells().iter().chain([&narrow]).enumerate() {
+            let power: Vec<f32> = magnitudes.iter().map(|&a| power(a)).collect();
+            let (min_bits, max_bits) = extremes(&power);
+            let (mut cell, _) = scratch.buckets(&power, min_bits, max_bits);
+            let (min, max) = cell.extremes_db();
+            let mut levels: Vec<f64> = histogram_edges(min, max)
+                .iter()
+                .map(|&e| e as f64)
+                .collect();
+            levels.extend((0..50).map(|_| min + (max - min) * next()));
+            levels.extend(power.iter().step_by(97).map(|&p| decibels(p) as f64));
+            levels.extend([min - 1.0, min, max, max + 1.0]);
+            let mut levels_of_values: Vec<f64> =
+                power.iter().map(|&p| decibels(p) as f64).collect();
+            levels_of_values.sort_unstable_by(f64::total_cmp);
+            for x in levels {
+                let want = levels_of_values.partition_point(|&r| r < x);
+                let bracket = cell.edge_bracket(x);
+                assert_eq!(cell.count_below_edge(bracket, x), want, "cell {i}, R < {x}");
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The six acoustic indices of one cell (docs/method.md#indices), without sorting the cell.
+//!
+//! With `A` the magnitude cell, `P = clip(A, 1e-3, 1e3)^2` (float32) and `R = 10 log10 P`
+//! (float32 dB):
+//! - TOTAL = 10 log10 ΣP;
+//! - TAIL = dB of the mean power of the cells with `pct(90) < R <= pct(100)`;
+//! - CORE = dB of the mean power over the decile(s) holding the histogram mode(s) of R
+//!   (`decile_mod`, 100 bins, tolerance 0.1);
+//! - EXAG = TAIL - CORE;
+//! - INFORMATION = 1 - H and ICOMPLEXITY = 4 H (1 - H), H the normalised Shannon entropy of
+//!   the power distribution.
+//!
+//! The original calls `np.percentile` about 18 times per cell, each a partial sort. Here a
+//! cell is read in four passes and never sorted or grouped whole:
+//! 1. the extremes (a quick min/max);
+//! 2. Σp and Σ p log2 p (TOTAL, INFORMATION, ICOMPLEXITY) and, in the same loop, the counts
+//!    per value-ordered bucket (the high bits of the float pattern above the minimum; R is a
+//!    monotone function of P, so the order is that of R too);
+//! 3. the values of the few buckets that the 101 percentile ranks and the 99 histogram edges
+//!    of `decile_mod` land in (known from the counts and the extremes alone), picked out (with
+//!    AVX2 eight values at a time, without branches): every percentile follows from its
+//!    bucket sorted, every histogram count from the values near its edge;
+//! 4. the power sums below the handful of thresholds TAIL and CORE select, in one pass.
+//!
+//! A percentile threshold becomes the exact power threshold (a short search over float bit
+//! patterns); a histogram edge only needs bracketing, from the estimate `10^(x/10)`. So R is
+//! only evaluated where it is looked at. A fully sorted reference implementation is kept in
+//! the tests, and the hot passes are compiled for AVX2 as well (`simd`).
+//!
+//! Numerics follow numpy 1.x as the original ran it: float32 percentile neighbours with a
+//! float64 `linear` interpolation (difference in float32), percentile thresholds compared in
+//! float64 (the golden output excludes values equal to the float32 rounding of a threshold
+//! that lies below them), float32 histogram edges from a float64
+//! linspace, round-half-even of the mean mode percentile. Sums are taken in float64 (numpy
+//! uses float32 pairwise sums), which moves results by far less than the tolerances in docs/fidelity.md.
+
+mod buckets;
+#[cfg(test)]
+pub(crate) mod reference;
+#[cfg(test)]
+mod tests;
+
+use crate::fidelity::{
+    decibels, histogram_edges, mean_to_db, percentile, power, HISTOGRAM_BINS as BINS,
+};
+use buckets::{extremes, Gathered, Moments};
+
+/// Indices of one cell. All NaN for an empty cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CellIndices {
+    pub total: f64,
+    pub core: f64,
+    pub tail: f64,
+    pub exag: f64,
+    pub information: f64,
+    pub icomplexity: f64,
+}
+
+impl CellIndices {
+    pub const NAN: CellIndices = CellIndices {
+        total: f64::NAN,
+        core: f64::NAN,
+        tail: f64::NAN,
+        exag: f64::NAN,
+        information: f64::NAN,
+        icomplexity: f64::NAN,
+    };
+
+    /// Value of the named index.
+    pub fn get(&self, name: crate::IndexName) -> f64 {
+        use crate::IndexName::*;
+        match name {
+            TOTAL => self.total,
+            CORE => self.core,
+            TAIL => self.tail,
+            EXAG => self.exag,
+            INFORMATION => self.information,
+            ICOMPLEXITY => self.icomplexity,
+        }
+    }
+}
+
+/// Reusable buffers for one worker.
+#[derive(Default)]
+pub struct CellScratch {
+    /// Power values for [`CellScratch::indices_of_magnitudes`].
+    power: Vec<f32>,
+    /// `LANES` counters per bucket (16-bit ones for cells small enough).
+    counts16: Vec<u16>,
+    counts32: Vec<u32>,
+    /// Values in buckets before `b`: bucket `b` holds ranks `start[b]..start[b + 1]`.
+    start: Vec<u32>,
+    /// Where each bucket's values were gathered (an index into `gathered`), or `NOT_GATHERED`.
+    gathered_at: Vec<u16>,
+    /// The gathered buckets: their bucket number, their values' place in `values`, and
+    /// whether those are sorted yet.
+    gathered: Vec<Gathered>,
+    values: Vec<f32>,
+    /// The values of the buckets being gathered, in cell order (see [`marked_values`]).
+    hits: Vec<f32>,
+    /// The ranks the percentiles read, in the order they read them, with their buckets.
+    ranks: Vec<(u32, u32)>,
+}
+
+crate::simd::kernel! { CellIndices:
+    fn cell_indices(scratch: &mut CellScratch, power: &[f32]) -> CellIndices {
+        scratch.indices_inline(power)
+    }
+}
+
+impl CellScratch {
+    /// Indices of the cell whose magnitudes are `magnitudes` (any order).
+    pub fn indices_of_magnitudes(&mut self, magnitudes: &[f32]) -> CellIndices {
+        let mut p = std::mem::take(&mut self.power);
+        p.clear();
+        p.extend(magnitudes.iter().map(|&a| power(a)));
+        let c = self.indices(&p);
+        self.power = p;
+        c
+    }
+
+    /// Indices of the cell whose power values are `power` (any order).
+    pub fn indices(&mut self, power: &[f32]) -> CellIndices {
+        cell_indices(self, power)
+    }
+
+    #[inline(always)]
+    fn indices_inline(&mut self, power: &[f32]) -> CellIndices {
+        let n = power.len();
+        if n == 0 {
+            return CellIndices::NAN;
+        }
+        // Pass 1: the range. Pass 2: total, entropy sum and the counts per bucket.
+        let (min_bits, max_bits) = extremes(power);
+        let (mut cell, Moments { sum, sum_plogp }) = self.buckets(power, min_bits, max_bits);
+        let total32 = sum as f32;
+        let total = 10.0 * total32.log10() as f64;
+        // Σ p log2 p with p = P / ΣP, divided by log2 N (float64, as numpy promotes it).
+        let h = if n > 1 {
+            -(sum_plogp / sum - sum.log2()) / (n as f64).log2()
+        } else {
+            f64::NAN // log2(1) = 0: numpy gives NaN (0/0) too
+        };
+        let information = 1.0 - h;
+        let icomplexity = 4.0 * h * (1.0 - h);
+
+        // Pass 3: gather the few buckets that rank queries and histogram edges land in.
+        cell.gather_needed();
+
+        let mut read = 0;
+        let pct: [f64; 101] = std::array::from_fn(|q| {
+            percentile(n, q as u32, |k| {
+                read += 1;
+                decibels(cell.ranked_value(read - 1, k))
+            })
+        });
+        let (min, max) = cell.extremes_db();
+        let core_ranges = mode_deciles(n, &pct, min, max, |i, e| {
+            cell.count_below_histogram_edge(i, e)
+        });
+        // Pass 4: the power below the thresholds of TAIL and CORE.
+        let tail_ranges = [(pct[90], pct[100])];
+        // No mode deciles (all values equal) select nothing: CORE is NaN.
+        let sets: [&[(f64, f64)]; 2] = [&tail_ranges, core_ranges.as_deref().unwrap_or(&[])];
+        let [tail, core] = cell
+            .selections(sets, sum)
+            .map(|(count, sum)| mean_to_db(sum, count));
+        CellIndices {
+            total,
+            core,
+            tail,
+            exag: tail - core,
+            information,
+            icomplexity,
+        }
+    }
+}
+
+/// `decile_mod(R, tolerance=0.1)` given the percentiles, R's extremes and `below(i, e)`, the
+/// number of values with `R < e` for the histogram edge `e = edges[i]`: the percentile ranges
+/// of the deciles holding the histogram mode(s). `None` when all values are equal (no range can
+/// select anything).
+fn mode_deciles(
+    n: usize,
+    pct: &[f64; 101],
+    min: f64,
+    max: f64,
+    mut below: impl FnMut(usize, f32) -> usize,
+) -> Option<Vec<(f64, f64)>> {
+    if min == max {
+        return None;
+    }
+    let edges = histogram_edges(min, max);
+    // Counts with edges[i] <= x < edges[i+1]; the last bin also holds the right edge.
+    let mut under = [0usize; BINS + 1];
+    for (i, &e) in edges.iter().enumerate().take(BINS).skip(1) {
+        under[i] = below(i, e);
+    }
+    under[BINS] = n;
+    let counts: [usize; BINS] = std::array::from_fn(|i| under[i + 1].saturating_sub(under[i]));
+    let max_count = *counts.iter().max().unwrap() as f64;
+    let threshold = max_count - 0.1 * max_count;
+    let mut deciles = [false; 11];
+    for i in 0..BINS {
+        if (counts[i] as f64) < threshold {
+            continue;
+        }
+        let mode = (edges[i + 1] + edges[i]) as f64 / 2.0;
+        let diffs: [f64; 101] = std::array::from_fn(|q| (pct[q] - mode).abs());
+        let min_diff = diffs.iter().cloned().fold(f64::INFINITY, f64::min);
+        let (mut s, mut c) = (0.0f64, 0usize);
+        for (q, d) in diffs.iter().enumerate() {
+            if *d == min_diff {
+                s += q as f64;
+                c += 1;
+            }
+        }
+        let q_star = (s / c as f64).round_ties_even() as usize;
+        deciles[(q_star / 10 + 1).min(10)] = true;
+    }
+    Some(
+        (1..=10)
+            .filter(|&d| deciles[d])
+            .map(|d| (pct[(d - 1) * 10], pct[d * 10]))
+            .collect(),
+    )
+}
