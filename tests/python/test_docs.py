@@ -120,3 +120,23 @@ def test_code_cites_only_documents_in_the_repository():
     assert not bad, f"cite documents that are not in the repository: {bad}"
     missing = sorted(c for c in cited if not (ROOT / c).is_file())
     assert not missing, f"cited but missing: {missing}"
+
+
+def test_the_engine_map_matches_the_files():
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    section = text.split("### The engine", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([^`]+\.rs)` \|", section, re.M))
+    src = ROOT / "crates" / "soundscape-engine" / "src"
+    files = {str(p.relative_to(src)) for p in src.rglob("*.rs")}
+    assert listed == files, f"only in CONTRIBUTING.md: {sorted(listed - files)}; only in the code: {sorted(files - listed)}"
+
+
+def test_cited_tests_exist():
+    missing = []
+    for doc in DOCS:
+        for path, name in re.findall(r"`([a-z0-9_-]+/(?:src|tests)/[^`:\s]+\.rs)::([a-z0-9_]+)`",
+                                     doc.read_text()):
+            file = ROOT / "crates" / path
+            if not file.is_file() or not re.search(rf"\bfn {name}\b", file.read_text()):
+                missing.append(f"{doc.relative_to(ROOT)}: {path}::{name}")
+    assert not missing, "\n".join(missing)

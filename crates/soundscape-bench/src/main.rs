@@ -4,9 +4,10 @@
 //!    pool, reported as seconds of compute per hour of audio (best of `--repeat`).
 //! 2. Peak memory: the `compute-soundscapes` stage binary run on that file with one thread, its
 //!    maximum resident set size read back with `getrusage(RUSAGE_CHILDREN)`.
-//! 3. Scaling: several shorter recordings on 1..=N threads, as speed-up over one thread.
+//! 3. Plots: the three pictures of that run's table (`plot_unit`), on one thread and on all.
 //! 4. With `--kernels`: the gain of each AVX2 kernel, the one-core run again with that kernel
 //!    alone on its scalar twin (and with all of them), as time added per audio hour.
+//! 5. Scaling: several shorter recordings on 1..=N threads, as speed-up over one thread.
 //!
 //! Run it with `just bench` (release build). Figures go into BENCHMARKS.md.
 
@@ -66,26 +67,66 @@ fn one_core(long: &Path, hours: f64, repeat: usize, off: &[Kernel]) -> Result<f6
     Ok(best / hours)
 }
 
-/// One row per kernel: seconds per audio hour with it on its scalar twin, and the difference.
-fn kernel_gains(long: &Path, hours: f64, repeat: usize, base: f64) -> Result<()> {
+/// The three plots of the table in `out`, best of `repeat`, on one thread and on `cores`.
+fn plots(out: &Path, repeat: usize, cores: usize) -> Result<()> {
+    let table = out.join("hashed_soundscape.parquet");
+    if !table.exists() {
+        println!("plots: skipped, no table from the peak-memory run");
+        return Ok(());
+    }
+    let dir = out.join("plots-bench");
+    std::fs::create_dir_all(&dir)?;
+    let cfg = soundscape_plots::PlotConfig::default();
+    for threads in [1, cores] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
+        let mut best = f64::INFINITY;
+        for _ in 0..repeat.max(1) {
+            let t0 = Instant::now();
+            pool.install(|| soundscape_plots::plot_unit(&table, &dir, "bench", &cfg))
+                .map_err(anyhow::Error::msg)?;
+            best = best.min(t0.elapsed().as_secs_f64());
+        }
+        println!("plots of the unit (3 PNG, 2000x1500), {threads} thread(s): {best:.3} s");
+    }
+    Ok(())
+}
+
+/// One row per kernel: seconds per audio hour with it on its scalar twin against all on,
+/// the two measured in alternation (`repeat` pairs, the best of each), so that a machine whose
+/// speed drifts moves both alike.
+fn kernel_gains(long: &Path, hours: f64, repeat: usize) -> Result<()> {
     if !soundscape_engine::simd::cpu_has_avx2() || soundscape_engine::scalar_only() {
         println!(
             "kernels: this run has no AVX2 paths to compare (no AVX2, or SOUNDSCAPE_SIMD=off)"
         );
         return Ok(());
     }
-    println!("kernel gains, 1 core, s per audio hour (all on: {base:.3}):");
-    let mut rows: Vec<(String, &[Kernel])> = Kernel::ALL
+    println!("kernel gains, 1 core, s per audio hour ({repeat} alternating pairs, best of each):");
+    // `columns` only runs where the fused transform does not: it is measured with that off.
+    let mut rows: Vec<(String, Vec<Kernel>, Vec<Kernel>)> = Kernel::ALL
         .iter()
-        .map(|k| (k.name().to_string(), std::slice::from_ref(k)))
+        .map(|&k| match k {
+            Kernel::Columns => (
+                "columns (no fused-rfft)".to_string(),
+                vec![Kernel::FusedRfft],
+                vec![Kernel::FusedRfft, k],
+            ),
+            _ => (k.name().to_string(), vec![], vec![k]),
+        })
         .collect();
-    rows.push(("all of them".into(), &Kernel::ALL));
-    for (name, off) in rows {
-        let s = one_core(long, hours, repeat, off)?;
+    rows.push(("all of them".into(), vec![], Kernel::ALL.to_vec()));
+    for (name, base, off) in rows {
+        let (mut on_s, mut off_s) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..repeat.max(1) {
+            on_s = on_s.min(one_core(long, hours, 1, &base)?);
+            off_s = off_s.min(one_core(long, hours, 1, &off)?);
+        }
         println!(
-            "  {name:<14} scalar twin {s:.3}  gain {:+.3} s ({:+.1} %)",
-            s - base,
-            100.0 * (s - base) / base
+            "  {name:<24} AVX2 {on_s:.3}  scalar twin {off_s:.3}  gain {:.3} s ({:.1} %)",
+            off_s - on_s,
+            100.0 * (off_s - on_s) / off_s
         );
     }
     Ok(())
@@ -176,7 +217,9 @@ fn main() -> Result<()> {
     println!("soundscape-bench: {cores} cores available");
 
     // 1. One core, one long file.
-    let long = dir.join("BENCH_20210804_000000.wav");
+    // In a folder of its own, so that the stage run below reads this file alone.
+    std::fs::create_dir_all(dir.join("long"))?;
+    let long = dir.join("long").join("BENCH_20210804_000000.wav");
     if !long.exists() {
         println!("generating {} min of 48 kHz audio ...", args.minutes);
         write_wav(&long, args.minutes * 60, 1)?;
@@ -196,7 +239,7 @@ fn main() -> Result<()> {
         breakdown(&long, hours)?;
     }
     if args.kernels {
-        kernel_gains(&long, hours, args.repeat, per_hour)?;
+        kernel_gains(&long, hours, args.repeat)?;
     }
 
     // 2. Peak memory of the stage binary on the long file.
@@ -212,7 +255,7 @@ fn main() -> Result<()> {
         let status = Command::new(&exe)
             .args([
                 "--input",
-                dir.to_str().context("path")?,
+                long.parent().and_then(Path::to_str).context("path")?,
                 "--out",
                 out.to_str().context("path")?,
             ])
@@ -235,6 +278,8 @@ fn main() -> Result<()> {
             peak_rss_of_children_mb()
         );
     }
+    // 3. Plots of that run's table (or of an earlier run's in --workdir).
+    plots(&dir.join("out-memory"), args.repeat, cores)?;
 
     // 3. Scaling over recordings.
     let sdir = dir.join("scaling");

@@ -19,6 +19,8 @@ pub mod zone;
 
 use std::path::Path;
 
+use rayon::prelude::*;
+
 pub use cells::{read_cells, Cells};
 pub use diel::{cycle, sequence, Aggregate, Matrix};
 pub use zone::Zone;
@@ -65,37 +67,41 @@ pub fn plot_unit(
         "R={} G={} B={}",
         cfg.channels[0], cfg.channels[1], cfg.channels[2]
     );
-    let mut written = Vec::new();
     let seq = sequence(&cells);
-    let fig = render::Figure {
-        title: format!("Soundscape sequence | {unit_label} | {rgb}"),
-        x_label: format!("Time (%Y-%m-%d %H:%M, {})", zone.name()),
-        x_ticks: render::sequence_ticks(&cells.times, &zone),
-        min_khz: cells.min_khz(),
-        max_khz: cells.max_khz(),
-        size: cfg.size,
-    };
-    let p = dir.join(SEQUENCE.file);
-    render::render_png(&seq, &fig, &p)?;
-    written.push(p);
+    let mut plots = vec![(
+        seq,
+        render::Figure {
+            title: format!("Soundscape sequence | {unit_label} | {rgb}"),
+            x_label: format!("Time (%Y-%m-%d %H:%M, {})", zone.name()),
+            x_ticks: render::sequence_ticks(&cells.times, &zone),
+            min_khz: cells.min_khz(),
+            max_khz: cells.max_khz(),
+            size: cfg.size,
+        },
+        dir.join(SEQUENCE.file),
+    )];
     for (aggr, product, word) in [
         (Aggregate::Mean, MEAN, "mean"),
         (Aggregate::Std, STD, "std"),
     ] {
-        let m = cycle(&cells, &zone, aggr);
-        let fig = render::Figure {
-            title: format!("Soundscape {word} by hour of the day | {unit_label} | {rgb}"),
-            x_label: format!("Hour of the day (%H:%M, {})", zone.name()),
-            x_ticks: (0..24)
-                .map(|h| (h as f64 + 0.5, format!("{h:02}:00")))
-                .collect(),
-            min_khz: cells.min_khz(),
-            max_khz: cells.max_khz(),
-            size: cfg.size,
-        };
-        let p = dir.join(product.file);
-        render::render_png(&m, &fig, &p)?;
-        written.push(p);
+        plots.push((
+            cycle(&cells, &zone, aggr),
+            render::Figure {
+                title: format!("Soundscape {word} by hour of the day | {unit_label} | {rgb}"),
+                x_label: format!("Hour of the day (%H:%M, {})", zone.name()),
+                x_ticks: (0..24)
+                    .map(|h| (h as f64 + 0.5, format!("{h:02}:00")))
+                    .collect(),
+                min_khz: cells.min_khz(),
+                max_khz: cells.max_khz(),
+                size: cfg.size,
+            },
+            dir.join(product.file),
+        ));
     }
-    Ok(written)
+    // The three pictures are drawn and encoded side by side.
+    plots
+        .into_par_iter()
+        .map(|(m, fig, p)| render::render_png(&m, &fig, &p).map(|()| p))
+        .collect()
 }

@@ -3,7 +3,6 @@
 //! into the pixel buffer with bilinear interpolation, like matplotlib's
 //! `imshow(interpolation="bilinear")`; cells without data show the panel grey.
 
-use std::io::Cursor;
 use std::path::Path;
 use std::sync::Once;
 
@@ -11,6 +10,7 @@ use chrono::{DateTime, Utc};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontTransform;
+use rayon::prelude::*;
 
 use crate::diel::Matrix;
 use crate::zone::Zone;
@@ -68,39 +68,93 @@ fn plot_err(e: impl std::fmt::Display) -> String {
     format!("drawing the plot: {e}")
 }
 
-/// Bilinear sample of the matrix at data coordinates (x in columns, y in rows from the bottom).
-fn sample(m: &Matrix, x: f64, y: f64) -> Option<[f32; 3]> {
-    let x = x.clamp(0.0, (m.cols - 1) as f64);
-    let y = y.clamp(0.0, (m.rows - 1) as f64);
-    let (c0, r0) = (x.floor() as usize, y.floor() as usize);
-    let (c1, r1) = ((c0 + 1).min(m.cols - 1), (r0 + 1).min(m.rows - 1));
-    let (fx, fy) = ((x - c0 as f64) as f32, (y - r0 as f64) as f32);
-    let nearest = m.at(
-        if fy < 0.5 { r0 } else { r1 },
-        if fx < 0.5 { c0 } else { c1 },
-    );
-    if nearest.iter().all(|v| v.is_nan()) {
-        return None;
+/// Where a coordinate (in cells) falls on one axis of the matrix: the two cells around it, the
+/// weight of the second, and the nearer one.
+#[derive(Debug, Clone, Copy)]
+struct Axis {
+    i0: usize,
+    i1: usize,
+    f: f32,
+    nearest: usize,
+}
+
+impl Axis {
+    /// The coordinate `v` on an axis of `n > 0` cells (clamped to the cells' centres).
+    fn at(v: f64, n: usize) -> Axis {
+        let v = v.clamp(0.0, (n - 1) as f64);
+        let i0 = v.floor() as usize;
+        let i1 = (i0 + 1).min(n - 1);
+        let f = (v - i0 as f64) as f32;
+        Axis {
+            i0,
+            i1,
+            f,
+            nearest: if f < 0.5 { i0 } else { i1 },
+        }
     }
-    let corners = [
-        (r0, c0, (1.0 - fx) * (1.0 - fy)),
-        (r0, c1, fx * (1.0 - fy)),
-        (r1, c0, (1.0 - fx) * fy),
-        (r1, c1, fx * fy),
-    ];
-    let mut out = [0f32; 3];
-    for (ch, o) in out.iter_mut().enumerate() {
-        let (mut sum, mut w) = (0f32, 0f32);
-        for &(r, c, wt) in &corners {
-            let v = m.at(r, c)[ch];
-            if v.is_finite() {
-                sum += v * wt;
-                w += wt;
+}
+
+/// The matrix ready for sampling: NaN replaced by 0 with a weight of 0, so that a sample is
+/// branch-free sums; and whether each cell holds anything.
+struct Prepared<'m> {
+    m: &'m Matrix,
+    values: Vec<[f32; 3]>,
+    finite: Vec<[f32; 3]>,
+    any: Vec<bool>,
+}
+
+impl<'m> Prepared<'m> {
+    fn new(m: &'m Matrix) -> Prepared<'m> {
+        let f = |v: f32| if v.is_finite() { (v, 1.0) } else { (0.0, 0.0) };
+        Prepared {
+            m,
+            values: m.data.iter().map(|c| c.map(|v| f(v).0)).collect(),
+            finite: m.data.iter().map(|c| c.map(|v| f(v).1)).collect(),
+            any: m
+                .data
+                .iter()
+                .map(|c| !c.iter().all(|v| v.is_nan()))
+                .collect(),
+        }
+    }
+
+    /// Bilinear sample between the cells `x` and `y` name: `None` where the nearest cell has
+    /// no data (the panel shows grey), else the weighted mean of the finite corners.
+    #[inline]
+    fn sample(&self, x: Axis, y: Axis) -> Option<[f32; 3]> {
+        let cols = self.m.cols;
+        if !self.any[y.nearest * cols + x.nearest] {
+            return None;
+        }
+        let (fx, fy) = (x.f, y.f);
+        let corners = [
+            (y.i0 * cols + x.i0, (1.0 - fx) * (1.0 - fy)),
+            (y.i0 * cols + x.i1, fx * (1.0 - fy)),
+            (y.i1 * cols + x.i0, (1.0 - fx) * fy),
+            (y.i1 * cols + x.i1, fx * fy),
+        ];
+        let (mut sum, mut w) = ([0f32; 3], [0f32; 3]);
+        for (i, wt) in corners {
+            let (v, f) = (self.values[i], self.finite[i]);
+            for ch in 0..3 {
+                sum[ch] += v[ch] * wt;
+                w[ch] += f[ch] * wt;
             }
         }
-        *o = if w > 0.0 { sum / w } else { 0.0 };
+        Some(std::array::from_fn(|ch| {
+            if w[ch] > 0.0 {
+                sum[ch] / w[ch]
+            } else {
+                0.0
+            }
+        }))
     }
-    Some(out)
+}
+
+/// A channel value in [0, 1] as a byte, rounded half up (without a `roundf` call per value).
+#[inline]
+fn byte(c: f32) -> u8 {
+    (c.clamp(0.0, 1.0) * 255.0 + 0.5) as u8
 }
 
 /// Pixel ranges (x, y) of the plot panel in a rendered picture.
@@ -164,21 +218,34 @@ pub fn render_rgb(m: &Matrix, fig: &Figure) -> Result<(Vec<u8>, PanelArea), Stri
     }
     let (xr, yr) = area.clone();
     let (pw, ph) = ((xr.end - xr.start) as f64, (yr.end - yr.start) as f64);
-    for py in yr.start..yr.end {
-        let y = (yr.end as f64 - py as f64 - 0.5) / ph * m.rows as f64 - 0.5;
-        for px in xr.start..xr.end {
+    let row_bytes = (w * 3) as usize;
+    let panel_rows = yr.start.max(0) as usize..(yr.end.max(0) as usize).min(h as usize);
+    // Each pixel is one bilinear sample; the columns' places are the same on every row, and
+    // the rows are drawn in parallel.
+    let data = m.rows > 0 && m.cols > 0;
+    let prepared = Prepared::new(m);
+    let xs: Vec<Option<Axis>> = (xr.start..xr.end)
+        .map(|px| {
             let x = (px as f64 - xr.start as f64 + 0.5) / pw * m.cols as f64 - 0.5;
-            let rgb = match (m.rows > 0 && m.cols > 0)
-                .then(|| sample(m, x, y))
-                .flatten()
-            {
-                Some(v) => v.map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8),
-                None => [PANEL.0, PANEL.1, PANEL.2],
-            };
-            let i = ((py as u32 * w + px as u32) * 3) as usize;
-            buf[i..i + 3].copy_from_slice(&rgb);
-        }
-    }
+            data.then(|| Axis::at(x, m.cols))
+        })
+        .collect();
+    buf[panel_rows.start * row_bytes..panel_rows.end * row_bytes]
+        .par_chunks_mut(row_bytes)
+        .enumerate()
+        .for_each(|(k, row)| {
+            let py = (panel_rows.start + k) as f64;
+            let y = (yr.end as f64 - py - 0.5) / ph * m.rows as f64 - 0.5;
+            let y = data.then(|| Axis::at(y, m.rows));
+            let pixels = row[xr.start as usize * 3..].chunks_exact_mut(3);
+            for (px, x) in pixels.zip(&xs) {
+                let rgb = match x.zip(y).and_then(|(x, y)| prepared.sample(x, y)) {
+                    Some(v) => v.map(byte),
+                    None => [PANEL.0, PANEL.1, PANEL.2],
+                };
+                px.copy_from_slice(&rgb);
+            }
+        });
     Ok((buf, area))
 }
 
@@ -190,10 +257,20 @@ pub fn render_png(m: &Matrix, fig: &Figure, path: &Path) -> Result<(), String> {
     write_png(path, img.into())
 }
 
-/// Encodes a picture as PNG and writes it atomically.
+/// Encodes a picture as PNG and writes it atomically: fast deflate with adaptive filters
+/// (smooth false-colour panels compress well either way; the default level takes several
+/// times longer for a few percent).
 pub fn write_png(path: &Path, img: image::DynamicImage) -> Result<(), String> {
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    use image::ImageEncoder;
     let mut png = Vec::new();
-    img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+    PngEncoder::new_with_quality(&mut png, CompressionType::Fast, FilterType::Adaptive)
+        .write_image(
+            img.as_bytes(),
+            img.width(),
+            img.height(),
+            img.color().into(),
+        )
         .map_err(|e| format!("{}: encoding PNG: {e}", path.display()))?;
     soundscape_core::fsutil::write_atomic(path, &png)
         .map_err(|e| format!("{}: {e}", path.display()))

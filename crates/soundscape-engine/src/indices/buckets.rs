@@ -11,9 +11,7 @@ use super::CellScratch;
 use crate::fidelity::{
     decibels, histogram_edges, log2_positive, percentile, HISTOGRAM_BINS as BINS,
 };
-use crate::simd::buckets::{
-    bucket_starts, marked_values, starts_from, LANES, UNMARKED as NOT_GATHERED,
-};
+use crate::simd::buckets::{marked_values, starts_from, LANES, UNMARKED as NOT_GATHERED};
 
 /// A bucket whose values were gathered: its number, where its values are in `values`, and
 /// whether they are sorted yet.
@@ -54,25 +52,10 @@ pub(super) fn extremes(power: &[f32]) -> (u32, u32) {
 }
 
 /// A bucket counter: 16 bits while the cell is small enough, else 32.
-trait Counter: Copy + Default + std::ops::AddAssign + From<u8> + Into<u32> {
-    /// Where each bucket of `counts` (`LANES` counters per bucket) begins in rank order,
-    /// into `start`, with the total at the end.
-    #[inline(always)]
-    fn starts(counts: &[Self], start: &mut Vec<u32>) {
-        start.clear();
-        starts_from(counts, 0, start);
-    }
-}
+trait Counter: Copy + Default + std::ops::AddAssign + From<u8> + Into<u32> {}
 
+impl Counter for u16 {}
 impl Counter for u32 {}
-
-impl Counter for u16 {
-    /// With AVX2, eight buckets at a time.
-    #[inline(always)]
-    fn starts(counts: &[u16], start: &mut Vec<u32>) {
-        bucket_starts(counts, start);
-    }
-}
 
 /// Σp and Σ p log2 p of a cell's power values.
 pub(super) struct Moments {
@@ -120,7 +103,8 @@ where
         plogp[k] += p as f64 * log2_positive(p);
         counts[key(p) + k % LANES] += C::from(1);
     }
-    C::starts(counts, start);
+    start.clear();
+    starts_from(counts, 0, start);
     Moments {
         sum: sum.iter().sum(),
         sum_plogp: plogp.iter().sum(),

@@ -1,7 +1,10 @@
-//! The two kernels of the bucketed cell ([`crate::indices`]'s `buckets`): where each bucket
-//! begins in rank order (a prefix sum of 16-bit counters, eight buckets at a time) and the
-//! values of the marked buckets (a gather and a compaction, eight values at a time). Each has
-//! a scalar twin of the same signature that gives the same result.
+//! The kernel of the bucketed cell ([`crate::indices`]'s `buckets`): the values of the marked
+//! buckets (a gather and a compaction, eight values at a time), with its scalar twin of the
+//! same signature that gives the same result; and the bucket layout both sides share.
+//!
+//! Measured and dropped: an AVX2 prefix sum of the 16-bit bucket counters (eight buckets at a
+//! time) gained nothing measurable once the cell's other passes were vectorised
+//! (`just bench --kernels`, BENCHMARKS.md).
 
 use super::{use_avx2, Kernel};
 
@@ -22,69 +25,6 @@ pub fn starts_from<C: Copy + Into<u32>>(counts: &[C], mut at: u32, start: &mut V
         s
     }));
     start.push(at);
-}
-
-/// Where each bucket of `counts` (`LANES` 16-bit counters per bucket) begins in rank order,
-/// into `start` (cleared first), with the total at the end.
-#[inline(always)]
-pub fn bucket_starts(counts: &[u16], start: &mut Vec<u32>) {
-    #[cfg(target_arch = "x86_64")]
-    if use_avx2(Kernel::BucketStarts) {
-        // SAFETY: the CPU has AVX2 (`use_avx2` checks it).
-        return unsafe { bucket_starts_avx2(counts, start) };
-    }
-    bucket_starts_scalar(counts, start)
-}
-
-/// The scalar twin of [`bucket_starts`].
-#[inline(always)]
-pub fn bucket_starts_scalar(counts: &[u16], start: &mut Vec<u32>) {
-    start.clear();
-    starts_from(counts, 0, start);
-}
-
-/// The AVX2 twin of [`bucket_starts`]: eight buckets at a time (a prefix sum within the
-/// vector, then the running total added), the last few scalar.
-///
-/// # Safety
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-pub unsafe fn bucket_starts_avx2(counts: &[u16], start: &mut Vec<u32>) {
-    use std::arch::x86_64::*;
-    const _: () = assert!(LANES == 2);
-    start.clear();
-    let groups = counts.len() / LANES / 8;
-    start.reserve(groups * 8 + 1);
-    let dst = start.as_mut_ptr();
-    let low16 = _mm256_set1_epi32(0xffff);
-    let last = _mm256_set1_epi32(7);
-    let fourth = _mm256_set1_epi32(3);
-    let mut carry = _mm256_setzero_si256();
-    for g in 0..groups {
-        // SAFETY: group g reads counts[16g..16g + 16] and writes start[8g..8g + 8], in bounds
-        // and reserved.
-        unsafe {
-            let v = _mm256_loadu_si256(counts.as_ptr().add(16 * g) as *const __m256i);
-            // The two 16-bit lanes of each bucket added: one 32-bit count per bucket.
-            let c = _mm256_add_epi32(_mm256_and_si256(v, low16), _mm256_srli_epi32::<16>(v));
-            // Inclusive prefix sums within each half, then the low half's total into the high.
-            let x = _mm256_add_epi32(c, _mm256_slli_si256::<4>(c));
-            let x = _mm256_add_epi32(x, _mm256_slli_si256::<8>(x));
-            let low_total = _mm256_permutevar8x32_epi32(x, fourth);
-            let x = _mm256_add_epi32(
-                x,
-                _mm256_blend_epi32::<0b1111_0000>(_mm256_setzero_si256(), low_total),
-            );
-            let starts = _mm256_add_epi32(_mm256_sub_epi32(x, c), carry);
-            _mm256_storeu_si256(dst.add(8 * g) as *mut __m256i, starts);
-            carry = _mm256_add_epi32(carry, _mm256_permutevar8x32_epi32(x, last));
-        }
-    }
-    // SAFETY: the first groups * 8 places were written.
-    unsafe { start.set_len(groups * 8) };
-    let at = _mm256_cvtsi256_si32(carry) as u32;
-    starts_from(&counts[groups * 8 * LANES..], at, start);
 }
 
 /// The values of `power` whose bucket (`(bits - min_bits) >> shift`) has an entry other than
@@ -205,43 +145,6 @@ pub unsafe fn marked_values_avx2(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn counts(n: usize) -> Vec<u16> {
-        let mut state = 11u32;
-        (0..n)
-            .map(|i| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                if i % 37 == 0 {
-                    u16::MAX
-                } else {
-                    (state >> 28) as u16
-                }
-            })
-            .collect()
-    }
-
-    /// The bucket starts are the running sums of the counts, whatever the number of buckets,
-    /// with 16-bit counters up to their largest value; the AVX2 twin gives the same.
-    #[test]
-    fn bucket_starts_are_running_sums_on_both_paths() {
-        let counts = counts(2 * 300);
-        let avx2 = super::super::avx2_under_test();
-        let mut start = Vec::new();
-        for buckets in [0, 1, 7, 8, 9, 16, 100, 300] {
-            let counts = &counts[..LANES * buckets];
-            let mut want = vec![0u32];
-            for lanes in counts.chunks_exact(LANES) {
-                want.push(want.last().unwrap() + lanes.iter().map(|&c| c as u32).sum::<u32>());
-            }
-            bucket_starts_scalar(counts, &mut start);
-            assert_eq!(start, want, "{buckets} buckets, scalar");
-            if avx2 {
-                // SAFETY: `avx2_under_test` checked that the CPU has AVX2.
-                unsafe { bucket_starts_avx2(counts, &mut start) };
-                assert_eq!(start, want, "{buckets} buckets, AVX2");
-            }
-        }
-    }
 
     /// Both paths pick exactly the values of the marked buckets, in order, whatever the length
     /// (the last values go through the scalar loop).

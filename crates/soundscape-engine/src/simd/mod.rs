@@ -46,19 +46,16 @@ pub enum Kernel {
     FusedRfft,
     /// The whole index computation of a cell (compiled twin).
     CellIndices,
-    /// Prefix sums of the 16-bit bucket counters ([`buckets::bucket_starts`]).
-    BucketStarts,
     /// The values of the marked buckets ([`buckets::marked_values`]).
     MarkedValues,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 6] = [
+    pub const ALL: [Kernel; 5] = [
         Kernel::Window,
         Kernel::Columns,
         Kernel::FusedRfft,
         Kernel::CellIndices,
-        Kernel::BucketStarts,
         Kernel::MarkedValues,
     ];
 
@@ -69,7 +66,6 @@ impl Kernel {
             Kernel::Columns => "columns",
             Kernel::FusedRfft => "fused-rfft",
             Kernel::CellIndices => "cell-indices",
-            Kernel::BucketStarts => "bucket-starts",
             Kernel::MarkedValues => "marked-values",
         }
     }
