@@ -298,10 +298,11 @@ unsafe fn magnitudes8<const POWER: bool>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u64) -> Vec<f64> {
+    /// A tone with a little noise, the test signal of the FFT kernels and the fused transform.
+    pub(crate) fn values(n: usize, seed: u64) -> Vec<f64> {
         let mut s = seed;
         (0..n)
             .map(|i| {

@@ -108,6 +108,7 @@ impl FusedRfft {
 mod tests {
     use super::*;
     use crate::fidelity::{abs_complex64, power};
+    use crate::simd::rfft::tests::values as signal;
     use realfft::RealFftPlanner;
 
     /// realfft, then complex64 rounding and [`abs_complex64`] (and [`power`]) bin by bin.
@@ -125,19 +126,6 @@ mod tests {
                 } else {
                     a
                 }
-            })
-            .collect()
-    }
-
-    fn signal(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed;
-        (0..n)
-            .map(|i| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let noise = ((s >> 40) as f64 / (1u64 << 24) as f64 - 0.5) * 1e-3;
-                (i as f64 * 0.37).sin() * 0.8 + noise
             })
             .collect()
     }
