@@ -281,7 +281,7 @@ fn main() -> Result<()> {
     // 3. Plots of that run's table (or of an earlier run's in --workdir).
     plots(&dir.join("out-memory"), args.repeat, cores)?;
 
-    // 3. Scaling over recordings.
+    // 5. Scaling over recordings.
     let sdir = dir.join("scaling");
     std::fs::create_dir_all(&sdir)?;
     let files: Vec<PathBuf> = (0..args.scaling_files)

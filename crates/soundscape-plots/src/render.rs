@@ -96,18 +96,18 @@ impl Axis {
 
 /// The matrix ready for sampling: NaN replaced by 0 with a weight of 0, so that a sample is
 /// branch-free sums; and whether each cell holds anything.
-struct Prepared<'m> {
-    m: &'m Matrix,
+struct Prepared {
+    cols: usize,
     values: Vec<[f32; 3]>,
     finite: Vec<[f32; 3]>,
     any: Vec<bool>,
 }
 
-impl<'m> Prepared<'m> {
-    fn new(m: &'m Matrix) -> Prepared<'m> {
+impl Prepared {
+    fn new(m: &Matrix) -> Prepared {
         let f = |v: f32| if v.is_finite() { (v, 1.0) } else { (0.0, 0.0) };
         Prepared {
-            m,
+            cols: m.cols,
             values: m.data.iter().map(|c| c.map(|v| f(v).0)).collect(),
             finite: m.data.iter().map(|c| c.map(|v| f(v).1)).collect(),
             any: m
@@ -122,7 +122,7 @@ impl<'m> Prepared<'m> {
     /// no data (the panel shows grey), else the weighted mean of the finite corners.
     #[inline]
     fn sample(&self, x: Axis, y: Axis) -> Option<[f32; 3]> {
-        let cols = self.m.cols;
+        let cols = self.cols;
         if !self.any[y.nearest * cols + x.nearest] {
             return None;
         }
