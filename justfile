@@ -47,6 +47,11 @@ bench-video *ARGS:
     cargo build --release -p soundscape-bench --bin video-bench
     ./target/release/video-bench {{ARGS}}
 
+# Benchmark: share of one core capture-stream needs for a live 30-channel 48 kHz Opus stream (decode, split, FLAC chunks).
+bench-capture *ARGS:
+    cargo build --release -p capture-stream -p soundscape-bench --bin capture-bench
+    ./target/release/capture-bench {{ARGS}}
+
 # Render the Argo WorkflowTemplate and Workflow into argo/ (a test checks they are fresh).
 render:
     cargo run -q -p soundscape -- render --out argo

@@ -1,5 +1,6 @@
 """The Kubernetes manifests of deploy/ are valid for the Kubernetes API in strict mode (unknown
 fields refused), and the Secret template holds no values."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,41 @@ def test_every_semaphore_of_the_workflow_has_its_count():
         assert ref["name"] == limits["metadata"]["name"]
         assert int(limits["data"][ref["key"]]) > 0, ref
     assert limits["metadata"]["namespace"] == t["metadata"]["namespace"]
+
+
+def test_the_capture_service_fits_the_workflow_and_its_own_flags():
+    docs = {d["kind"]: d for d in yaml.safe_load_all((ROOT / "deploy" / "capture-stream.yaml").read_text())}
+    assert set(docs) == {"ConfigMap", "Deployment", "Service"}
+    t = yaml.safe_load((ROOT / "argo" / "workflowtemplate.yaml").read_text())
+    dep = docs["Deployment"]
+    assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"]["type"] == "Recreate"
+    pod = dep["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    images = {tmpl["container"]["image"] for tmpl in t["spec"]["templates"] if "container" in tmpl}
+    assert c["image"] in images
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+    assert claims == {t["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]}
+    args = dict(a[2:].split("=", 1) for a in c["args"])
+    port = int(args["http"].rsplit(":", 1)[1])
+    assert c["ports"][0]["containerPort"] == port
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"]["path"] == "/health"
+    # The grace the capture takes stays within the pod's.
+    assert float(args["grace"]) < pod["terminationGracePeriodSeconds"]
+    # The mounted sources file is the one the arguments name, and a valid one.
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "sources")["mountPath"]
+    assert args["config"] == mount + "/sources.json"
+    sources = json.loads(docs["ConfigMap"]["data"]["sources.json"])["sources"]
+    assert sources and all({"name", "url"} <= set(s) <= {"name", "url", "permanent", "channels"} for s in sources)
+    assert docs["Service"]["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+
+
+def test_the_capture_config_in_deploy_is_accepted_by_capture_stream(tmp_path):
+    doc = next(d for d in yaml.safe_load_all((ROOT / "deploy" / "capture-stream.yaml").read_text()) if d["kind"] == "ConfigMap")
+    config = tmp_path / "sources.json"
+    config.write_text(doc["data"]["sources.json"])
+    exe = ROOT / "target" / "debug" / "capture-stream"
+    r = subprocess.run([str(exe), "--config", str(config), "--out", str(tmp_path / "out"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 sources" in r.stdout

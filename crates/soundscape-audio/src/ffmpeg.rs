@@ -22,6 +22,18 @@ pub(crate) struct FfmpegSource {
     eof_sent: bool,
 }
 
+impl FfmpegSource {
+    /// Sample rate and channel count of the last frame [`FfmpegSource::next`] returned.
+    pub(crate) fn frame_layout(&self) -> (u32, usize) {
+        (self.frame.rate(), self.frame.channels() as usize)
+    }
+
+    /// The decoder's sample format: whether it delivers integers and of what width, or floats.
+    pub(crate) fn sample_format(&self) -> format::Sample {
+        self.decoder.format()
+    }
+}
+
 fn init() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -34,6 +46,29 @@ fn init() {
 pub(crate) fn open(path: &Path) -> Result<(FfmpegSource, AudioInfo), String> {
     init();
     let input = format::input(path).map_err(|e| format!("FFmpeg: {e}"))?;
+    from_input(input)
+}
+
+/// Opens `url` (anything libavformat reads: a path, `file:`, `http(s)://`, a FIFO) with
+/// format `options` and an interrupt that FFmpeg polls while it waits for data: returning
+/// true aborts the open or the blocked read (then an error).
+pub(crate) fn open_url(
+    url: &str,
+    options: &[(&str, &str)],
+    interrupt: impl FnMut() -> bool + Send + 'static,
+) -> Result<(FfmpegSource, AudioInfo), String> {
+    init();
+    let mut dict = ff::Dictionary::new();
+    for (k, v) in options {
+        dict.set(k, v);
+    }
+    let input = format::input_with_interrupt_and_dictionary(url, interrupt, dict)
+        .map_err(|e| format!("FFmpeg: {e}"))?;
+    from_input(input)
+}
+
+/// The best audio stream of an open input, with its decoder.
+fn from_input(input: format::context::Input) -> Result<(FfmpegSource, AudioInfo), String> {
     let stream = input
         .streams()
         .best(media::Type::Audio)

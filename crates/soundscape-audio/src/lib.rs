@@ -9,10 +9,14 @@
 //! 2^(bits-1) (unsigned 8-bit is centred first), and several channels are averaged in `f32`,
 //! summing channel by channel and dividing by the channel count.
 //!
+//! [`live::LiveInput`] reads a stream by URL (Icecast, a FIFO) block by block, its channels
+//! kept apart, for the stream capture.
+//!
 //! Every failure is an [`AudioError`] that names the file: empty, not audio, corrupt,
 //! truncated (fewer frames than the header promises), unsupported.
 
 mod ffmpeg;
+pub mod live;
 mod reader;
 mod rifx;
 pub use reader::{AudioError, AudioInfo, AudioReader};

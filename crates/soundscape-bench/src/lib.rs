@@ -1,4 +1,5 @@
-//! What the benchmark binaries share: a deterministic synthetic soundscape and peak memory.
+//! What the benchmark binaries share: a deterministic synthetic soundscape, peak memory, and a
+//! child process measured with `wait4`.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -57,4 +58,35 @@ pub fn write_wav_at(path: &Path, seconds: u32, seed: u64, sr: u32) -> Result<()>
 /// Peak resident memory of this process, MB (NaN where /proc is not readable).
 pub fn peak_rss_self_mb() -> f64 {
     soundscape_core::resources::Resources::of_this_process().map_or(f64::NAN, |r| r.peak_rss_mb)
+}
+
+/// Runs `cmd` as a child and returns its exit code, wall seconds, CPU seconds and peak RSS (MB).
+#[allow(unsafe_code)]
+pub fn measured(cmd: &mut std::process::Command) -> anyhow::Result<(i32, f64, f64, f64)> {
+    let t0 = std::time::Instant::now();
+    let child = cmd
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("starting the child: {e}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: `rusage` is plain integers, for which all zeros is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 reaps the child we spawned and fills the status and the struct we own;
+    // `child` is not waited for again (dropping a Child does not wait).
+    let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if got != pid {
+        anyhow::bail!("wait4: {}", std::io::Error::last_os_error());
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Ok((
+        code,
+        t0.elapsed().as_secs_f64(),
+        secs(usage.ru_utime) + secs(usage.ru_stime),
+        usage.ru_maxrss as f64 / 1024.0,
+    ))
 }

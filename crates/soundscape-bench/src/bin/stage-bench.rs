@@ -11,12 +11,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde_json::Value;
-use soundscape_bench::write_wav;
+use soundscape_bench::{measured, write_wav};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,35 +50,6 @@ struct Row {
     wall_s: f64,
     cpu_s: f64,
     peak_mb: f64,
-}
-
-/// Runs `cmd` as a child and returns its exit code, wall seconds, CPU seconds and peak RSS (MB).
-#[allow(unsafe_code)]
-fn measured(cmd: &mut Command) -> Result<(i32, f64, f64, f64)> {
-    let t0 = Instant::now();
-    let child = cmd.spawn().context("starting the child")?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: `rusage` is plain integers, for which all zeros is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 reaps the child we spawned and fills the status and the struct we own;
-    // `child` is not waited for again (dropping a Child does not wait).
-    let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if got != pid {
-        bail!("wait4: {}", std::io::Error::last_os_error());
-    }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    Ok((
-        code,
-        t0.elapsed().as_secs_f64(),
-        secs(usage.ru_utime) + secs(usage.ru_stime),
-        usage.ru_maxrss as f64 / 1024.0,
-    ))
 }
 
 fn read_json(path: &Path) -> Result<Value> {
