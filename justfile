@@ -49,7 +49,8 @@ bench-video *ARGS:
 
 # Benchmark: share of one core capture-stream needs for a live 30-channel 48 kHz Opus stream (decode, split, FLAC chunks).
 bench-capture *ARGS:
-    cargo build --release -p capture-stream -p soundscape-bench --bin capture-bench
+    cargo build --release -p capture-stream
+    cargo build --release -p soundscape-bench --bin capture-bench
     ./target/release/capture-bench {{ARGS}}
 
 # Render the Argo WorkflowTemplate and Workflow into argo/ (a test checks they are fresh).
