@@ -1,5 +1,5 @@
 # Images of the soundscape stages (`just image`):
-#   soundscape        every stage binary but spec-n-specvid, capture-stream, and the `soundscape` command, with the
+#   soundscape        every stage binary but spec-n-specvid (capture-stream and extract-samples among them) and the `soundscape` command, with the
 #                     FFmpeg libraries the audio decoders link; no model weights (they reach the
 #                     pods on the shared volume: docs/embeddings.md#models)
 #   soundscape-video  the same plus spec-n-specvid
@@ -13,11 +13,11 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked \
-      -p get-audio-df -p dirstruct -p compute-soundscapes -p compute-embeddings -p embeddings -p spec-n-specvid -p upload-stages -p capture-stream -p soundscape \
+      -p get-audio-df -p dirstruct -p compute-soundscapes -p compute-embeddings -p embeddings -p spec-n-specvid -p upload-stages -p capture-stream -p extract-samples -p soundscape \
  && mkdir -p /out/bin \
  && cp target/release/get-audio-df target/release/dirstruct target/release/compute-soundscapes \
        target/release/compute-embeddings target/release/embeddings target/release/spec-n-specvid target/release/upload-alfresco target/release/upload-model \
-       target/release/capture-stream target/release/soundscape /out/bin/ \
+       target/release/capture-stream target/release/extract-samples target/release/soundscape /out/bin/ \
  && mkdir -p /out/demo/tests/fixtures/golden \
  && cp -r demo /out/demo/demo \
  && cp -r tests/fixtures/golden/mini tests/fixtures/golden/edge /out/demo/tests/fixtures/golden/
@@ -29,7 +29,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin soundscape
 COPY --from=build /out/bin/get-audio-df /out/bin/dirstruct /out/bin/compute-soundscapes /out/bin/compute-embeddings /out/bin/embeddings \
-     /out/bin/upload-alfresco /out/bin/upload-model /out/bin/capture-stream /out/bin/soundscape /usr/local/bin/
+     /out/bin/upload-alfresco /out/bin/upload-model /out/bin/capture-stream /out/bin/extract-samples /out/bin/soundscape /usr/local/bin/
 COPY --from=build /out/demo /opt/soundscape
 USER 10001:10001
 WORKDIR /opt/soundscape

@@ -81,14 +81,21 @@ fn run(args: Args) -> anyhow::Result<u8> {
         Recordings::beside(&args.detections).map_err(anyhow::Error::msg)?
     };
     let seed = args.seed.or(rules.set.seed).unwrap_or(0);
+    let bar = args.common.progress(0, "recordings");
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
     let job = soundscape_extract::Job {
         detections: &args.detections,
         rules: &rules,
         out: &args.out,
         seed,
         recordings,
+        progress: &progress,
     };
     let report = soundscape_extract::run(&job).map_err(anyhow::Error::msg)?;
+    bar.finish_and_clear();
     let s = &report.summary;
     if s.matched == 0 {
         println!(

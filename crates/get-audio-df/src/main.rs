@@ -69,10 +69,10 @@ struct Args {
     #[arg(long, help_heading = "Filters", env = "SOUNDSCAPE_SAMPLE_RATE")]
     sample_rate: Option<f64>,
     /// Keep recordings starting on or after this date (YYYY-MM-DD, local to the recording).
-    #[arg(long, help_heading = "Filters")]
+    #[arg(long, help_heading = "Filters", env = "SOUNDSCAPE_FROM")]
     from: Option<NaiveDate>,
     /// Keep recordings starting on or before this date.
-    #[arg(long, help_heading = "Filters")]
+    #[arg(long, help_heading = "Filters", env = "SOUNDSCAPE_TO")]
     to: Option<NaiveDate>,
     /// Keep at most this many recordings.
     #[arg(long, help_heading = "Filters", env = "SOUNDSCAPE_LIMIT")]

@@ -93,6 +93,8 @@ pub struct Job<'a> {
     pub out: &'a Path,
     pub seed: u64,
     pub recordings: Recordings,
+    /// Called after each recording with (recordings done, recordings in all).
+    pub progress: &'a (dyn Fn(usize, usize) + Sync),
 }
 
 /// Counts of what became of the detections.
@@ -247,7 +249,9 @@ pub fn run(job: &Job) -> Result<Report, String> {
         report,
     };
     let table_dir = job.detections.parent().unwrap_or(Path::new("."));
-    for id in order {
+    let total = order.len();
+    for (done, id) in order.into_iter().enumerate() {
+        (job.progress)(done, total);
         let dets = &groups[id];
         for d in dets {
             st.report.summary.matched += 1;
@@ -327,6 +331,7 @@ pub fn run(job: &Job) -> Result<Report, String> {
         }
         st.report.recordings.push(o);
     }
+    (job.progress)(total, total);
     st.report.finished_at = chrono::Utc::now().to_rfc3339();
     let report_path = job.out.join(REPORT_FILE);
     write_json_atomic(&report_path, &st.report)
@@ -496,17 +501,13 @@ impl State<'_> {
         let key = d.key();
         let probability = self.counts.probability(rule.rate, &rule.dst, &class);
         let draw = uniform(self.job.seed, &key);
-        let mut border = None;
-        let decision = if draw >= probability {
-            Decision::NotDrawn
-        } else if rule.object_filter && {
-            let s = crate::filter::border_share(samples);
-            border = Some(s);
-            !(s < crate::filter::BORDER)
-        } {
-            Decision::Filtered
-        } else {
-            Decision::Extracted
+        let taken = draw < probability;
+        // The filter looks only at what the draw took.
+        let border = (taken && rule.object_filter).then(|| crate::filter::border_share(samples));
+        let decision = match border {
+            _ if !taken => Decision::NotDrawn,
+            Some(share) if !crate::filter::share_passes(share) => Decision::Filtered,
+            _ => Decision::Extracted,
         };
         let mut clip_rel = None;
         if decision == Decision::Extracted {

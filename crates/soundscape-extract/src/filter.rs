@@ -62,9 +62,14 @@ pub fn border_share(samples: &[f32]) -> f64 {
     border as f64 / total as f64
 }
 
+/// Whether a clip of this border share passes (a silent clip's NaN does not).
+pub fn share_passes(share: f64) -> bool {
+    share < BORDER
+}
+
 /// Whether the clip passes the filter.
 pub fn passes(samples: &[f32]) -> bool {
-    border_share(samples) < BORDER
+    share_passes(border_share(samples))
 }
 
 #[cfg(test)]

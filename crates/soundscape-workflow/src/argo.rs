@@ -2,7 +2,8 @@
 //! `main` DAG (the run-wide steps, then the fan-out over batches, then the final steps), the
 //! `batch` DAG (each per-unit stage once for the batch's units, run by `soundscape batch`) and
 //! the `unit` DAG (the per-unit stages for one unit, for reruns); and `Workflow`s that run the
-//! template, whole or one stage for one unit.
+//! template, whole or one stage for one unit; and the `CronWorkflow` that runs it every day over
+//! the chunks of live streams.
 //!
 //! The fan-out parameter holds one small item per batch (`{"batch": 7, "hours": 13}`), never
 //! unit ids, so neither it nor the Workflow's status grows with the units beyond the batch
@@ -65,6 +66,11 @@ fn condition(c: &Condition) -> String {
     match c {
         Condition::Set(p) => format!("'{}' != ''", param(p)),
         Condition::Any(cs) => cs.iter().map(condition).collect::<Vec<_>>().join(" || "),
+        Condition::All(cs) => cs
+            .iter()
+            .map(|c| format!("({})", condition(c)))
+            .collect::<Vec<_>>()
+            .join(" && "),
     }
 }
 
@@ -358,6 +364,58 @@ pub fn workflow(
     })
 }
 
+/// The day before the CronWorkflow's scheduled run, `YYYY-MM-DD` (an Argo expression over
+/// `workflow.scheduledTime`, so a late or retried run still takes the day it was meant for).
+pub const DAY_BEFORE_SCHEDULE: &str = "{{=sprig.date('2006-01-02', sprig.dateModify('-24h', sprig.toDate('2006-01-02T15:04:05Z07:00', workflow.scheduledTime)))}}";
+
+/// The layout of capture-stream's chunk folders for get-audio-df: `<source>/<YYYY-MM-DD>/`.
+pub const STREAMS_LAYOUT: &str = "{recorder}/{deployment}";
+
+/// A `CronWorkflow` that runs the template every day over the chunks capture-stream wrote the
+/// day before: source = the streams folder, its layout, `from` = `to` = that day, and a work
+/// folder of its own per day. Runs never overlap; the extraction step runs when the template's
+/// `model` and `extract-rules` parameters are set (`params` sets any parameter).
+pub fn cron_workflow(p: &Pipeline, params: &[(String, String)]) -> Value {
+    let st = &p.settings;
+    let mut args: Vec<(String, String)> = vec![
+        ("source".into(), st.streams_dir.clone()),
+        ("layout".into(), STREAMS_LAYOUT.into()),
+        ("from".into(), DAY_BEFORE_SCHEDULE.into()),
+        ("to".into(), DAY_BEFORE_SCHEDULE.into()),
+        (
+            "work-dir".into(),
+            format!("{}/soundscape/streams-work/{DAY_BEFORE_SCHEDULE}", st.mount),
+        ),
+    ];
+    for (k, v) in params {
+        match args.iter_mut().find(|(n, _)| n == k) {
+            Some(slot) => slot.1.clone_from(v),
+            None => args.push((k.clone(), v.clone())),
+        }
+    }
+    let parameters: Vec<Value> = args
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "CronWorkflow",
+        "metadata": {"name": format!("{}-streams", st.name), "namespace": st.namespace, "labels": labels(p)},
+        "spec": {
+            "schedules": [st.schedule],
+            "timezone": st.timezone,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 3600,
+            "successfulJobsHistoryLimit": 7,
+            "failedJobsHistoryLimit": 7,
+            "workflowSpec": {
+                "workflowTemplateRef": {"name": st.name},
+                "arguments": {"parameters": parameters},
+            },
+        },
+    })
+}
+
 /// Drops `null` members (used for optional fields left unset).
 fn prune(v: &mut Value) {
     match v {
@@ -380,8 +438,8 @@ pub fn to_yaml(v: &Value) -> Result<String, String> {
     ))
 }
 
-/// The files `soundscape render` writes into `argo/`: the template and a Workflow that runs it
-/// with its default parameters.
+/// The files `soundscape render` writes into `argo/`: the template, a Workflow that runs it
+/// with its default parameters, and the CronWorkflow over the stream chunks.
 pub fn files(p: &Pipeline) -> Result<Vec<(&'static str, String)>, String> {
     let problems = crate::check::problems(p);
     if !problems.is_empty() {
@@ -393,6 +451,7 @@ pub fn files(p: &Pipeline) -> Result<Vec<(&'static str, String)>, String> {
     let manifests = [
         ("workflowtemplate.yaml", workflow_template(p)),
         ("workflow.yaml", workflow(p, None, None, &[])),
+        ("cronworkflow.yaml", cron_workflow(p, &[])),
     ];
     let mut out = Vec::new();
     for (name, m) in manifests {

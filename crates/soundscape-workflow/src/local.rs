@@ -140,6 +140,7 @@ fn holds(c: &Condition, params: &HashMap<String, String>) -> bool {
     match c {
         Condition::Set(p) => params.get(*p).is_some_and(|v| !v.is_empty()),
         Condition::Any(cs) => cs.iter().any(|c| holds(c, params)),
+        Condition::All(cs) => cs.iter().all(|c| holds(c, params)),
     }
 }
 

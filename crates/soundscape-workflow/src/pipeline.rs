@@ -1,7 +1,8 @@
 //! The soundscape pipeline: the six stages (docs/workflow.md) as one spec. Run-wide: get-audio-df lists
 //! the recordings, cuts the units into batches (`batches.json`) and writes the fan-out items
 //! (`fanout.json`); dirstruct makes the unit folders. Per unit, fanned out over the batches:
-//! compute-soundscapes, then compute-embeddings when a model is named and spec-n-specvid, and,
+//! compute-soundscapes, then compute-embeddings when a model is named (and after it
+//! extract-samples when a rules file is named too) and spec-n-specvid, and,
 //! when a target is configured, upload-alfresco then upload-model, so that each unit is
 //! uploaded as soon as it is done. Last, `soundscape collect` gathers the stage reports into
 //! `run_summary.json` and the unit tables into one dataset, however the units ended.
@@ -95,6 +96,8 @@ pub fn soundscape(s: &Settings) -> Pipeline {
         p("layout", "sipecam", "Folder levels under a folder or prefix source (sipecam = {cumulus}/{node}/{recorder}/{deployment})"),
         p("cumulus", "", "Keep only this cumulus (comma-separated for several; empty: all)"),
         p("limit", "", "Keep at most this many recordings (empty: all)"),
+        p("from", "", "Keep recordings starting on or after this date, YYYY-MM-DD (empty: no bound)"),
+        p("to", "", "Keep recordings starting on or before this date, YYYY-MM-DD (empty: no bound)"),
         p("work-dir", &format!("{m}/soundscape/work"), "Audio table, units manifest, batch plan and run reports"),
         p("results-dir", &format!("{m}/soundscape/results"), "Unit folders with the products"),
         p("dataset-dir", &format!("{m}/soundscape/dataset"), "The run's tables as one Hive-partitioned Parquet dataset"),
@@ -105,6 +108,8 @@ pub fn soundscape(s: &Settings) -> Pipeline {
         p("models-dir", &format!("{m}/models"), "Folder of the models (each a folder with its model.json) on the shared volume"),
         p("min-confidence", "0.1", "Scores at or above this become detections"),
         p("channels", "each", "Channels of multi-channel recordings in the embeddings step: each (a row per window and channel) or mix (their mean)"),
+        p("extract-rules", "", "Rules file of the sample extraction step (docs/extract.md; empty: no such step; needs a model)"),
+        p("extract-dir", &format!("{m}/soundscape/samples"), "Where the extraction step puts each unit's clips (a folder per unit)"),
     ];
     let uploads = Condition::Any(vec![
         Condition::Set("alfresco-root-node"),
@@ -140,6 +145,8 @@ pub fn soundscape(s: &Settings) -> Pipeline {
                     setting("SOUNDSCAPE_LAYOUT", "layout"),
                     setting("SOUNDSCAPE_CUMULUS", "cumulus"),
                     setting("SOUNDSCAPE_LIMIT", "limit"),
+                    setting("SOUNDSCAPE_FROM", "from"),
+                    setting("SOUNDSCAPE_TO", "to"),
                     setting("SOUNDSCAPE_FANOUT_WIDTH", "fan-out-width"),
                 ];
                 e.extend(
@@ -235,6 +242,38 @@ pub fn soundscape(s: &Settings) -> Pipeline {
             output: None,
             video: false,
             deadline: deadline(1800, 600),
+            semaphore: None,
+        },
+        Step {
+            name: "extract-samples",
+            binary: "extract-samples",
+            args: vec![
+                flag(
+                    "detections",
+                    Text::Join(vec![unit_dir(), Text::lit("/detections.parquet")]),
+                ),
+                flag("rules", Text::Param("extract-rules")),
+                flag(
+                    "out",
+                    Text::Join(vec![Text::Param("extract-dir"), Text::lit("/"), Text::Unit]),
+                ),
+            ],
+            env: vec![go_on_after_partial_failures()],
+            depends: vec!["compute-embeddings"],
+            level: Level::Unit,
+            when: Some(Condition::All(vec![
+                Condition::Set("model"),
+                Condition::Set("extract-rules"),
+            ])),
+            resources: Resources {
+                cpu: "1",
+                memory: "256Mi",
+                memory_limit: "1Gi",
+            },
+            retry: Some(ON_ERROR),
+            output: None,
+            video: false,
+            deadline: deadline(1800, 120),
             semaphore: None,
         },
         Step {

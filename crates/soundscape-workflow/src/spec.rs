@@ -53,13 +53,14 @@ pub enum Condition {
     /// The parameter is not empty.
     Set(&'static str),
     Any(Vec<Condition>),
+    All(Vec<Condition>),
 }
 
 impl Condition {
     pub fn params(&self) -> Vec<&'static str> {
         match self {
             Condition::Set(p) => vec![p],
-            Condition::Any(c) => c.iter().flat_map(Condition::params).collect(),
+            Condition::Any(c) | Condition::All(c) => c.iter().flat_map(Condition::params).collect(),
         }
     }
 }
@@ -190,6 +191,12 @@ pub struct Settings {
     pub tolerations: Vec<Toleration>,
     /// PriorityClass of the pods.
     pub priority_class: Option<String>,
+    /// When the CronWorkflow runs the pipeline over the stream chunks of the day before
+    /// (cron format), and in which time zone.
+    pub schedule: String,
+    pub timezone: String,
+    /// The folder capture-stream writes its chunks into (deploy/capture-stream.yaml).
+    pub streams_dir: String,
 }
 
 /// A Kubernetes toleration: `key[=value]:effect` on the command line.
@@ -249,6 +256,9 @@ impl Default for Settings {
             node_selector: BTreeMap::new(),
             tolerations: Vec::new(),
             priority_class: None,
+            schedule: "30 0 * * *".into(),
+            timezone: "UTC".into(),
+            streams_dir: "/shared_volume/streams".into(),
         }
     }
 }

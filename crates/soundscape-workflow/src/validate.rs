@@ -1,5 +1,5 @@
-//! Validation of rendered manifests against the vendored Argo Workflows v4.1.2 JSON schema and
-//! the CRDs' OpenAPI schemas (`schema/`), in strict mode: an object schema that lists its
+//! Validation of rendered manifests (Workflow, WorkflowTemplate, CronWorkflow) against the
+//! vendored Argo Workflows v4.1.2 JSON schema and the CRDs' OpenAPI schemas (`schema/`), in strict mode: an object schema that lists its
 //! properties rejects any other field (as `kubectl --validate=strict` does), except where the
 //! CRD keeps unknown fields on purpose (`x-kubernetes-preserve-unknown-fields`).
 
@@ -51,6 +51,8 @@ struct Validators {
     template: Validator,
     crd_workflow: Validator,
     crd_template: Validator,
+    cron: Validator,
+    crd_cron: Validator,
 }
 
 /// A validator of one definition of the JSON schema.
@@ -70,11 +72,15 @@ fn validators() -> &'static Validators {
         strict(&mut crd_w);
         let mut crd_t = gunzip(include_bytes!("../schema/crd-workflowtemplates.json.gz"));
         strict(&mut crd_t);
+        let mut crd_c = gunzip(include_bytes!("../schema/crd-cronworkflows.json.gz"));
+        strict(&mut crd_c);
         Validators {
             workflow: definition(&schema, "Workflow"),
             template: definition(&schema, "WorkflowTemplate"),
             crd_workflow: build(&crd_w),
             crd_template: build(&crd_t),
+            cron: definition(&schema, "CronWorkflow"),
+            crd_cron: build(&crd_c),
         }
     })
 }
@@ -85,9 +91,10 @@ pub fn problems(manifest: &Value) -> Vec<String> {
     let (schema, crd) = match manifest["kind"].as_str() {
         Some("Workflow") => (&v.workflow, &v.crd_workflow),
         Some("WorkflowTemplate") => (&v.template, &v.crd_template),
+        Some("CronWorkflow") => (&v.cron, &v.crd_cron),
         other => {
             return vec![format!(
-                "kind {other:?} is neither Workflow nor WorkflowTemplate"
+                "kind {other:?} is not Workflow, WorkflowTemplate or CronWorkflow"
             )]
         }
     };

@@ -192,3 +192,90 @@ fn committed_argo_files_equal_a_fresh_render() {
         );
     }
 }
+
+/// The CronWorkflow over the stream chunks: valid, runs the template over the day before the
+/// schedule with the chunk folders' layout, never two at once; the extraction step is in the
+/// template, taken only when a model and a rules file are named; a broken one is refused.
+#[test]
+fn the_streams_cron_workflow_is_valid_and_runs_the_day_before() {
+    let s = Settings {
+        schedule: "15 1 * * *".into(),
+        timezone: "America/Mexico_City".into(),
+        ..Default::default()
+    };
+    let p = soundscape(&s);
+    let c = argo::cron_workflow(
+        &p,
+        &[
+            ("model".into(), "birdnet-v2.4".into()),
+            ("extract-rules".into(), "/shared_volume/rules.json".into()),
+        ],
+    );
+    assert_eq!(validate::problems(&c), Vec::<String>::new());
+    let spec = &c["spec"];
+    assert_eq!(spec["schedules"], json!(["15 1 * * *"]));
+    assert_eq!(spec["timezone"], "America/Mexico_City");
+    assert_eq!(spec["concurrencyPolicy"], "Forbid");
+    assert_eq!(
+        spec["workflowSpec"]["workflowTemplateRef"]["name"],
+        "soundscape"
+    );
+    let params: std::collections::BTreeMap<String, String> = spec["workflowSpec"]["arguments"]
+        ["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().to_string(),
+                v["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(params["source"], "/shared_volume/streams");
+    assert_eq!(params["layout"], argo::STREAMS_LAYOUT);
+    assert_eq!(params["from"], argo::DAY_BEFORE_SCHEDULE);
+    assert_eq!(params["to"], argo::DAY_BEFORE_SCHEDULE);
+    assert!(params["work-dir"].ends_with(argo::DAY_BEFORE_SCHEDULE));
+    assert_eq!(params["model"], "birdnet-v2.4");
+    // Every parameter it sets is one of the template's.
+    for k in params.keys() {
+        assert!(p.param(k).is_some(), "{k} is not a template parameter");
+    }
+    let t = argo::workflow_template(&p);
+    let templates = t["spec"]["templates"].as_array().unwrap();
+    let ex = templates
+        .iter()
+        .find(|t| t["name"] == "extract-samples")
+        .expect("the extraction step");
+    let args: Vec<&str> = ex["container"]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(
+        &"--detections={{workflow.parameters.results-dir}}/{{inputs.parameters.unit}}/detections.parquet"
+    ), "{args:?}");
+    let unit_dag = templates.iter().find(|t| t["name"] == "unit").unwrap();
+    let task = unit_dag["dag"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "extract-samples")
+        .unwrap();
+    assert_eq!(
+        task["when"],
+        "('{{workflow.parameters.model}}' != '') && ('{{workflow.parameters.extract-rules}}' != '')"
+    );
+    assert!(task["depends"]
+        .as_str()
+        .unwrap()
+        .contains("compute-embeddings"));
+    let mut bad = c.clone();
+    bad["spec"]["schedules"] = json!(["every day"]);
+    assert!(!validate::problems(&bad).is_empty());
+    let mut bad = c;
+    bad["spec"]["concurrencyPolicy"] = json!("Never");
+    assert!(!validate::problems(&bad).is_empty());
+}

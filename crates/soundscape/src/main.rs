@@ -87,6 +87,15 @@ struct RenderArgs {
     /// PriorityClass of the pods.
     #[arg(long)]
     priority_class: Option<String>,
+    /// When the CronWorkflow runs over the stream chunks of the day before (cron format).
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Time zone of the schedule and of "the day before".
+    #[arg(long)]
+    timezone: Option<String>,
+    /// Folder capture-stream writes its chunks into, on the shared volume.
+    #[arg(long)]
+    streams_dir: Option<String>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -227,6 +236,10 @@ fn run(a: &RunArgs) -> anyhow::Result<u8> {
         "dataset-dir".into(),
         out.join("dataset").display().to_string(),
     );
+    params.insert(
+        "extract-dir".into(),
+        out.join("samples").display().to_string(),
+    );
     // A local folder has no fixed layout unless asked for.
     params.insert("layout".into(), String::new());
     p.check_params(&a.set).map_err(anyhow::Error::msg)?;
@@ -294,6 +307,15 @@ fn render(a: &RenderArgs) -> anyhow::Result<u8> {
     s.node_selector.extend(a.node_selector.iter().cloned());
     s.tolerations.extend(a.tolerations.iter().cloned());
     s.priority_class.clone_from(&a.priority_class);
+    for (slot, given) in [
+        (&mut s.schedule, &a.schedule),
+        (&mut s.timezone, &a.timezone),
+        (&mut s.streams_dir, &a.streams_dir),
+    ] {
+        if let Some(v) = given {
+            slot.clone_from(v);
+        }
+    }
     let files = argo::files(&soundscape(&s)).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
     for (name, yaml) in files {

@@ -84,7 +84,8 @@ fn twenty_thousand_units_fit_one_workflow() {
     ids.dedup();
     assert_eq!(ids.len(), 20_000, "every unit in one batch exactly");
 
-    // Every step enabled (a model, both upload targets), one pod in ten retried once.
+    // Every step enabled (a model, sample extraction, both upload targets), one pod in ten
+    // retried once.
     let e = estimate(&soundscape(&Settings::default()), &plan, 0.1);
     eprintln!("{e:?}");
     assert!(e.nodes < 1_500, "{} Argo nodes", e.nodes);
@@ -93,11 +94,11 @@ fn twenty_thousand_units_fit_one_workflow() {
         "Workflow object of {} bytes",
         e.object_bytes
     );
-    // The count is Argo's: the main DAG, a task group, per batch a DAG and five steps of a
+    // The count is Argo's: the main DAG, a task group, per batch a DAG and six steps of a
     // retry node and a pod, the run-wide steps likewise, and the retried pods.
     assert_eq!(
         e.nodes,
-        1 + 2 + 2 + 1 + 100 * (1 + 5 * 2) + 2 + (e.pods - 503)
+        1 + 2 + 2 + 1 + 100 * (1 + 6 * 2) + 2 + (e.pods - 603)
     );
 }
 
