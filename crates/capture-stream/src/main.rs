@@ -54,6 +54,18 @@ struct Args {
     /// Check the sources file, list the sources and exit (nothing is captured or written).
     #[arg(long)]
     check: bool,
+    /// Live detections: a settings file naming the model (or Tidzam's selector and experts)
+    /// to run on every window of every channel (docs/streams.md#live-detections).
+    #[arg(long, env = "SOUNDSCAPE_DETECT", help_heading = "Live detections")]
+    detect: Option<PathBuf>,
+    /// Folder of the models.
+    #[arg(
+        long,
+        env = "SOUNDSCAPE_MODELS",
+        default_value = "models",
+        help_heading = "Live detections"
+    )]
+    models_dir: PathBuf,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -78,6 +90,20 @@ fn run(args: &Args) -> anyhow::Result<u8> {
             };
             println!("  {}: {} ({mode}, {channels})", s.name, s.url);
         }
+        if let Some(p) = &args.detect {
+            let m = soundscape_live::config::Models::load(p, &args.models_dir)
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "{}: live detections with {} ({} Hz, windows of {} samples every {}; {} experts; licence: {})",
+                p.display(),
+                m.config.selector,
+                m.rate,
+                m.window,
+                m.hop,
+                m.experts.len(),
+                m.selector.manifest.licence
+            );
+        }
         return Ok(0);
     }
     if file.sources.is_empty() {
@@ -92,7 +118,20 @@ fn run(args: &Args) -> anyhow::Result<u8> {
     settings.stall_timeout = seconds("stall-timeout", args.stall_timeout)?;
     settings.backoff_max = seconds("max-backoff", args.max_backoff)?.max(settings.backoff_min);
     settings.flac_level = args.flac_level;
-    let report = service::run(&file, settings, args.http, seconds("grace", args.grace)?)?;
+    let detect = match &args.detect {
+        Some(p) => Some(
+            soundscape_live::config::Models::load(p, &args.models_dir)
+                .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
+    let report = service::run(
+        &file,
+        settings,
+        args.http,
+        seconds("grace", args.grace)?,
+        detect,
+    )?;
     for s in &report.sources {
         tracing::info!(
             source = %s.outcome.name,

@@ -656,6 +656,151 @@ fn sigterm_flushes_the_open_chunk_and_the_endpoints_answer() {
     );
 }
 
+/// Live detections with the tiny test model (1 s windows of 16 kHz, softmax over tone_1k,
+/// tone_3k, nyquist): a stream whose left channel turns from 1 kHz to 3 kHz at 4 s and whose
+/// right channel is 3 kHz throughout, sent four times faster than real time. A real HTTP
+/// client reads the Server-Sent Events of `/events`; they carry each window's channel, time,
+/// predictions and result, the same as `detections.jsonl`.
+#[test]
+fn live_detections_reach_a_server_sent_events_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    soundscape_embed::testmodel::write(&models.join(soundscape_embed::testmodel::NAME)).unwrap();
+    let detect = dir.path().join("detect.json");
+    std::fs::write(
+        &detect,
+        serde_json::json!({"selector": soundscape_embed::testmodel::NAME, "margin": 0.3})
+            .to_string(),
+    )
+    .unwrap();
+    let seconds = 8.0;
+    let path = dir.path().join("tones.ogg");
+    // Cosines: the test model's classes are correlations with cosines from each window's start.
+    let left = "aevalsrc=0.5*cos(2*PI*1000*t):s=16000:d=4[a];aevalsrc=0.5*cos(2*PI*3000*t):s=16000:d=4[b];[a][b]concat=n=2:v=0:a=1[l]";
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono:d=0.01"])
+        .args([
+            "-filter_complex",
+            &format!("{left};aevalsrc=0.5*cos(2*PI*3000*t):s=16000:d=8[r];[l][r]join=inputs=2:channel_layout=stereo[out]"),
+        ])
+        .args(["-map", "[out]", "-c:a", "libvorbis", "-q:a", "6"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let port = free_port();
+    let http = format!("127.0.0.1:{port}");
+    // The stream's server is not up yet: the subscriber connects first, the capture retries.
+    let stream_port = free_port();
+    let url = format!("http://127.0.0.1:{stream_port}/live");
+    let sources = serde_json::json!({"sources": [{"name": "pond", "url": url, "permanent": true}]});
+    let cap = Capture::start(
+        dir.path(),
+        sources,
+        &[
+            "--chunk-seconds",
+            "86400",
+            "--http",
+            &http,
+            "--detect",
+            detect.to_str().unwrap(),
+            "--models-dir",
+            models.to_str().unwrap(),
+            "--max-backoff",
+            "0.5",
+        ],
+    );
+    let out = cap.out.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let events_url = format!("http://{http}/events");
+    let mut resp = None;
+    wait_for("the events endpoint", 20, || {
+        resp = rt.block_on(client.get(&events_url).send()).ok();
+        resp.is_some()
+    });
+    let mut resp = resp.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let listener = TcpListener::bind(("127.0.0.1", stream_port)).unwrap();
+    let mut server = StreamServer {
+        port: stream_port,
+        state: Arc::new(ServerState {
+            bytes_per_sec: std::fs::metadata(&path).unwrap().len() as f64 / seconds * 4.0,
+            bytes: std::fs::read(&path).unwrap(),
+            mime: "audio/ogg",
+            plans: Mutex::new(VecDeque::new()),
+            up: AtomicBool::new(false),
+            completed: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
+        }),
+        accept: None,
+    };
+    server.listen(listener);
+    // Read events until both channels have had their eight windows.
+    let mut events: Vec<Value> = Vec::new();
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while events.iter().filter(|e| e["type"] == "detection").count() < 16 {
+        assert!(Instant::now() < deadline, "events so far: {events:?}");
+        let chunk = rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(5), resp.chunk()).await })
+            .ok()
+            .and_then(|c| c.ok())
+            .flatten();
+        if let Some(bytes) = chunk {
+            text.push_str(std::str::from_utf8(&bytes).unwrap());
+        }
+        while let Some(i) = text.find("\n\n") {
+            let block: String = text.drain(..i + 2).collect();
+            for line in block.lines() {
+                if let Some(data) = line.strip_prefix("data:") {
+                    events.push(serde_json::from_str(data.trim()).unwrap());
+                }
+            }
+        }
+    }
+    let of = |c: u64| -> Vec<&Value> { events.iter().filter(|e| e["channel"] == c).collect() };
+    let (left, right) = (of(0), of(1));
+    assert_eq!(left.len(), 8, "{left:?}");
+    assert_eq!(right.len(), 8, "{right:?}");
+    let t0 = micros(&left[0]["time"]);
+    for (k, e) in left.iter().enumerate() {
+        assert_eq!(e["source"], "pond");
+        assert_eq!(micros(&e["time"]) - t0, k as i64 * 1_000_000, "{e}");
+        assert_eq!(micros(&e["end"]) - micros(&e["time"]), 1_000_000);
+        let want = if k < 4 { "tone_1k" } else { "tone_3k" };
+        assert_eq!(e["result"], want, "window {k}: {e}");
+        let p = e["predictions"][want].as_f64().unwrap();
+        assert!(p > 0.6, "{e}");
+    }
+    assert!(right.iter().all(|e| e["result"] == "tone_3k"), "{right:?}");
+    let (code, err) = cap.terminate();
+    assert_eq!(code, 0, "{err}");
+    // The file has every event the client read, in the same words.
+    let lines: Vec<Value> = std::fs::read_to_string(out.join("detections.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for e in &events {
+        assert!(lines.contains(e), "{e} not in detections.jsonl");
+    }
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("capture_report.json")).unwrap()).unwrap();
+    assert!(
+        report["live"]["windows"].as_u64().unwrap() >= 16,
+        "{report}"
+    );
+    assert_eq!(report["live"]["dropped_blocks"], 0);
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

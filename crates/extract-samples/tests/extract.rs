@@ -198,6 +198,20 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// extract-samples over `table` with `rules` into `out`, and more arguments.
+fn extract(table: &Path, rules: &Path, out: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "--detections",
+        table.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| {
@@ -273,14 +287,7 @@ fn rules_on_a_table_of_known_counts_give_the_expected_clips() {
     )
     .unwrap();
     let out = tmp.path().join("clips");
-    let (code, stdout, stderr) = run(&[
-        "--detections",
-        table.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) = extract(&table, &rules, &out, &[]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
 
     // Robins on channel 0 only (channel 1's fall to no rule: the raven rule's classes differ).
@@ -387,14 +394,7 @@ fn rules_on_a_table_of_known_counts_give_the_expected_clips() {
     let ledger = std::fs::read_to_string(out.join("extracted.jsonl")).unwrap();
     assert_eq!(ledger.lines().count(), 82);
     let before = walk(&out);
-    let (code, stdout, stderr) = run(&[
-        "--detections",
-        table.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) = extract(&table, &rules, &out, &[]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("82 decided before"), "{stdout}");
     assert_eq!(
@@ -415,14 +415,7 @@ fn rules_on_a_table_of_known_counts_give_the_expected_clips() {
 
     // Deterministic under the seed: another folder, the same clips; another seed, other ravens.
     let out2 = tmp.path().join("clips2");
-    let (code, ..) = run(&[
-        "--detections",
-        table.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--out",
-        out2.to_str().unwrap(),
-    ]);
+    let (code, ..) = extract(&table, &rules, &out2, &[]);
     assert_eq!(code, 0);
     let names = |d: &Path| {
         files(&d.join("unchecked").join(RAVEN), "wav")
@@ -432,16 +425,7 @@ fn rules_on_a_table_of_known_counts_give_the_expected_clips() {
     };
     assert_eq!(names(&out), names(&out2));
     let out3 = tmp.path().join("clips3");
-    let (code, ..) = run(&[
-        "--detections",
-        table.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--out",
-        out3.to_str().unwrap(),
-        "--seed",
-        "12",
-    ]);
+    let (code, ..) = extract(&table, &rules, &out3, &["--seed", "12"]);
     assert_eq!(code, 0);
     assert_ne!(names(&out), names(&out3));
 }
@@ -487,16 +471,12 @@ fn auto_rate_balances_against_the_stored_clips() {
         r#"{"rules": [{"classes": ["*"], "rate": "auto", "length": 1}]}"#,
     )
     .unwrap();
-    let (code, stdout, stderr) = run(&[
-        "--detections",
-        table.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--input",
-        tmp.path().join("in").to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) = extract(
+        &table,
+        &rules,
+        &out,
+        &["--input", tmp.path().join("in").to_str().unwrap()],
+    );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     // Robins are taken with certainty while at or below the mean of the two classes: from 10
     // to 30 stored, the first 20 detections all go in.
@@ -539,16 +519,8 @@ fn missing_and_broken_recordings_fail_alone() {
     std::fs::write(&rules, r#"{"rules": [{"classes": ["*"], "length": 1}]}"#).unwrap();
     let out = tmp.path().join("clips");
     let input = tmp.path().join("in");
-    let (code, stdout, stderr) = run(&[
-        "--detections",
-        table.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) =
+        extract(&table, &rules, &out, &["--input", input.to_str().unwrap()]);
     assert_eq!(code, 3, "{stdout}\n{stderr}");
     let report = json(&out.join("extract_report.json"));
     // The header of site-a says 60 s: a clip asked for past the end is moved to end with it,
@@ -593,16 +565,7 @@ fn missing_and_broken_recordings_fail_alone() {
     // The failures are not in the ledger: a rerun tries them again.
     let ledger = std::fs::read_to_string(out.join("extracted.jsonl")).unwrap();
     assert_eq!(ledger.lines().count(), 5);
-    let (code, ..) = run(&[
-        "--detections",
-        table.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let (code, ..) = extract(&table, &rules, &out, &["--input", input.to_str().unwrap()]);
     assert_eq!(code, 3);
     let report = json(&out.join("extract_report.json"));
     assert_eq!(
@@ -623,25 +586,11 @@ fn nothing_to_do_and_usage() {
     let rules = tmp.path().join("rules.json");
     std::fs::write(&rules, r#"{"rules": [{"classes": ["Nothing*"]}]}"#).unwrap();
     let out = tmp.path().join("clips");
-    let (code, stdout, _) = run(&[
-        "--detections",
-        table.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, stdout, _) = extract(&table, &rules, &out, &[]);
     assert_eq!(code, 0);
     assert!(stdout.contains("nothing to extract"), "{stdout}");
     std::fs::write(&rules, r#"{"rules": [{"classes": ["*"], "rate": 2}]}"#).unwrap();
-    let (code, _, stderr) = run(&[
-        "--detections",
-        table.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = extract(&table, &rules, &out, &[]);
     assert_eq!(code, 1);
     assert!(stderr.contains("probability"), "{stderr}");
     let (code, ..) = run(&["--rules", rules.to_str().unwrap()]);

@@ -547,3 +547,22 @@ pub fn first_picture(
     let wins = img.windows(&pic).map_err(AnalyzeError::Model)?;
     Ok((pic, wins))
 }
+
+/// The activated scores of one window of audio at the model's rate (a windowed front end's
+/// model, with batch 1): what live detection runs on each window of a stream.
+pub fn window_scores(model: &Model, window: &[f32], sensitivity: f32) -> Result<Vec<f32>, String> {
+    let fe = model.front_end.window().ok_or_else(|| {
+        format!(
+            "{}: an image model cannot run on live windows",
+            model.manifest.name
+        )
+    })?;
+    let mut input = vec![0.0; fe.len() * model.network.batch()];
+    fe.compute(window, &mut input[..fe.len()]);
+    let out = model
+        .network
+        .run(&mut input, 1, &model.manifest.input.shape)?;
+    let mut s = out.scores.into_iter().next().unwrap_or_default();
+    activate(&model.manifest.activation, sensitivity, &mut s);
+    Ok(s)
+}

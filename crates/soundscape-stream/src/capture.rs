@@ -142,6 +142,7 @@ pub fn spawn(
     last_end: Option<Micros>,
     metrics: Arc<SourceMetrics>,
     stop: Arc<Stop>,
+    live: Option<soundscape_live::LiveTap>,
 ) -> std::io::Result<JoinHandle<SourceOutcome>> {
     // About a second of 20 ms blocks in flight.
     let (tx, rx) = sync_channel(64);
@@ -160,6 +161,7 @@ pub fn spawn(
         .name(format!("chunk-{}", source.name))
         .spawn(move || {
             let mut c = Chunker::new(source, settings, index, last_end, metrics);
+            c.live = live;
             c.run(&rx, &stop);
             c.outcome()
         })
@@ -355,6 +357,8 @@ struct Session {
     bits: u32,
     /// Kept channels, in the stream's numbering.
     keep: Vec<usize>,
+    /// The same, for the live detector.
+    keep_shared: Arc<[usize]>,
     /// Where the open chunks began (session samples), if any are open.
     chunk_from: Option<u64>,
     chunks: Vec<OpenChunk>,
@@ -383,6 +387,9 @@ struct Chunker {
     scratch: Vec<f32>,
     failures: Vec<String>,
     outcome: &'static str,
+    /// The live detector's queue, when detections are on.
+    live: Option<soundscape_live::LiveTap>,
+    name_shared: Arc<str>,
 }
 
 impl Chunker {
@@ -394,6 +401,8 @@ impl Chunker {
         metrics: Arc<SourceMetrics>,
     ) -> Chunker {
         Chunker {
+            name_shared: Arc::from(source.name.as_str()),
+            live: None,
             source,
             settings,
             index,
@@ -527,6 +536,7 @@ impl Chunker {
             timeline,
             channels,
             bits,
+            keep_shared: Arc::from(keep.as_slice()),
             keep,
             chunk_from: None,
             chunks: Vec::new(),
@@ -551,6 +561,20 @@ impl Chunker {
             self.begin(channels, rate);
         }
         let frames = samples.len() / channels;
+        if let Some(live) = &self.live {
+            let s = self.session.as_ref().expect("session begun");
+            live.send(
+                soundscape_live::LiveMsg::Audio {
+                    source: self.name_shared.clone(),
+                    start_us: s.timeline.time_at(s.timeline.position()),
+                    rate,
+                    channels,
+                    keep: s.keep_shared.clone(),
+                    samples: samples.to_vec(),
+                },
+                !self.source.permanent,
+            );
+        }
         let mut off = 0;
         while off < frames {
             let s = self.session.as_ref().expect("session begun");
@@ -690,6 +714,14 @@ impl Chunker {
         self.close_chunks();
         if let Some(s) = self.session.take() {
             self.last_end = Some(s.timeline.end());
+            if let Some(live) = &self.live {
+                live.send(
+                    soundscape_live::LiveMsg::Reset {
+                        source: self.name_shared.clone(),
+                    },
+                    !self.source.permanent,
+                );
+            }
         }
     }
 

@@ -4,10 +4,13 @@
 //! `GET /health` answers `200` with a JSON summary while the process runs (`status` is `ok`
 //! when every source that is still expected to deliver does, `degraded` otherwise: a liveness
 //! probe should not restart the capture because a microphone's server is down).
-//! `GET /metrics` gives the Prometheus text format ([`crate::metrics`]).
+//! `GET /metrics` gives the Prometheus text format ([`crate::metrics`]). With live detections,
+//! `GET /events` streams every detection as a Server-Sent Event (the JSON of one line of
+//! `detections.jsonl`), and the detector's thread runs beside the sources'.
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +39,17 @@ pub struct Report {
     pub stopped_by: String,
     pub chunk_seconds: u32,
     pub sources: Vec<SourceReport>,
+    /// The live detector's work, when detections were on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveReport {
+    pub windows: u64,
+    pub dropped_blocks: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +65,7 @@ impl Report {
         self.sources
             .iter()
             .any(|s| s.outcome.outcome == "failed" || !s.outcome.failures.is_empty())
+            || self.live.as_ref().is_some_and(|l| l.note.is_some())
     }
 }
 
@@ -59,6 +74,40 @@ struct Shared {
     sources: Arc<Vec<Arc<SourceMetrics>>>,
     started: i64,
     stop: Arc<Stop>,
+    /// The detections' broadcast and the detector's counters, when detections are on.
+    events: Option<tokio::sync::broadcast::Sender<String>>,
+    /// Windows classified and blocks dropped by the detector.
+    live: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
+}
+
+async fn get_events(AxState(s): AxState<Shared>) -> axum::response::Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(tx) = &s.events else {
+        return (
+            axum::http::StatusCode::NOT_FOUND,
+            "live detections are off (start capture-stream with --detect)\n",
+        )
+            .into_response();
+    };
+    let stream = futures::stream::unfold(tx.subscribe(), |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(line) => {
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(Event::default().data(line)),
+                        rx,
+                    ))
+                }
+                // A slow subscriber loses the oldest events; the file has them all.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 #[derive(Serialize)]
@@ -92,12 +141,22 @@ async fn get_health(AxState(s): AxState<Shared>) -> Json<Health> {
 }
 
 async fn get_metrics(AxState(s): AxState<Shared>) -> impl IntoResponse {
+    let mut text = prometheus(&s.sources);
+    if let Some((windows, dropped)) = &s.live {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (name, help, v) in [
+            ("soundscape_capture_live_windows_total", "Windows the live detector classified.", windows.load(Relaxed)),
+            ("soundscape_capture_live_dropped_blocks_total", "Decoded blocks the live detector could not take (its windows are reported skipped).", dropped.load(Relaxed)),
+        ] {
+            text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        prometheus(&s.sources),
+        text,
     )
 }
 
@@ -109,6 +168,7 @@ pub fn run(
     settings: Settings,
     http: Option<SocketAddr>,
     grace: Duration,
+    detect: Option<soundscape_live::config::Models>,
 ) -> anyhow::Result<Report> {
     let out = settings.out.clone();
     std::fs::create_dir_all(&out)
@@ -128,10 +188,25 @@ pub fn run(
         .iter()
         .map(|s| Arc::new(SourceMetrics::new(&s.name, s.permanent)))
         .collect();
+    // The detector first: its models are loaded already, its file must open.
+    let (events, live) = match detect {
+        Some(models) => {
+            let (tx, _) = tokio::sync::broadcast::channel(soundscape_live::events::BROADCAST_DEPTH);
+            let sink = soundscape_live::events::Sink::open(&out, tx.clone())
+                .map_err(anyhow::Error::msg)?;
+            let (tap, handle) = soundscape_live::Detector::spawn(models, sink)?;
+            (Some(tx), Some((tap, handle)))
+        }
+        None => (None, None),
+    };
     let shared = Shared {
         sources: Arc::new(metrics.clone()),
         started,
         stop: stop.clone(),
+        events,
+        live: live
+            .as_ref()
+            .map(|(t, _)| (t.windows.clone(), t.dropped.clone())),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -158,6 +233,7 @@ pub fn run(
         let app = Router::new()
             .route("/health", get(get_health))
             .route("/metrics", get(get_metrics))
+            .route("/events", get(get_events))
             .with_state(shared.clone());
         tracing::info!(addr = %listener.local_addr()?, "serving /health and /metrics");
         runtime.spawn(async move {
@@ -177,6 +253,7 @@ pub fn run(
             ends.get(&source.name).copied(),
             m.clone(),
             stop.clone(),
+            live.as_ref().map(|(t, _)| t.clone()),
         )?;
         handles.push((source.name.clone(), h));
     }
@@ -222,6 +299,23 @@ pub fn run(
             Err(_) => break,
         }
     }
+    // The detector ends when the last queue handle is gone: it finishes what is queued.
+    let mut live_note = None;
+    let mut live_counts = None;
+    if let Some((tap, handle)) = live {
+        live_counts = Some((tap.windows.clone(), tap.dropped.clone()));
+        drop(tap);
+        while !handle.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if handle.is_finished() {
+            let _ = handle.join();
+        } else {
+            live_note = Some(format!(
+                "the live detector did not finish its queue within {grace:?}"
+            ));
+        }
+    }
     let sources = metrics
         .iter()
         .map(|m| {
@@ -246,6 +340,11 @@ pub fn run(
         stopped_by: stopped_by.to_string(),
         chunk_seconds: settings.chunk_seconds,
         sources,
+        live: live_counts.map(|(w, d)| LiveReport {
+            windows: w.load(Ordering::Relaxed),
+            dropped_blocks: d.load(Ordering::Relaxed),
+            note: live_note,
+        }),
     };
     write_report(&out, &report)?;
     runtime.shutdown_timeout(Duration::from_millis(200));

@@ -6,7 +6,9 @@
 //! from a file as fast as it can (decoding, splitting into mono channels, FLAC encoding of
 //! every channel, the index), and divides the process's CPU time (`wait4`) by the audio's
 //! duration: 0.25 means a quarter of a core keeps up with the live stream. The capture is
-//! limited to one core (`taskset`) when available. Run it with `just bench-capture`.
+//! limited to one core (`taskset`) when available. With `--detect MODEL` every channel also
+//! goes through the live detector (a file is read once, so the capture waits for it and no
+//! window is dropped: the figure is the whole cost). Run it with `just bench-capture`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -43,6 +45,12 @@ struct Args {
     /// Folder of the release binaries.
     #[arg(long, default_value = "target/release")]
     bin_dir: PathBuf,
+    /// Also run live detections with this model (e.g. birdnet-v2.4) on every channel.
+    #[arg(long)]
+    detect: Option<String>,
+    /// Folder of the models (for --detect).
+    #[arg(long, default_value = "models")]
+    models_dir: PathBuf,
 }
 
 fn main() -> Result<()> {
@@ -100,9 +108,17 @@ fn main() -> Result<()> {
         serde_json::json!({"sources": [{"name": "site", "url": stream.to_str().unwrap()}]})
             .to_string(),
     )?;
+    let detect = match &args.detect {
+        Some(model) => {
+            let f = dir.path().join("detect.json");
+            std::fs::write(&f, serde_json::json!({"selector": model}).to_string())?;
+            Some(f)
+        }
+        None => None,
+    };
     let taskset = Command::new("taskset").arg("--version").output().is_ok();
     println!(
-        "capture-stream: {} channels of 48 kHz Opus at {} kbit/s each, {} s, {} s chunks{}",
+        "capture-stream: {} channels of 48 kHz Opus at {} kbit/s each, {} s, {} s chunks{}{}",
         args.channels,
         args.kbps,
         args.seconds,
@@ -111,6 +127,10 @@ fn main() -> Result<()> {
             ", one core (taskset -c 0)"
         } else {
             ""
+        },
+        match &args.detect {
+            Some(m) => format!(", live detections with {m} on every channel"),
+            None => String::new(),
         }
     );
     println!("flac level | CPU s | share of one core at real time | FLAC MB per channel-hour");
@@ -134,9 +154,26 @@ fn main() -> Result<()> {
                 .args(["--chunk-seconds", &args.chunk_seconds.to_string()])
                 .args(["--flac-level", &level.to_string(), "--no-progress"])
                 .env("RUST_LOG", "warn");
+            if let Some(f) = &detect {
+                cmd.arg("--detect")
+                    .arg(f)
+                    .arg("--models-dir")
+                    .arg(&args.models_dir);
+            }
             let (code, _wall, cpu, _rss) = measured(&mut cmd)?;
             if code != 0 {
                 bail!("capture-stream exited with {code}");
+            }
+            if detect.is_some() {
+                let report: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(out.join("capture_report.json"))?)?;
+                let windows = report["live"]["windows"].as_u64().unwrap_or(0);
+                if windows == 0 || report["live"]["dropped_blocks"] != 0 {
+                    bail!(
+                        "the live detector did not see every window: {}",
+                        report["live"]
+                    );
+                }
             }
             best = best.min(cpu);
             let bytes: u64 = walkdir::WalkDir::new(&out)
