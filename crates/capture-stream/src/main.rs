@@ -66,6 +66,10 @@ struct Args {
         help_heading = "Live detections"
     )]
     models_dir: PathBuf,
+    /// Cut clips of the live detections by the rules of extract-samples (docs/extract.md)
+    /// into OUT/<dst>/<class>/ (needs --detect).
+    #[arg(long, requires = "detect", help_heading = "Live detections")]
+    extract_rules: Option<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -131,6 +135,10 @@ fn run(args: &Args) -> anyhow::Result<u8> {
         args.http,
         seconds("grace", args.grace)?,
         detect,
+        match &args.extract_rules {
+            Some(p) => Some(soundscape_live::ExtractRules::read(p).map_err(anyhow::Error::msg)?),
+            None => None,
+        },
     )?;
     for s in &report.sources {
         tracing::info!(

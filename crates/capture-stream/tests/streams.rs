@@ -673,6 +673,13 @@ fn live_detections_reach_a_server_sent_events_client() {
             .to_string(),
     )
     .unwrap();
+    // Live extraction: half-second clips of the 3 kHz tone, on the right channel only.
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"seed": 3, "rules": [{"classes": ["tone_3k"], "channels": [1], "length": 0.5}]}"#,
+    )
+    .unwrap();
     let seconds = 8.0;
     let path = dir.path().join("tones.ogg");
     // Cosines: the test model's classes are correlations with cosines from each window's start.
@@ -706,6 +713,8 @@ fn live_detections_reach_a_server_sent_events_client() {
             detect.to_str().unwrap(),
             "--models-dir",
             models.to_str().unwrap(),
+            "--extract-rules",
+            rules.to_str().unwrap(),
             "--max-backoff",
             "0.5",
         ],
@@ -799,6 +808,28 @@ fn live_detections_reach_a_server_sent_events_client() {
         "{report}"
     );
     assert_eq!(report["live"]["dropped_blocks"], 0);
+    // One clip per right-channel window, centred on it, with its sidecar; the ledger has each.
+    let clips: Vec<PathBuf> = walk(&out.join("unchecked/tone_3k"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+        .collect();
+    assert_eq!(clips.len(), 8, "{clips:?}");
+    for (k, clip) in clips.iter().enumerate() {
+        let (info, samples) = soundscape_audio::read_mono(clip).unwrap();
+        assert_eq!((info.sample_rate, samples.len()), (16_000, 8_000));
+        let side: Value =
+            serde_json::from_slice(&std::fs::read(clip.with_extension("json")).unwrap()).unwrap();
+        assert_eq!(side["channel"], 1);
+        assert_eq!(side["source"], "pond");
+        let centre = (micros(&side["detection"]["time"]) + micros(&side["detection"]["end"])) / 2;
+        assert_eq!(
+            micros(&side["clip"]["abs_start"]),
+            centre - 250_000,
+            "clip {k}: {side}"
+        );
+    }
+    let ledger = std::fs::read_to_string(out.join("extracted.jsonl")).unwrap();
+    assert_eq!(ledger.lines().count(), 8);
 }
 
 fn free_port() -> u16 {

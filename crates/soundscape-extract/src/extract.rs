@@ -582,7 +582,7 @@ impl State<'_> {
 }
 
 /// Writes a mono WAV file atomically.
-fn write_wav(path: &Path, samples: &[f32], rate: u32, format: Format) -> std::io::Result<()> {
+pub fn write_wav(path: &Path, samples: &[f32], rate: u32, format: Format) -> std::io::Result<()> {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: rate,

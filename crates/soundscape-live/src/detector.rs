@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use soundscape_embed::resample::Converter;
 
 use crate::cascade::{decide, UNKNOWN};
+use crate::clips::{Extractor, Ring};
 use crate::config::Models;
 use crate::events::{Detection, Sink};
 
@@ -105,6 +106,9 @@ pub struct Detector {
     lanes: HashMap<(Arc<str>, usize), Lane>,
     windows: Arc<AtomicU64>,
     lost: Arc<Mutex<Vec<Lost>>>,
+    /// Live extraction and each channel's recent audio, when rules are given.
+    extract: Option<Extractor>,
+    rings: HashMap<(Arc<str>, usize), Ring>,
 }
 
 fn rfc3339(us: i64) -> String {
@@ -115,7 +119,11 @@ fn rfc3339(us: i64) -> String {
 
 impl Detector {
     /// Starts the detector thread; it ends when every [`LiveTap`] is dropped.
-    pub fn spawn(models: Models, sink: Sink) -> std::io::Result<(LiveTap, JoinHandle<()>)> {
+    pub fn spawn(
+        models: Models,
+        sink: Sink,
+        extract: Option<Extractor>,
+    ) -> std::io::Result<(LiveTap, JoinHandle<()>)> {
         let (tx, rx) = sync_channel(QUEUE);
         let tap = LiveTap {
             tx,
@@ -129,6 +137,8 @@ impl Detector {
             lanes: HashMap::new(),
             windows: tap.windows.clone(),
             lost: tap.lost.clone(),
+            extract,
+            rings: HashMap::new(),
         };
         let h = std::thread::Builder::new()
             .name("detect".into())
@@ -158,6 +168,11 @@ impl Detector {
             }
         }
         self.report_lost();
+        if let Some(x) = self.extract.as_mut() {
+            for ((s, c), ring) in self.rings.iter_mut() {
+                x.cut(s, *c, ring, true);
+            }
+        }
     }
 
     /// Reports the stretches the capture dropped, as `skipped` windows of their channels.
@@ -179,9 +194,16 @@ impl Detector {
         }
     }
 
-    /// A source's run ended: its channels' windows start afresh.
+    /// A source's run ended: its channels' windows start afresh, and the clips waiting for
+    /// its audio take what there is.
     fn reset(&mut self, name: &str) {
         self.lanes.retain(|(s, _), _| &**s != name);
+        if let Some(x) = self.extract.as_mut() {
+            for ((s, c), ring) in self.rings.iter_mut().filter(|((s, _), _)| &**s == name) {
+                x.cut(s, *c, ring, true);
+            }
+        }
+        self.rings.retain(|(s, _), _| &**s != name);
     }
 
     fn audio(
@@ -226,6 +248,14 @@ impl Detector {
         let mut out = std::mem::take(&mut lane.buf);
         lane.resampler.push(&lane.scratch, &mut out);
         lane.buf = out;
+        if let Some(x) = &self.extract {
+            self.rings.entry(key.clone()).or_default().push(
+                start_us,
+                rate,
+                &lane.scratch,
+                x.keep_s,
+            );
+        }
         let (w, hop, mrate) = (self.models.window, self.models.hop, self.models.rate as i64);
         while lane.buf.len() >= w {
             let at = lane.t0_us + (lane.start as i64 * 1_000_000) / mrate;
@@ -233,8 +263,19 @@ impl Detector {
             let classes = self.models.classify(&lane.buf[..w])?;
             self.windows.fetch_add(1, Ordering::Relaxed);
             let cfg = &self.models.config;
-            let result = decide(&classes, cfg.margin, cfg.min_score)
-                .map_or(UNKNOWN.to_string(), |i| classes[i].name.clone());
+            let winner = decide(&classes, cfg.margin, cfg.min_score);
+            if let (Some(i), Some(x)) = (winner, &self.extract) {
+                let ring = self.rings.entry(key.clone()).or_default();
+                x.offer(
+                    source,
+                    channel,
+                    (at, end),
+                    &classes[i].name,
+                    classes[i].score,
+                    ring,
+                );
+            }
+            let result = winner.map_or(UNKNOWN.to_string(), |i| classes[i].name.clone());
             let mut order: Vec<usize> = (0..classes.len())
                 .filter(|&i| classes[i].score >= cfg.min_score)
                 .collect();
@@ -259,6 +300,9 @@ impl Detector {
             let drop = hop.min(lane.buf.len());
             lane.buf.drain(..drop);
             lane.start += drop as u64;
+        }
+        if let (Some(x), Some(ring)) = (self.extract.as_mut(), self.rings.get_mut(&key)) {
+            x.cut(source, channel, ring, false);
         }
         Ok(())
     }

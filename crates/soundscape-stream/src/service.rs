@@ -169,6 +169,7 @@ pub fn run(
     http: Option<SocketAddr>,
     grace: Duration,
     detect: Option<soundscape_live::config::Models>,
+    extract_rules: Option<soundscape_live::ExtractRules>,
 ) -> anyhow::Result<Report> {
     let out = settings.out.clone();
     std::fs::create_dir_all(&out)
@@ -194,7 +195,17 @@ pub fn run(
             let (tx, _) = tokio::sync::broadcast::channel(soundscape_live::events::BROADCAST_DEPTH);
             let sink = soundscape_live::events::Sink::open(&out, tx.clone())
                 .map_err(anyhow::Error::msg)?;
-            let (tap, handle) = soundscape_live::Detector::spawn(models, sink)?;
+            let extract = match extract_rules {
+                Some(rules) => {
+                    let window_s = models.window as f64 / models.rate as f64;
+                    Some(
+                        soundscape_live::clips::Extractor::open(rules, &out, window_s)
+                            .map_err(anyhow::Error::msg)?,
+                    )
+                }
+                None => None,
+            };
+            let (tap, handle) = soundscape_live::Detector::spawn(models, sink, extract)?;
             (Some(tx), Some((tap, handle)))
         }
         None => (None, None),
