@@ -47,7 +47,7 @@ bench-video *ARGS:
     cargo build --release -p soundscape-bench --bin video-bench
     ./target/release/video-bench {{ARGS}}
 
-# Benchmark: share of one core capture-stream needs for a live 30-channel 48 kHz Opus stream (decode, split, FLAC chunks).
+# Benchmark: share of one core capture-stream needs for a live 30-channel 48 kHz Opus stream (decode, split, FLAC chunks; add --detect birdnet-v2.4 for live detections).
 bench-capture *ARGS:
     cargo build --release -p capture-stream
     cargo build --release -p soundscape-bench --bin capture-bench
