@@ -103,6 +103,44 @@ impl ClassCounts {
     }
 }
 
+/// How one detection was decided, and the numbers that decided it (for the sidecar).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    pub decision: crate::ledger::Decision,
+    pub probability: f64,
+    pub draw: f64,
+    /// The object filter's border share, when the filter looked (only at what the draw took).
+    pub border: Option<f64>,
+}
+
+/// Decides one detection of `class` under `rule`: the draw against the rule's probability,
+/// then the object filter on its clip. The batch stage and the live capture both decide here.
+pub fn judge(
+    counts: &ClassCounts,
+    rule: &crate::rules::Rule,
+    class: &str,
+    seed: u64,
+    key: &str,
+    samples: &[f32],
+) -> Verdict {
+    use crate::ledger::Decision;
+    let probability = counts.probability(rule.rate, &rule.dst, class);
+    let draw = uniform(seed, key);
+    let taken = draw < probability;
+    let border = (taken && rule.object_filter).then(|| crate::filter::border_share(samples));
+    let decision = match border {
+        _ if !taken => Decision::NotDrawn,
+        Some(share) if !crate::filter::share_passes(share) => Decision::Filtered,
+        _ => Decision::Extracted,
+    };
+    Verdict {
+        decision,
+        probability,
+        draw,
+        border,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

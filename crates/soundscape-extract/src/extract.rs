@@ -12,7 +12,7 @@ use soundscape_core::fsutil::{write_atomic_with, write_json_atomic};
 use soundscape_core::{Outcome, Recording, Status};
 
 use crate::detections::{self, stream_name, Detection};
-use crate::draw::{uniform, ClassCounts};
+use crate::draw::{judge, ClassCounts, Verdict};
 use crate::ledger::{Decision, Entry, Ledger};
 use crate::rules::{Format, Rule, Rules};
 
@@ -499,16 +499,12 @@ impl State<'_> {
         let rule = clip.rule;
         let class = class_folder(&d.label);
         let key = d.key();
-        let probability = self.counts.probability(rule.rate, &rule.dst, &class);
-        let draw = uniform(self.job.seed, &key);
-        let taken = draw < probability;
-        // The filter looks only at what the draw took.
-        let border = (taken && rule.object_filter).then(|| crate::filter::border_share(samples));
-        let decision = match border {
-            _ if !taken => Decision::NotDrawn,
-            Some(share) if !crate::filter::share_passes(share) => Decision::Filtered,
-            _ => Decision::Extracted,
-        };
+        let Verdict {
+            decision,
+            probability,
+            draw,
+            border,
+        } = judge(&self.counts, rule, &class, self.job.seed, &key, samples);
         let mut clip_rel = None;
         if decision == Decision::Extracted {
             let from_s = clip.from as f64 / sr;

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use soundscape_extract::draw::{uniform, ClassCounts};
+use soundscape_extract::draw::{judge, ClassCounts, Verdict};
 use soundscape_extract::extract::{class_folder, write_wav};
 use soundscape_extract::ledger::{Decision, Entry, Ledger};
 use soundscape_extract::rules::{Candidate, Rules};
@@ -167,16 +167,12 @@ impl Extractor {
             return Ok(());
         }
         let class = class_folder(&p.label);
-        let probability = self.counts.probability(rule.rate, &rule.dst, &class);
-        let draw = uniform(self.seed, &key);
-        let taken = draw < probability;
-        let border = (taken && rule.object_filter)
-            .then(|| soundscape_extract::filter::border_share(samples));
-        let decision = match border {
-            _ if !taken => Decision::NotDrawn,
-            Some(s) if !soundscape_extract::filter::share_passes(s) => Decision::Filtered,
-            _ => Decision::Extracted,
-        };
+        let Verdict {
+            decision,
+            probability,
+            draw,
+            border,
+        } = judge(&self.counts, rule, &class, self.seed, &key, samples);
         let time = |us: i64| {
             chrono::DateTime::from_timestamp_micros(us)
                 .unwrap_or_default()
