@@ -12,6 +12,8 @@ use soundscape_extract::extract::{class_folder, write_wav};
 use soundscape_extract::ledger::{Decision, Entry, Ledger};
 use soundscape_extract::rules::{Candidate, Rules};
 
+use crate::events::rfc3339;
+
 /// A clip waiting for its audio.
 #[derive(Debug, Clone)]
 pub struct Pending {
@@ -68,7 +70,6 @@ pub struct Extractor {
     ledger: Ledger,
     /// Seconds of audio each channel keeps: the longest clip and a window.
     pub keep_s: f64,
-    pub clips: u64,
 }
 
 impl Extractor {
@@ -86,7 +87,6 @@ impl Extractor {
             counts,
             ledger,
             keep_s: longest + window_s + 1.0,
-            clips: 0,
         })
     }
 
@@ -173,11 +173,6 @@ impl Extractor {
             draw,
             border,
         } = judge(&self.counts, rule, &class, self.seed, &key, samples);
-        let time = |us: i64| {
-            chrono::DateTime::from_timestamp_micros(us)
-                .unwrap_or_default()
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        };
         let mut clip = None;
         if decision == Decision::Extracted {
             let stamp = chrono::DateTime::from_timestamp_micros(from_us)
@@ -192,8 +187,8 @@ impl Extractor {
             let to_us = from_us + (samples.len() as i64 * 1_000_000) / rate as i64;
             let side = serde_json::json!({
                 "key": key, "source": source, "channel": channel,
-                "detection": {"time": time(p.window.0), "end": time(p.window.1), "label": p.label, "score": p.score},
-                "clip": {"abs_start": time(from_us), "abs_end": time(to_us), "sample_rate": rate, "frames": samples.len(), "format": rule.format},
+                "detection": {"time": rfc3339(p.window.0), "end": rfc3339(p.window.1), "label": p.label, "score": p.score},
+                "clip": {"abs_start": rfc3339(from_us), "abs_end": rfc3339(to_us), "sample_rate": rate, "frames": samples.len(), "format": rule.format},
                 "rule": {"name": rule.name, "rate": rule.rate, "probability": probability, "draw": draw,
                          "object_filter": rule.object_filter, "border_share": border, "seed": self.seed},
             });
@@ -201,7 +196,6 @@ impl Extractor {
             soundscape_core::fsutil::write_json_atomic(&sp, &side)
                 .map_err(|e| format!("{}: {e}", sp.display()))?;
             self.counts.add(&rule.dst, &class);
-            self.clips += 1;
             clip = Some(rel.display().to_string());
         }
         self.ledger.record(Entry {

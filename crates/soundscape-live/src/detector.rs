@@ -16,7 +16,7 @@ use soundscape_embed::resample::Converter;
 use crate::cascade::{decide, UNKNOWN};
 use crate::clips::{Extractor, Ring};
 use crate::config::Models;
-use crate::events::{Detection, Sink};
+use crate::events::{rfc3339, Detection, Sink};
 
 /// Blocks in flight to the detector (about 20 s of 20 ms blocks of one source).
 pub const QUEUE: usize = 1024;
@@ -109,12 +109,6 @@ pub struct Detector {
     /// Live extraction and each channel's recent audio, when rules are given.
     extract: Option<Extractor>,
     rings: HashMap<(Arc<str>, usize), Ring>,
-}
-
-fn rfc3339(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Detector {

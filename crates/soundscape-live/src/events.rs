@@ -13,6 +13,14 @@ pub const DETECTIONS_FILE: &str = "detections.jsonl";
 /// Events kept for a subscriber that is slow to read.
 pub const BROADCAST_DEPTH: usize = 1024;
 
+/// A time (µs since the epoch) as the detections and clip sidecars write it: RFC 3339 UTC
+/// to the millisecond.
+pub fn rfc3339(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// One window's outcome.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Detection {
