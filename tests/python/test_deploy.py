@@ -78,8 +78,17 @@ def test_the_capture_service_fits_the_workflow_and_its_own_flags():
     assert c["ports"][0]["containerPort"] == port
     for probe in ("livenessProbe", "readinessProbe"):
         assert c[probe]["httpGet"]["path"] == "/health"
-    # The grace the capture takes stays within the pod's.
-    assert float(args["grace"]) < pod["terminationGracePeriodSeconds"]
+    # The grace the capture takes (the sources', then at least 5 s for the uploads and 5 s for
+    # the index pieces) stays within the pod's.
+    assert float(args["grace"]) + 10 < pod["terminationGracePeriodSeconds"]
+    # Object storage is optional: the URL from the ConfigMap, the credentials from the Secret.
+    secrets = {d["metadata"]["name"]: d["stringData"] for d in yaml.safe_load_all((ROOT / "deploy" / "secrets.template.yaml").read_text())}
+    env = {e["name"]: e.get("valueFrom", {}) for e in c["env"]}
+    store = env["SOUNDSCAPE_CAPTURE_STORE"]["configMapKeyRef"]
+    assert store["name"] == docs["ConfigMap"]["metadata"]["name"] and store["optional"]
+    for name, ref in env.items():
+        if "secretKeyRef" in ref:
+            assert ref["secretKeyRef"]["optional"] and ref["secretKeyRef"]["key"] in secrets[ref["secretKeyRef"]["name"]], name
     # The mounted sources file is the one the arguments name, and a valid one.
     mount = next(m for m in c["volumeMounts"] if m["name"] == "sources")["mountPath"]
     assert args["config"] == mount + "/sources.json"

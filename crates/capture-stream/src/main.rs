@@ -22,6 +22,7 @@ use soundscape_stream::service;
     version,
     about = "Capture live audio streams (Icecast/Shoutcast Ogg Opus, Ogg Vorbis, MP3 over HTTP; local files and FIFOs) into mono FLAC chunks named <source>[_chNN]_YYYYMMDD_HHMMSS.flac, with a chunk index.",
     after_help = "Writes OUT/<source>/<YYYY-MM-DD>/<chunks>.flac, OUT/chunks.jsonl (every chunk and every gap with its cause) and, when it stops, OUT/capture_report.json.\n\
+                  With --store URL the chunks go to URL/<source>/<YYYY-MM-DD>/ and the index to URL/_index/<YYYY-MM-DD>/<HH>.jsonl; OUT keeps what the store does not have yet.\n\
                   The sources file: {\"sources\": [{\"name\": \"north\", \"url\": \"http://host:8000/north.opus\", \"permanent\": true, \"channels\": [0, 1]}]}.\n\
                   Stop it with SIGTERM or SIGINT: the open chunks are finished first.\n\
                   Exit codes: 0 stopped or all sources ended, 3 some source failed or chunk was lost, 1 the run failed, 2 usage error."
@@ -30,9 +31,13 @@ struct Args {
     /// The sources file (JSON).
     #[arg(long, env = "SOUNDSCAPE_SOURCES")]
     config: PathBuf,
-    /// Output folder.
+    /// Output folder (with --store: the spool the chunks wait in until the store has them).
     #[arg(long, env = "SOUNDSCAPE_CAPTURE_OUT")]
     out: PathBuf,
+    /// Put the chunks and the index into object storage under this URL (s3://bucket/prefix,
+    /// gs://, az://, file://), credentials from the environment (docs/streams.md#object-storage).
+    #[arg(long, env = "SOUNDSCAPE_CAPTURE_STORE", value_parser = store_url)]
+    store: Option<String>,
     /// Chunk length in seconds; chunks start on multiples of it (UTC).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86_400))]
     chunk_seconds: u32,
@@ -74,6 +79,14 @@ struct Args {
     common: CommonArgs,
 }
 
+fn store_url(s: &str) -> Result<String, String> {
+    if soundscape_store::is_store_url(s) {
+        Ok(s.trim_end_matches('/').to_string())
+    } else {
+        Err("an object-store URL: s3://bucket/prefix, gs://, az:// or file://".into())
+    }
+}
+
 fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(v).map_err(|_| anyhow::anyhow!("--{name}: {v} is not a duration"))
 }
@@ -93,6 +106,10 @@ fn run(args: &Args) -> anyhow::Result<u8> {
                 "read once"
             };
             println!("  {}: {} ({mode}, {channels})", s.name, s.url);
+        }
+        if let Some(url) = &args.store {
+            soundscape_store::open_store(url).map_err(anyhow::Error::msg)?;
+            println!("chunks and index to {url} (spool {})", args.out.display());
         }
         if let Some(p) = &args.detect {
             let m = soundscape_live::config::Models::load(p, &args.models_dir)
@@ -122,6 +139,7 @@ fn run(args: &Args) -> anyhow::Result<u8> {
     settings.stall_timeout = seconds("stall-timeout", args.stall_timeout)?;
     settings.backoff_max = seconds("max-backoff", args.max_backoff)?.max(settings.backoff_min);
     settings.flac_level = args.flac_level;
+    settings.store = args.store.clone();
     let detect = match &args.detect {
         Some(p) => Some(
             soundscape_live::config::Models::load(p, &args.models_dir)

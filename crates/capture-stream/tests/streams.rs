@@ -213,10 +213,15 @@ struct Capture {
 
 impl Capture {
     fn start(dir: &Path, sources: Value, extra: &[&str]) -> Capture {
+        Capture::start_env(dir, sources, extra, &[])
+    }
+
+    fn start_env(dir: &Path, sources: Value, extra: &[&str], env: &[(String, String)]) -> Capture {
         let config = dir.join("sources.json");
         std::fs::write(&config, sources.to_string()).unwrap();
         let out = dir.join("out");
         let child = Command::new(BIN)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("--config")
             .arg(&config)
             .arg("--out")
@@ -900,6 +905,164 @@ fn files_end_missing_sources_fail_and_restarts_are_gaps() {
     );
 }
 
+fn report(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("capture_report.json")).unwrap()).unwrap()
+}
+
+/// The lines of every index piece under `<prefix>/_index/`.
+fn store_index(prefix: &Path) -> Vec<String> {
+    let mut lines = vec![];
+    for f in walk(&prefix.join("_index")) {
+        if f.extension().is_some_and(|e| e == "jsonl") {
+            let text = std::fs::read_to_string(&f).unwrap();
+            lines.extend(text.lines().filter(|l| !l.is_empty()).map(String::from));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+fn local_index(out: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(out.join("chunks.jsonl")).unwrap();
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn spooled(out: &Path) -> Vec<PathBuf> {
+    walk(out)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "flac"))
+        .collect()
+}
+
+/// `--store s3://...` against a real S3 server (s3s-fs): the chunks land under the prefix with
+/// their index paths, the index pieces hold exactly the local index, the spool is left empty.
+/// With the store away the chunks wait in the spool (exit 3, named in the report); the next
+/// start puts them, and no record reaches the store twice.
+#[test]
+fn chunks_go_to_object_storage_and_wait_in_the_spool_while_it_is_away() {
+    let s3 = soundscape_testkit::S3Server::start();
+    let bucket = s3.bucket("caps");
+    let prefix = bucket.join("site");
+    let dir = tempfile::tempdir().unwrap();
+    let path = encode(
+        dir.path(),
+        "night.flac",
+        3.5,
+        8_000,
+        &["-ac", "1", "-sample_fmt", "s16"],
+    );
+    let url = path.to_str().unwrap();
+    let store = [
+        "--chunk-seconds",
+        "1",
+        "--store",
+        "s3://caps/site",
+        "--grace",
+        "3",
+    ];
+
+    let night = serde_json::json!({"sources": [{"name": "night", "url": url}]});
+    let mut cap = Capture::start_env(dir.path(), night, &store, &s3.env());
+    let (code, err) = cap.wait();
+    assert_eq!(code, 0, "{err}");
+    let recs = cap.records();
+    let chunks = recs.iter().filter(|r| r["type"] == "chunk").count();
+    assert!(
+        (4..=5).contains(&chunks),
+        "3.5 s in chunks of 1 s on whole seconds: {chunks}"
+    );
+    let s = sessions(&prefix, &recs, "night", 0);
+    let (_, want) = soundscape_audio::read_mono(&path).unwrap();
+    assert_eq!(
+        s,
+        vec![want.clone()],
+        "the store's chunks hold the file sample for sample"
+    );
+    assert_eq!(
+        spooled(&cap.out),
+        Vec::<PathBuf>::new(),
+        "the spool is empty"
+    );
+    assert_eq!(store_index(&prefix), local_index(&cap.out));
+    let r = report(&cap.out);
+    assert_eq!(r["store"]["uploaded"], chunks, "{r}");
+    assert_eq!(r["store"]["pending"], serde_json::json!([]));
+    drop(cap);
+
+    // The store away: the chunks stay in the spool and the run is partial.
+    let dead: Vec<(String, String)> = s3
+        .env()
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if k == "AWS_ENDPOINT_URL" {
+                format!("http://127.0.0.1:{}", free_port())
+            } else {
+                v
+            };
+            (k, v)
+        })
+        .collect();
+    let dawn = serde_json::json!({"sources": [{"name": "dawn", "url": url}]});
+    let mut cap = Capture::start_env(dir.path(), dawn.clone(), &store, &dead);
+    let (code, err) = cap.wait();
+    assert_eq!(code, 3, "{err}");
+    let r = report(&cap.out);
+    let pending: Vec<&str> = r["store"]["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let dawn_chunks = |recs: &[Value]| {
+        recs.iter()
+            .filter(|r| r["type"] == "chunk" && r["source"] == "dawn")
+            .count()
+    };
+    let first = dawn_chunks(&cap.records());
+    assert!((4..=5).contains(&first));
+    assert_eq!(pending.len(), first, "{r}");
+    assert_eq!(spooled(&cap.out).len(), first);
+    assert!(!r["store"]["index_pieces_unwritten"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert!(
+        !err.contains(soundscape_testkit::SECRET_KEY),
+        "no secret in the log"
+    );
+    drop(cap);
+
+    // The store back: the next start puts what waited; every record is in the store once.
+    let mut cap = Capture::start_env(dir.path(), dawn, &store, &s3.env());
+    let (code, err) = cap.wait();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(spooled(&cap.out), Vec::<PathBuf>::new());
+    for p in &pending {
+        assert!(prefix.join(p).is_file(), "{p} reached the store");
+    }
+    let r = report(&cap.out);
+    let both = dawn_chunks(&cap.records());
+    assert_eq!(
+        r["store"]["uploaded"], both,
+        "the leftovers and the new chunks: {r}"
+    );
+    let in_store = store_index(&prefix);
+    assert_eq!(
+        in_store,
+        local_index(&cap.out),
+        "the pieces hold the local index, no line twice"
+    );
+    let recs = cap.records();
+    let s = sessions(&prefix, &recs, "dawn", 0);
+    assert_eq!(s, vec![want.clone(), want], "both reads of the file, whole");
+}
+
 #[test]
 fn usage_errors_and_nothing_to_do() {
     let dir = tempfile::tempdir().unwrap();
@@ -909,6 +1072,13 @@ fn usage_errors_and_nothing_to_do() {
         .output()
         .unwrap();
     assert_eq!(st.status.code(), Some(2));
+    let st = Command::new(BIN)
+        .args(["--config", "x.json", "--store", "bucket/prefix", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(2), "a store that is not a URL");
+    assert!(String::from_utf8_lossy(&st.stderr).contains("s3://"));
     let empty = dir.path().join("empty.json");
     std::fs::write(&empty, r#"{"sources": []}"#).unwrap();
     let st = Command::new(BIN)

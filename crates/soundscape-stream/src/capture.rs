@@ -42,6 +42,9 @@ pub struct Settings {
     pub flac_level: u32,
     /// How long the chunker waits at shutdown for what the reader still sends.
     pub drain: Duration,
+    /// An object-store URL (`s3://bucket/prefix`, ...) the chunks and the index go to; `out`
+    /// is then the spool ([`crate::store`]).
+    pub store: Option<String>,
 }
 
 impl Settings {
@@ -55,6 +58,7 @@ impl Settings {
             once_attempts: 3,
             flac_level: 5,
             drain: Duration::from_secs(2),
+            store: None,
         }
     }
 }
@@ -390,6 +394,9 @@ struct Chunker {
     /// The live detector's queue, when detections are on.
     live: Option<soundscape_live::LiveTap>,
     name_shared: Arc<str>,
+    /// The chunk names given out in the current second (a spool's uploaded chunks are gone
+    /// from disk, so the folder alone cannot tell).
+    named: (i64, std::collections::HashSet<String>),
 }
 
 impl Chunker {
@@ -403,6 +410,7 @@ impl Chunker {
         Chunker {
             name_shared: Arc::from(source.name.as_str()),
             live: None,
+            named: (i64::MIN, Default::default()),
             source,
             settings,
             index,
@@ -618,6 +626,11 @@ impl Chunker {
         let rel_dir = format!("{name}/{day}");
         let dir = out.join(&rel_dir);
         let made = std::fs::create_dir_all(&dir);
+        let second = start.div_euclid(1_000_000);
+        if self.named.0 != second {
+            self.named = (second, Default::default());
+        }
+        let named = &mut self.named.1;
         s.chunk_from = Some(pos);
         s.chunks = s
             .keep
@@ -629,7 +642,7 @@ impl Chunker {
                     String::new()
                 };
                 let stem = format!("{name}{ch}_{}", name_stamp(start));
-                let file = free_name(&dir, &stem);
+                let file = free_name(&dir, &stem, named);
                 let tmp = dir.join(format!(".{file}.part"));
                 let path = dir.join(&file);
                 let rel = format!("{rel_dir}/{file}");
@@ -795,13 +808,14 @@ impl Chunker {
 }
 
 /// `stem.flac` in `dir`, or `stem_1.flac`, `stem_2.flac`, ... if taken (a session that
-/// starts within the second another chunk started).
-fn free_name(dir: &Path, stem: &str) -> String {
+/// starts within the second another chunk started); the name is added to `named`.
+fn free_name(dir: &Path, stem: &str, named: &mut std::collections::HashSet<String>) -> String {
     let mut name = format!("{stem}.flac");
     let mut k = 0;
-    while dir.join(&name).exists() {
+    while dir.join(&name).exists() || named.contains(&name) {
         k += 1;
         name = format!("{stem}_{k}.flac");
     }
+    named.insert(name.clone());
     name
 }

@@ -103,6 +103,11 @@ fn check_name(name: &str) -> Result<(), String> {
             "source name {name:?}: letters, digits, '-', '_' and '.' only, not starting with '.'"
         ));
     }
+    if name == crate::store::INDEX_PREFIX {
+        return Err(format!(
+            "source name {name:?} is the folder of the index pieces in object storage"
+        ));
+    }
     if soundscape_core::timefmt::start_from_file_name(name).is_some() {
         return Err(format!(
             "source name {name:?} holds a YYYYMMDD_HHMMSS time stamp, which would be read as the chunks' start"

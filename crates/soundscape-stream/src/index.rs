@@ -139,6 +139,8 @@ impl GapRecord {
 pub struct Index {
     path: PathBuf,
     file: Mutex<File>,
+    /// With `--store`, every record also goes to the uploads ([`crate::store`]).
+    mirror: Option<tokio::sync::mpsc::UnboundedSender<crate::store::Mirrored>>,
 }
 
 impl Index {
@@ -163,7 +165,17 @@ impl Index {
         Ok(Index {
             path,
             file: Mutex::new(file),
+            mirror: None,
         })
+    }
+
+    /// Sends every record appended from now on to the uploads as well.
+    pub fn with_mirror(
+        mut self,
+        tx: tokio::sync::mpsc::UnboundedSender<crate::store::Mirrored>,
+    ) -> Index {
+        self.mirror = Some(tx);
+        self
     }
 
     /// The index file.
@@ -178,7 +190,13 @@ impl Index {
         // A poisoned lock only means another thread panicked between two whole writes.
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
         f.write_all(&line)?;
-        f.flush()
+        f.flush()?;
+        if let Some(tx) = &self.mirror {
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+            // The uploads end after the sources; a closed channel only happens at exit.
+            let _ = tx.send(crate::store::Mirrored::of(record, &text));
+        }
+        Ok(())
     }
 }
 

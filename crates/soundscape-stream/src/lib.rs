@@ -7,10 +7,11 @@
 //! - [`index`]: `chunks.jsonl`, the chunks and gaps of every source.
 //! - [`capture`]: one source's reader and chunker threads, reconnection and stalls.
 //! - [`metrics`]: per-source counters, `/health` and the Prometheus text.
+//! - [`store`]: with `--store`, the chunks and the index into object storage.
 //! - [`service`]: all sources, the HTTP endpoints, signals and the report.
 //!
-//! Data flows one way: config -> capture (reader -> chunker -> flac, index) -> metrics ->
-//! service.
+//! Data flows one way: config -> capture (reader -> chunker -> flac, index -> store) ->
+//! metrics -> service.
 
 pub mod capture;
 pub mod config;
@@ -18,4 +19,5 @@ pub mod flac;
 pub mod index;
 pub mod metrics;
 pub mod service;
+pub mod store;
 pub mod timeline;

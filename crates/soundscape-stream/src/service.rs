@@ -25,6 +25,7 @@ use crate::capture::{spawn, Settings, SourceOutcome, Stop};
 use crate::config::SourcesFile;
 use crate::index::{last_ends, Index};
 use crate::metrics::{prometheus, Snapshot, SourceMetrics, State};
+use crate::store::{leftovers, StoreOut, StoreReport, StoreStats};
 use crate::timeline::{now_micros, rfc3339};
 
 /// The report file written into the output folder when the capture ends.
@@ -42,6 +43,9 @@ pub struct Report {
     /// The live detector's work, when detections were on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveReport>,
+    /// The uploads, with `--store`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +70,7 @@ impl Report {
             .iter()
             .any(|s| s.outcome.outcome == "failed" || !s.outcome.failures.is_empty())
             || self.live.as_ref().is_some_and(|l| l.note.is_some())
+            || self.store.as_ref().is_some_and(StoreReport::partial)
     }
 }
 
@@ -78,6 +83,8 @@ struct Shared {
     events: Option<tokio::sync::broadcast::Sender<String>>,
     /// Windows classified and blocks dropped by the detector.
     live: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
+    /// The uploads' counters, with `--store`.
+    store: Option<Arc<StoreStats>>,
 }
 
 async fn get_events(AxState(s): AxState<Shared>) -> axum::response::Response {
@@ -116,6 +123,16 @@ struct Health {
     started: String,
     uptime_s: f64,
     sources: Vec<Snapshot>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<StoreHealth>,
+}
+
+#[derive(Serialize)]
+struct StoreHealth {
+    uploaded: u64,
+    pending: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
 }
 
 async fn get_health(AxState(s): AxState<Shared>) -> Json<Health> {
@@ -137,6 +154,15 @@ async fn get_health(AxState(s): AxState<Shared>) -> Json<Health> {
         started: rfc3339(s.started),
         uptime_s: (now_micros() - s.started) as f64 / 1e6,
         sources,
+        store: s.store.as_ref().map(|st| StoreHealth {
+            uploaded: st.uploaded.load(Ordering::Relaxed),
+            pending: st.pending.load(Ordering::Relaxed),
+            last_error: st
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }),
     })
 }
 
@@ -149,6 +175,45 @@ async fn get_metrics(AxState(s): AxState<Shared>) -> impl IntoResponse {
             ("soundscape_capture_live_dropped_blocks_total", "Decoded blocks the live detector could not take (its windows are reported skipped).", dropped.load(Relaxed)),
         ] {
             text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
+        }
+    }
+    if let Some(st) = &s.store {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (name, kind, help, v) in [
+            (
+                "soundscape_capture_store_uploaded_total",
+                "counter",
+                "Chunks put in the object store.",
+                st.uploaded.load(Relaxed),
+            ),
+            (
+                "soundscape_capture_store_uploaded_bytes_total",
+                "counter",
+                "Bytes of the chunks put in the object store.",
+                st.bytes.load(Relaxed),
+            ),
+            (
+                "soundscape_capture_store_pending_chunks",
+                "gauge",
+                "Chunks in the spool waiting for the object store.",
+                st.pending.load(Relaxed),
+            ),
+            (
+                "soundscape_capture_store_errors_total",
+                "counter",
+                "Failed puts of chunks or index pieces (each is tried again).",
+                st.errors.load(Relaxed),
+            ),
+            (
+                "soundscape_capture_store_conflicts_total",
+                "counter",
+                "Chunks whose key held other content in the store (kept in the spool).",
+                st.conflicts.load(Relaxed),
+            ),
+        ] {
+            text.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
         }
     }
     (
@@ -174,10 +239,25 @@ pub fn run(
     let out = settings.out.clone();
     std::fs::create_dir_all(&out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
-    let index =
-        Arc::new(Index::open(&out).map_err(|e| {
-            anyhow::anyhow!("cannot open the chunk index in {}: {e}", out.display())
-        })?);
+    let mut index = Index::open(&out)
+        .map_err(|e| anyhow::anyhow!("cannot open the chunk index in {}: {e}", out.display()))?;
+    // With a store: the target, the earlier run's leftovers and the index's mirror.
+    let store_parts = match &settings.store {
+        Some(url) => {
+            let (store, prefix) = soundscape_store::open_store(url).map_err(anyhow::Error::msg)?;
+            let target =
+                soundscape_upload::store::StoreTarget::new(store.clone(), prefix.clone(), url);
+            let (resume, orphans) = leftovers(&out)?;
+            for o in orphans {
+                tracing::warn!(path = %o, "a chunk in the spool has no index record; it is left there");
+            }
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            index = index.with_mirror(tx);
+            Some((target, store, prefix, resume, rx))
+        }
+        None => None,
+    };
+    let index = Arc::new(index);
     let (ends, bad) = last_ends(&out)?;
     if bad > 0 {
         tracing::warn!(lines = bad, "index lines that do not parse were skipped");
@@ -210,6 +290,13 @@ pub fn run(
         }
         None => (None, None),
     };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let uploads = store_parts.map(|(target, store, prefix, resume, rx)| {
+        StoreOut::start(&runtime, target, store, prefix, out.clone(), resume, rx)
+    });
     let shared = Shared {
         sources: Arc::new(metrics.clone()),
         started,
@@ -218,11 +305,8 @@ pub fn run(
         live: live
             .as_ref()
             .map(|(t, _)| (t.windows.clone(), t.dropped.clone())),
+        store: uploads.as_ref().map(|u| u.stats.clone()),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
     // Signals are caught from here on: a SIGTERM during start-up still finishes cleanly.
     use tokio::signal::unix::{signal, SignalKind};
     let (mut term, mut int) = runtime.block_on(async {
@@ -345,6 +429,9 @@ pub fn run(
             }
         })
         .collect();
+    // The uploads get what is left of the grace, at least 5 s (then 5 s for the index pieces).
+    let upload_deadline = deadline.max(std::time::Instant::now() + Duration::from_secs(5));
+    let store = uploads.map(|u| u.finish(&runtime, upload_deadline));
     let report = Report {
         started: rfc3339(started),
         finished: rfc3339(now_micros()),
@@ -356,6 +443,7 @@ pub fn run(
             dropped_blocks: d.load(Ordering::Relaxed),
             note: live_note,
         }),
+        store,
     };
     write_report(&out, &report)?;
     runtime.shutdown_timeout(Duration::from_millis(200));

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use futures::StreamExt;
 use sha2::Digest;
-use soundscape_core::products::{ProductFile, ProductKind};
+use soundscape_core::products::ProductFile;
 use soundscape_core::Status;
 
 pub use soundscape_alfresco::nodes::hex;
@@ -110,7 +110,6 @@ pub struct LocalFile {
     /// Remote folder below the root: `<cumulus>/<node>/<recorder>/<deployment>`.
     pub folder: String,
     pub name: String,
-    pub kind: ProductKind,
     pub content: Bytes,
     pub size: u64,
     pub sha256: String,
@@ -120,16 +119,19 @@ impl LocalFile {
     pub fn read(unit: &UnitProducts, p: &ProductFile) -> Result<LocalFile, String> {
         let path = unit.dir.join(&p.name);
         let content = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let sha256 = hex(&sha2::Sha256::digest(&content));
-        Ok(LocalFile {
-            folder: unit.remote_folder(),
-            name: p.name.clone(),
-            kind: p.kind,
+        Ok(LocalFile::new(path, unit.remote_folder(), &p.name, content))
+    }
+
+    /// A file's content, to go to `<folder>/<name>` below a target's root.
+    pub fn new(path: PathBuf, folder: String, name: &str, content: Vec<u8>) -> LocalFile {
+        LocalFile {
+            sha256: hex(&sha2::Sha256::digest(&content)),
+            folder,
+            name: name.to_string(),
             size: content.len() as u64,
             content: Bytes::from(content),
-            sha256,
             path,
-        })
+        }
     }
 }
 
@@ -144,6 +146,9 @@ pub fn mime_of(name: &str) -> &'static str {
         Some("mp4") => "video/mp4",
         Some("json") => "application/json",
         Some("parquet") => "application/vnd.apache.parquet",
+        Some("flac") => "audio/flac",
+        Some("wav") => "audio/wav",
+        Some("jsonl") => "application/x-ndjson",
         _ => "application/octet-stream",
     }
 }
@@ -170,7 +175,7 @@ impl Target {
     ) -> Result<Placed, String> {
         match self {
             Target::Alfresco(t) => t.place(f, journal, existing).await,
-            Target::Store(t) => t.place(f, journal, existing).await,
+            Target::Store(t) => t.place(f, Some(journal), existing).await,
         }
     }
 }

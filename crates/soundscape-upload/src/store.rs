@@ -125,7 +125,7 @@ impl StoreTarget {
     async fn attempt(
         &self,
         f: &LocalFile,
-        journal: &Journal,
+        journal: Option<&Journal>,
         existing: Existing,
     ) -> object_store::Result<Placed> {
         let key = self.key(f);
@@ -150,7 +150,7 @@ impl StoreTarget {
             .get(&Attribute::Metadata(SHA_METADATA.into()))
         {
             sha.as_ref() == f.sha256
-        } else if let Some(e) = journal.by_remote(&self.url, key.as_ref(), &tag) {
+        } else if let Some(e) = journal.and_then(|j| j.by_remote(&self.url, key.as_ref(), &tag)) {
             e.sha256 == f.sha256
         } else {
             self.content_sha256(&key).await? == f.sha256
@@ -166,11 +166,12 @@ impl StoreTarget {
     }
 
     /// Puts one product in place. `object_store` already retries single requests; this
-    /// repeats the whole look-and-write on what is left, with backoff.
+    /// repeats the whole look-and-write on what is left, with backoff. Without a journal, a
+    /// store that keeps no metadata is compared by reading the object back.
     pub async fn place(
         &self,
         f: &LocalFile,
-        journal: &Journal,
+        journal: Option<&Journal>,
         existing: Existing,
     ) -> Result<Placed, String> {
         let what = format!("store {}", f.path.display());
