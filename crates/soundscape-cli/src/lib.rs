@@ -1,8 +1,10 @@
 //! What every stage binary shares: structured logging (human text on a terminal, JSON in pods
 //! or on request), progress bars that appear only on interactive local runs, and the rayon
-//! thread pool size.
+//! thread pool size; [`memory`] sets the C allocator up for phases of large buffers.
 
 use std::io::IsTerminal;
+
+pub mod memory;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -75,6 +77,7 @@ pub const PARTIAL_EXIT_CODE: u8 = 3;
 impl CommonArgs {
     /// Sets up logging and the global thread pool.
     pub fn init(&self) {
+        let _ = memory::tune_allocator();
         init_logging(self.log_format);
         if let Some(n) = self.threads {
             if let Err(e) = rayon::ThreadPoolBuilder::new()
