@@ -208,6 +208,14 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One family without labels (`soundscape_capture_<name>`), of the process rather than of a
+/// source: the live detector's and the uploads' counters.
+pub fn unlabelled(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP soundscape_capture_{name} {help}");
+    let _ = writeln!(out, "# TYPE soundscape_capture_{name} {kind}");
+    let _ = writeln!(out, "soundscape_capture_{name} {value}");
+}
+
 /// All sources in the Prometheus text exposition format.
 pub fn prometheus(sources: &[std::sync::Arc<SourceMetrics>]) -> String {
     let mut out = String::new();
@@ -361,5 +369,13 @@ mod tests {
             let value = line.rsplit(' ').next().unwrap();
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }
+        let mut text = String::new();
+        unlabelled(&mut text, "store_pending_chunks", "gauge", "Waiting.", 3);
+        assert_eq!(
+            text,
+            "# HELP soundscape_capture_store_pending_chunks Waiting.\n\
+             # TYPE soundscape_capture_store_pending_chunks gauge\n\
+             soundscape_capture_store_pending_chunks 3\n"
+        );
     }
 }

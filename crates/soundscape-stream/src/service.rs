@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::capture::{spawn, Settings, SourceOutcome, Stop};
 use crate::config::SourcesFile;
 use crate::index::{last_ends, Index};
-use crate::metrics::{prometheus, Snapshot, SourceMetrics, State};
+use crate::metrics::{prometheus, unlabelled, Snapshot, SourceMetrics, State};
 use crate::store::{leftovers, StoreOut, StoreReport, StoreStats};
 use crate::timeline::{now_micros, rfc3339};
 
@@ -168,52 +168,49 @@ async fn get_health(AxState(s): AxState<Shared>) -> Json<Health> {
 
 async fn get_metrics(AxState(s): AxState<Shared>) -> impl IntoResponse {
     let mut text = prometheus(&s.sources);
+    use std::sync::atomic::Ordering::Relaxed;
     if let Some((windows, dropped)) = &s.live {
-        use std::sync::atomic::Ordering::Relaxed;
         for (name, help, v) in [
-            ("soundscape_capture_live_windows_total", "Windows the live detector classified.", windows.load(Relaxed)),
-            ("soundscape_capture_live_dropped_blocks_total", "Decoded blocks the live detector could not take (its windows are reported skipped).", dropped.load(Relaxed)),
+            ("live_windows_total", "Windows the live detector classified.", windows),
+            ("live_dropped_blocks_total", "Decoded blocks the live detector could not take (its windows are reported skipped).", dropped),
         ] {
-            text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
+            unlabelled(&mut text, name, "counter", help, v.load(Relaxed));
         }
     }
     if let Some(st) = &s.store {
-        use std::sync::atomic::Ordering::Relaxed;
         for (name, kind, help, v) in [
             (
-                "soundscape_capture_store_uploaded_total",
+                "store_uploaded_total",
                 "counter",
                 "Chunks put in the object store.",
-                st.uploaded.load(Relaxed),
+                &st.uploaded,
             ),
             (
-                "soundscape_capture_store_uploaded_bytes_total",
+                "store_uploaded_bytes_total",
                 "counter",
                 "Bytes of the chunks put in the object store.",
-                st.bytes.load(Relaxed),
+                &st.bytes,
             ),
             (
-                "soundscape_capture_store_pending_chunks",
+                "store_pending_chunks",
                 "gauge",
                 "Chunks in the spool waiting for the object store.",
-                st.pending.load(Relaxed),
+                &st.pending,
             ),
             (
-                "soundscape_capture_store_errors_total",
+                "store_errors_total",
                 "counter",
                 "Failed puts of chunks or index pieces (each is tried again).",
-                st.errors.load(Relaxed),
+                &st.errors,
             ),
             (
-                "soundscape_capture_store_conflicts_total",
+                "store_conflicts_total",
                 "counter",
                 "Chunks whose key held other content in the store (kept in the spool).",
-                st.conflicts.load(Relaxed),
+                &st.conflicts,
             ),
         ] {
-            text.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
-            ));
+            unlabelled(&mut text, name, kind, help, v.load(Relaxed));
         }
     }
     (
