@@ -1,7 +1,9 @@
 //! Drawing a band x column matrix as a PNG with title, axes, ticks and labels (plotters with
 //! a bundled DejaVu Sans font, so no system fonts are needed). The matrix is drawn straight
 //! into the pixel buffer with bilinear interpolation, like matplotlib's
-//! `imshow(interpolation="bilinear")`; cells without data show the panel grey.
+//! `imshow(interpolation="bilinear")`; cells without data show the panel grey. A PNG is
+//! written without the RGB picture in memory: the decorations in one grey byte per pixel, then
+//! bands of rows made and encoded in turn.
 
 use std::path::Path;
 use std::sync::Once;
@@ -160,101 +162,247 @@ fn byte(c: f32) -> u8 {
 /// Pixel ranges (x, y) of the plot panel in a rendered picture.
 pub type PanelArea = (std::ops::Range<i32>, std::ops::Range<i32>);
 
-/// Renders `m` with `fig` into an RGB buffer; returns it with the panel's pixel area.
+/// A plotters pixel format of one byte per pixel for the decorations: title, labels, ticks
+/// and axes are grey (`TEXT`, anti-aliased) on white, so each of their pixels has R = G = B and
+/// one byte holds it exactly; single pixels (the glyphs) blend as in plotters' RGB format.
+/// Rectangles go through single pixels too: opaque ones come out the same, translucent ones
+/// (which the figures do not draw) would round as the per-pixel blend does.
+struct GreyPixel;
+
+impl plotters::backend::PixelFormat for GreyPixel {
+    const PIXEL_SIZE: usize = 1;
+    const EFFECTIVE_PIXEL_SIZE: usize = 1;
+
+    fn byte_at(r: u8, _g: u8, _b: u8, _a: u64, _idx: usize) -> u8 {
+        r
+    }
+
+    fn decode_pixel(data: &[u8]) -> (u8, u8, u8, u64) {
+        (data[0], data[0], data[0], 0x255)
+    }
+
+    fn blend_rect_fast(
+        target: &mut BitMapBackend<'_, Self>,
+        upper_left: (i32, i32),
+        bottom_right: (i32, i32),
+        r: u8,
+        g: u8,
+        b: u8,
+        a: f64,
+    ) {
+        let (w, h) = target.get_size();
+        for_each_pixel(w, h, upper_left, bottom_right, |p| {
+            Self::draw_pixel(target, p, (r, g, b), a.clamp(0.0, 1.0))
+        });
+    }
+
+    fn fill_rect_fast(
+        target: &mut BitMapBackend<'_, Self>,
+        upper_left: (i32, i32),
+        bottom_right: (i32, i32),
+        r: u8,
+        g: u8,
+        b: u8,
+    ) {
+        let (w, h) = target.get_size();
+        for_each_pixel(w, h, upper_left, bottom_right, |p| {
+            Self::draw_pixel(target, p, (r, g, b), 1.0)
+        });
+    }
+}
+
+/// Every pixel of a rectangle (corners in any order, the far edges excluded), clipped to
+/// `w` x `h`.
+fn for_each_pixel(w: u32, h: u32, a: (i32, i32), b: (i32, i32), mut f: impl FnMut((i32, i32))) {
+    let (x0, y0) = (a.0.min(b.0).max(0), a.1.min(b.1).max(0));
+    let (x1, y1) = (a.0.max(b.0).min(w as i32), a.1.max(b.1).min(h as i32));
+    for y in y0..y1 {
+        for x in x0..x1 {
+            f((x, y));
+        }
+    }
+}
+
+/// Draws the decorations of `fig` (title, axes, ticks, labels) on white into `root`; returns
+/// the panel's pixel area.
+fn draw_decorations<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    cols: usize,
+    fig: &Figure,
+) -> Result<PanelArea, String>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(plot_err)?;
+    let tick_font = ("sans-serif", 22).into_font().color(&TEXT);
+    let mut chart = ChartBuilder::on(root)
+        .caption(&fig.title, ("sans-serif", 30).into_font().color(&TEXT))
+        .margin(30)
+        .x_label_area_size(
+            80 + 13
+                * fig
+                    .x_ticks
+                    .iter()
+                    .map(|t| t.1.chars().count())
+                    .max()
+                    .unwrap_or(0) as u32,
+        )
+        .y_label_area_size(110)
+        .build_cartesian_2d(0f64..cols.max(1) as f64, fig.min_khz..fig.max_khz)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(0)
+        .y_labels(12)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_desc("Frequency (kHz)")
+        .x_desc(&fig.x_label)
+        .label_style(tick_font.clone())
+        .axis_desc_style(("sans-serif", 26).into_font().color(&TEXT))
+        .axis_style(TEXT)
+        .draw()
+        .map_err(plot_err)?;
+    let area = chart.plotting_area().get_pixel_range();
+    let (xr, yr) = (&area.0, &area.1);
+    let cols = cols.max(1) as f64;
+    let rotated = tick_font
+        .transform(FontTransform::Rotate270)
+        .pos(Pos::new(HPos::Right, VPos::Center));
+    for (pos, label) in &fig.x_ticks {
+        let px = xr.start + ((pos / cols) * (xr.end - xr.start) as f64).round() as i32;
+        root.draw(&PathElement::new(
+            vec![(px, yr.end), (px, yr.end + 8)],
+            TEXT,
+        ))
+        .map_err(plot_err)?;
+        root.draw_text(label, &rotated, (px, yr.end + 12))
+            .map_err(plot_err)?;
+    }
+    root.present().map_err(plot_err)?;
+    Ok(area)
+}
+
+/// The panel of a picture: which pixel rows and columns it covers, and how to fill one of its
+/// rows from the matrix.
+struct Panel<'m> {
+    m: &'m Matrix,
+    prepared: Prepared,
+    xs: Vec<Option<Axis>>,
+    x0: usize,
+    rows: std::ops::Range<usize>,
+    y_end: f64,
+    ph: f64,
+}
+
+impl<'m> Panel<'m> {
+    fn new(m: &'m Matrix, area: &PanelArea, height: u32) -> Panel<'m> {
+        let (xr, yr) = area.clone();
+        let pw = (xr.end - xr.start) as f64;
+        let data = m.rows > 0 && m.cols > 0;
+        Panel {
+            m,
+            prepared: Prepared::new(m),
+            xs: (xr.start..xr.end)
+                .map(|px| {
+                    let x = (px as f64 - xr.start as f64 + 0.5) / pw * m.cols as f64 - 0.5;
+                    data.then(|| Axis::at(x, m.cols))
+                })
+                .collect(),
+            x0: xr.start.max(0) as usize,
+            rows: yr.start.max(0) as usize..(yr.end.max(0) as usize).min(height as usize),
+            y_end: yr.end as f64,
+            ph: (yr.end - yr.start) as f64,
+        }
+    }
+
+    /// Fills the panel's part of pixel row `py` (a whole RGB row): one bilinear sample per
+    /// pixel, the columns' places computed once for every row.
+    fn fill_row(&self, py: usize, row: &mut [u8]) {
+        let m = self.m;
+        let y = (self.y_end - py as f64 - 0.5) / self.ph * m.rows as f64 - 0.5;
+        let y = (m.rows > 0 && m.cols > 0).then(|| Axis::at(y, m.rows));
+        let pixels = row[self.x0 * 3..].chunks_exact_mut(3);
+        for (px, x) in pixels.zip(&self.xs) {
+            let rgb = match x.zip(y).and_then(|(x, y)| self.prepared.sample(x, y)) {
+                Some(v) => v.map(byte),
+                None => [PANEL.0, PANEL.1, PANEL.2],
+            };
+            px.copy_from_slice(&rgb);
+        }
+    }
+}
+
+/// Renders `m` with `fig` into an RGB buffer; returns it with the panel's pixel area. (The
+/// whole picture at once, for tests and callers that want pixels; [`render_png`] streams.)
 pub fn render_rgb(m: &Matrix, fig: &Figure) -> Result<(Vec<u8>, PanelArea), String> {
     fonts();
     let (w, h) = fig.size;
     let mut buf = vec![255u8; (w * h * 3) as usize];
-    let area;
-    {
+    let area = {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        let tick_font = ("sans-serif", 22).into_font().color(&TEXT);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&fig.title, ("sans-serif", 30).into_font().color(&TEXT))
-            .margin(30)
-            .x_label_area_size(
-                80 + 13
-                    * fig
-                        .x_ticks
-                        .iter()
-                        .map(|t| t.1.chars().count())
-                        .max()
-                        .unwrap_or(0) as u32,
-            )
-            .y_label_area_size(110)
-            .build_cartesian_2d(0f64..m.cols.max(1) as f64, fig.min_khz..fig.max_khz)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_labels(0)
-            .y_labels(12)
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("Frequency (kHz)")
-            .x_desc(&fig.x_label)
-            .label_style(tick_font.clone())
-            .axis_desc_style(("sans-serif", 26).into_font().color(&TEXT))
-            .axis_style(TEXT)
-            .draw()
-            .map_err(plot_err)?;
-        area = chart.plotting_area().get_pixel_range();
-        let (xr, yr) = (&area.0, &area.1);
-        let cols = m.cols.max(1) as f64;
-        let rotated = tick_font
-            .transform(FontTransform::Rotate270)
-            .pos(Pos::new(HPos::Right, VPos::Center));
-        for (pos, label) in &fig.x_ticks {
-            let px = xr.start + ((pos / cols) * (xr.end - xr.start) as f64).round() as i32;
-            root.draw(&PathElement::new(
-                vec![(px, yr.end), (px, yr.end + 8)],
-                TEXT,
-            ))
-            .map_err(plot_err)?;
-            root.draw_text(label, &rotated, (px, yr.end + 12))
-                .map_err(plot_err)?;
-        }
-        root.present().map_err(plot_err)?;
-    }
-    let (xr, yr) = area.clone();
-    let (pw, ph) = ((xr.end - xr.start) as f64, (yr.end - yr.start) as f64);
+        draw_decorations(&root, m.cols, fig)?
+    };
+    let panel = Panel::new(m, &area, h);
     let row_bytes = (w * 3) as usize;
-    let panel_rows = yr.start.max(0) as usize..(yr.end.max(0) as usize).min(h as usize);
-    // Each pixel is one bilinear sample; the columns' places are the same on every row, and
-    // the rows are drawn in parallel.
-    let data = m.rows > 0 && m.cols > 0;
-    let prepared = Prepared::new(m);
-    let xs: Vec<Option<Axis>> = (xr.start..xr.end)
-        .map(|px| {
-            let x = (px as f64 - xr.start as f64 + 0.5) / pw * m.cols as f64 - 0.5;
-            data.then(|| Axis::at(x, m.cols))
-        })
-        .collect();
-    buf[panel_rows.start * row_bytes..panel_rows.end * row_bytes]
+    let rows = panel.rows.clone();
+    buf[rows.start * row_bytes..rows.end * row_bytes]
         .par_chunks_mut(row_bytes)
         .enumerate()
-        .for_each(|(k, row)| {
-            let py = (panel_rows.start + k) as f64;
-            let y = (yr.end as f64 - py - 0.5) / ph * m.rows as f64 - 0.5;
-            let y = data.then(|| Axis::at(y, m.rows));
-            let pixels = row[xr.start as usize * 3..].chunks_exact_mut(3);
-            for (px, x) in pixels.zip(&xs) {
-                let rgb = match x.zip(y).and_then(|(x, y)| prepared.sample(x, y)) {
-                    Some(v) => v.map(byte),
-                    None => [PANEL.0, PANEL.1, PANEL.2],
-                };
-                px.copy_from_slice(&rgb);
-            }
-        });
+        .for_each(|(k, row)| panel.fill_row(rows.start + k, row));
     Ok((buf, area))
 }
 
-/// Renders and writes a PNG atomically.
+/// Rows handed to the PNG encoder at a time (the panel's rows of a band are drawn in parallel).
+const BAND_ROWS: usize = 64;
+
+/// Renders and writes a PNG atomically, without holding the RGB picture: the decorations are
+/// drawn into one grey byte per pixel, and the picture goes to the encoder in bands of rows,
+/// the panel's pixels sampled as each band is made. The pixels are those of [`render_rgb`].
 pub fn render_png(m: &Matrix, fig: &Figure, path: &Path) -> Result<(), String> {
-    let (buf, _) = render_rgb(m, fig)?;
-    let img = image::RgbImage::from_raw(fig.size.0, fig.size.1, buf)
-        .ok_or_else(|| "image buffer size".to_string())?;
-    write_png(path, img.into())
+    use plotters::backend::BitMapBackend as Bitmap;
+    fonts();
+    let (w, h) = fig.size;
+    let mut grey = vec![255u8; (w * h) as usize];
+    let area = {
+        let root = Bitmap::<GreyPixel>::with_buffer_and_format(&mut grey, (w, h))
+            .map_err(plot_err)?
+            .into_drawing_area();
+        draw_decorations(&root, m.cols, fig)?
+    };
+    let panel = Panel::new(m, &area, h);
+    let row_bytes = (w * 3) as usize;
+    let mut band = vec![0u8; BAND_ROWS * row_bytes];
+    let write = |file: &mut std::fs::File| -> std::io::Result<()> {
+        let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Fast);
+        enc.set_filter(png::Filter::Adaptive);
+        let mut writer = enc.write_header().map_err(std::io::Error::other)?;
+        let mut stream = writer.stream_writer().map_err(std::io::Error::other)?;
+        for y0 in (0..h as usize).step_by(BAND_ROWS) {
+            let n = BAND_ROWS.min(h as usize - y0);
+            let band = &mut band[..n * row_bytes];
+            band.par_chunks_mut(row_bytes)
+                .enumerate()
+                .for_each(|(k, row)| {
+                    let y = y0 + k;
+                    let g = &grey[y * w as usize..(y + 1) * w as usize];
+                    for (px, &v) in row.chunks_exact_mut(3).zip(g) {
+                        px.fill(v);
+                    }
+                    if panel.rows.contains(&y) {
+                        panel.fill_row(y, row);
+                    }
+                });
+            std::io::Write::write_all(&mut stream, band)?;
+        }
+        stream.finish().map_err(std::io::Error::other)?;
+        Ok(())
+    };
+    soundscape_core::fsutil::write_atomic_with(path, write)
+        .map_err(|e| format!("{}: writing PNG: {e}", path.display()))
 }
 
 /// Encodes a picture as PNG and writes it atomically: fast deflate with adaptive filters
@@ -323,6 +471,57 @@ mod tests {
         for h in 0..24 {
             let data = [0, 5, 22].contains(&h);
             assert_eq!(px(h) != grey, data, "hour {h}: {:?}", px(h));
+        }
+    }
+
+    /// The streamed PNG (grey decorations, bands of rows) holds exactly the pixels of the
+    /// picture drawn whole in RGB, for a sequence and a diel figure, with odd sizes and gaps.
+    #[test]
+    fn streamed_png_has_the_whole_pictures_pixels() {
+        let zone = Zone::parse("-06:00").unwrap();
+        let mut rows = Vec::new();
+        for k in 0..37u32 {
+            let t = Utc.with_ymd_and_hms(2021, 8, 4, 6, 0, 0).unwrap()
+                + chrono::Duration::minutes(30 * k as i64);
+            for b in 0..48 {
+                let x = ((k * 7 + b * 3) % 23) as f64;
+                let v = if (k + b) % 11 == 0 { f64::NAN } else { x };
+                rows.push((
+                    (b as f64 * 250.0, (b + 1) as f64 * 250.0),
+                    t,
+                    format!("r{k}"),
+                    [v, 1.0 + x, 2.0 * x],
+                ));
+            }
+        }
+        let cells = Cells::from_rows(rows, zone.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let seq = crate::diel::sequence(&cells);
+        let cyc = cycle(&cells, &zone, Aggregate::Std);
+        for (k, (m, size)) in [(seq, (1001, 733)), (cyc, (2000, 1500))]
+            .into_iter()
+            .enumerate()
+        {
+            let fig = Figure {
+                title: "Soundscape | unit | R=a G=b B=c".into(),
+                x_label: "Time (%Y-%m-%d %H:%M)".into(),
+                x_ticks: sequence_ticks(&cells.times, &zone),
+                min_khz: cells.min_khz(),
+                max_khz: cells.max_khz(),
+                size,
+            };
+            let (want, _) = render_rgb(&m, &fig).unwrap();
+            let path = dir.path().join(format!("{k}.png"));
+            render_png(&m, &fig, &path).unwrap();
+            let got = image::open(&path).unwrap().to_rgb8();
+            assert_eq!(got.dimensions(), size);
+            let differ = got
+                .as_raw()
+                .iter()
+                .zip(&want)
+                .filter(|(a, b)| a != b)
+                .count();
+            assert_eq!(differ, 0, "figure {k}: bytes that differ");
         }
     }
 }
