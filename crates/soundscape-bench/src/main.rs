@@ -97,9 +97,9 @@ fn plots(out: &Path, repeat: usize, cores: usize) -> Result<()> {
 /// the two measured in alternation (`repeat` pairs, the best of each), so that a machine whose
 /// speed drifts moves both alike.
 fn kernel_gains(long: &Path, hours: f64, repeat: usize) -> Result<()> {
-    if !soundscape_engine::simd::cpu_has_avx2() || soundscape_engine::scalar_only() {
+    if !soundscape_engine::simd::cpu_has_avx2_and_fma() || soundscape_engine::scalar_only() {
         println!(
-            "kernels: this run has no AVX2 paths to compare (no AVX2, or SOUNDSCAPE_SIMD=off)"
+            "kernels: this run has no AVX2 paths to compare (no AVX2 and FMA, or SOUNDSCAPE_SIMD=off)"
         );
         return Ok(());
     }

@@ -448,8 +448,9 @@ mod tests {
         let mut k = 0;
         for sl in &got.grid.slices {
             for band in &got.grid.bands {
-                let mags: Vec<f32> = (band.row0..band.row1)
-                    .flat_map(|r| columns[sl.col0..sl.col1].iter().map(move |c| c[r]))
+                let mags: Vec<f32> = columns[sl.col0..sl.col1]
+                    .iter()
+                    .flat_map(|c| c[band.row0..band.row1].iter().copied())
                     .collect();
                 let want = scratch.indices_of_magnitudes(&mags);
                 let what = format!("slice {sl:?} band {band:?}");

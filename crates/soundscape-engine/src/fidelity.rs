@@ -8,11 +8,14 @@
 //! - [`hann_periodic`]: SciPy's `get_window("hann", n)`, from numpy's `linspace`.
 //! - [`abs_complex64`]: `numpy.abs` of a complex64 value, as numpy's SIMD loop computes it.
 //! - [`power`]: the soundscape's `clip(A, 1e-3, 1e3)^2` in float32.
+//! - [`log10`]: numpy's float32 `log10` on the machine that made the golden output.
 //! - [`decibels`]: `10 * log10(P)` in float32.
-//! - [`log2_positive`]: `log2` for the entropy, to about 1e-10 (where the tolerance is 1e-5).
+//! - [`log2`]: numpy's float32 `log2` on that machine, for the entropy.
 //! - [`percentile`]: `numpy.percentile`, method `linear`, over float32 values.
+//! - [`as_compared`]: a percentile as `R > pct` and `R <= pct` see it.
 //! - [`histogram_edges`]: `numpy.histogram(R, bins=100)`'s edges.
 //! - [`mean_to_db`]: the dB of a float32 `numpy.mean`.
+//! - [`sum`]: `numpy.sum` of a float32 array, in its memory order.
 
 /// Bins of `decile_mod`'s histogram (`numpy.histogram(R, bins=100)`).
 pub const HISTOGRAM_BINS: usize = 100;
@@ -53,29 +56,130 @@ pub fn power(a: f32) -> f32 {
     c * c
 }
 
-/// `R = 10 * log10(P)` in float32.
+/// `R = 10 * log10(P)` in float32 (numpy multiplies the float32 array by 10 in float32).
 #[inline(always)]
 pub fn decibels(p: f32) -> f32 {
-    10.0f32 * p.log10()
+    10.0f32 * log10(p)
 }
 
-/// `log2(x)` of a positive, normal float32, in float64, to about 1e-10 absolute: exponent
-/// plus `2 atanh(s) / ln 2` with `s = (m-1)/(m+1)`, `m` the mantissa in [sqrt(1/2), sqrt(2)).
-/// Branch-free so that the entropy loop vectorises; used where the tolerance is 1e-5.
+/// `numpy.log10` of a float32 as numpy 1.22 and later compute it on a machine with AVX-512
+/// (numpy's vendored Intel SVML, `__svml_log10f16`, the low-accuracy variant), which is what
+/// the golden output carries: it differs from glibc's `log10f` on about half of all values by
+/// one unit in the last place. The same numpy on a machine without AVX-512 calls glibc and
+/// gives the other half; docs/fidelity.md says why we follow the golden output.
+///
+/// The method: `x = 2^e m` with `m` in [0.75, 1.5) (AVX-512 `getexp`/`getmant`); one of 16
+/// intervals of `m`, picked by its top four mantissa bits, gives a cubic `c(r)` in
+/// `r = m - 1`; the result is `fma(c(r), r, e log10 2)`, every step one float32 rounding.
+/// Zero, negative, infinite and NaN inputs go to the library `log10f` (the same results as
+/// numpy's special-case path: -inf, NaN, inf, NaN). Not monotone at four powers of the
+/// soundscape's range: `P = 1.5 * 2^k` for k = -18, -15, 14 and 17 give one unit less than
+/// the seven float32 values below them (docs/fidelity.md).
 #[inline(always)]
-pub fn log2_positive(x: f32) -> f64 {
-    let bits = x.to_bits();
-    // Move mantissas above sqrt(2) down an octave: m in [0.707, 1.414).
-    let adj = ((bits & 0x007f_ffff) + 0x004a_fb0d) >> 23; // 1 when the mantissa >= sqrt(2)
-    let e = ((bits >> 23) & 0xff) as i32 - 127 + adj as i32;
-    let m = f32::from_bits((bits & 0x007f_ffff) | ((127 - adj) << 23)) as f64;
-    let s = (m - 1.0) / (m + 1.0);
-    let s2 = s * s;
-    let series = 1.0
-        + s2 * (1.0 / 3.0
-            + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0)))));
-    e as f64 + 2.0 * std::f64::consts::LOG2_E * s * series
+pub fn log10(x: f32) -> f32 {
+    if !(x > 0.0 && x < f32::INFINITY) {
+        return x.log10();
+    }
+    let (exp, r, k) = svml_split(x);
+    let scaled = exp as f32 * f32::from_bits(LOG10_2);
+    svml_cubic(&LOG10_CUBIC, k, r).mul_add(r, scaled)
 }
+
+/// `numpy.log2` of a float32 as numpy computes it on a machine with AVX-512 (Intel's SVML
+/// `__svml_log2f16`, low accuracy), which the golden output's entropy carries: the same
+/// method as [`log10`], with log2's cubics and the exponent added last,
+/// `fma(c(r), r, e)`. Zero, negative, infinite and NaN inputs go to the library `log2f`.
+#[inline(always)]
+pub fn log2(x: f32) -> f32 {
+    if !(x > 0.0 && x < f32::INFINITY) {
+        return x.log2();
+    }
+    let (exp, r, k) = svml_split(x);
+    svml_cubic(&LOG2_CUBIC, k, r).mul_add(r, exp as f32)
+}
+
+/// The split SVML's float32 logarithms start from, for a positive finite `x`: `x = 2^e m` with
+/// `m` in [0.75, 1.5) (AVX-512 `getexp`/`getmant`), `r = m - 1` (exact), and the interval `k`
+/// of `m`, its top four mantissa bits.
+#[inline(always)]
+pub fn svml_split(x: f32) -> (i32, f32, usize) {
+    let (mut bits, mut exp) = (x.to_bits(), 0i32);
+    if bits < 0x0080_0000 {
+        // Subnormal: normalise exactly, as getexp/getmant do.
+        bits = (x * (1u32 << 24) as f32).to_bits();
+        exp = -24;
+    }
+    let frac = bits & 0x007f_ffff;
+    let upper = frac >> 22; // 1 when the mantissa is at least 1.5: m is halved into [0.75, 1)
+    let m_bits = frac | ((127 - upper) << 23);
+    exp += ((bits >> 23) & 0xff) as i32 - 127 + upper as i32;
+    let k = ((m_bits >> 19) & 15) as usize;
+    (exp, f32::from_bits(m_bits) - 1.0, k)
+}
+
+/// The cubic of interval `k` at `r`, by Horner's rule in fused multiply-adds.
+#[inline(always)]
+pub fn svml_cubic(table: &[[u32; 16]; 4], k: usize, r: f32) -> f32 {
+    let c = f32::from_bits(table[0][k]);
+    let c = c.mul_add(r, f32::from_bits(table[1][k]));
+    let c = c.mul_add(r, f32::from_bits(table[2][k]));
+    c.mul_add(r, f32::from_bits(table[3][k]))
+}
+
+/// log10(2) rounded to float32.
+const LOG10_2: u32 = 0x3e9a_209b;
+
+/// The cubic of each interval of [`log10`], highest power first, as float32 bit patterns
+/// (the coefficient table of Intel's SVML `log10f`, BSD-3-Clause, as numpy ships it). Rows
+/// 0-7 are m in [1, 1.5), rows 8-15 m in [0.75, 1), each 1/16 of an octave wide.
+pub const LOG10_CUBIC: [[u32; 16]; 4] = [
+    [
+        0xbdc9ae9b, 0xbda6fcf4, 0xbd8bac76, 0xbd6bca30, 0xbd48a99b, 0xbd2c0a9f, 0xbd1480db,
+        0xbd00faf2, 0xbe823aa9, 0xbe656348, 0xbe4afbb9, 0xbe346895, 0xbe20ffff, 0xbe103a0b,
+        0xbe01a91c, 0xbde9e84e,
+    ],
+    [
+        0x3e13d888, 0x3e10a87c, 0x3e0b95c3, 0x3e057f0b, 0x3dfde038, 0x3df080d9, 0x3de34c1e,
+        0x3dd68333, 0x3dac6e8e, 0x3dd54a51, 0x3df30f40, 0x3e04235d, 0x3e0b7033, 0x3e102c90,
+        0x3e12ebad, 0x3e141ff8,
+    ],
+    [
+        0xbe5e5a9b, 0xbe5e2677, 0xbe5d83f5, 0xbe5c6016, 0xbe5abd0b, 0xbe58a6fd, 0xbe562e02,
+        0xbe5362f8, 0xbe68e27c, 0xbe646747, 0xbe619a73, 0xbe5ff05a, 0xbe5f0570, 0xbe5e92d0,
+        0xbe5e662b, 0xbe5e5c08,
+    ],
+    [
+        0x3ede5bd8, 0x3ede5b45, 0x3ede57d8, 0x3ede4eb1, 0x3ede3d37, 0x3ede2166, 0x3eddf9d9,
+        0x3eddc5bb, 0x3ede08ed, 0x3ede32e7, 0x3ede4967, 0x3ede5490, 0x3ede597f, 0x3ede5b50,
+        0x3ede5bca, 0x3ede5bd9,
+    ],
+];
+
+/// The cubic of each interval of [`log2`], highest power first, as float32 bit patterns (the
+/// coefficient table of Intel's SVML `log2f`, BSD-3-Clause, as numpy ships it), laid out as
+/// [`LOG10_CUBIC`].
+pub const LOG2_CUBIC: [[u32; 16]; 4] = [
+    [
+        0xbea77e4a, 0xbe8aae3d, 0xbe67fe32, 0xbe43d1b6, 0xbe26a589, 0xbe0ee09b, 0xbdf6a8a1,
+        0xbdd63b49, 0xbf584e51, 0xbf3e80a1, 0xbf2892f0, 0xbf15d377, 0xbf05b525, 0xbeef8e30,
+        0xbed75c8f, 0xbec24184,
+    ],
+    [
+        0x3ef5910c, 0x3ef045a1, 0x3ee7d87e, 0x3eddbb84, 0x3ed2d6df, 0x3ec7bbd2, 0x3ebcc42f,
+        0x3eb22616, 0x3e8f3399, 0x3eb1223e, 0x3ec9db4a, 0x3edb7a09, 0x3ee79a1a, 0x3eef77cb,
+        0x3ef407a4, 0x3ef607b4,
+    ],
+    [
+        0xbf38a934, 0xbf387de6, 0xbf37f6f0, 0xbf37048b, 0xbf35a88a, 0xbf33ed04, 0xbf31df56,
+        0xbf2f8d82, 0xbf416814, 0xbf3daf58, 0xbf3b5c08, 0xbf39fa2a, 0xbf393713, 0xbf38d7e1,
+        0xbf38b2cd, 0xbf38aa62,
+    ],
+    [
+        0x3fb8aa3b, 0x3fb8a9c0, 0x3fb8a6e8, 0x3fb89f4e, 0x3fb890cb, 0x3fb879b1, 0x3fb858d8,
+        0x3fb82d90, 0x3fb8655e, 0x3fb8883a, 0x3fb89aea, 0x3fb8a42f, 0x3fb8a848, 0x3fb8a9c9,
+        0x3fb8aa2f, 0x3fb8aa3b,
+    ],
+];
 
 /// numpy `percentile(R, q)`, method `linear` (numpy ≥ 1.22 `_lerp`), over `n` sorted float32
 /// values of which `r(k)` gives the k-th: the neighbours in float32, their difference in
@@ -98,6 +202,16 @@ pub fn percentile(n: usize, q: u32, mut r: impl FnMut(usize) -> f32) -> f64 {
     }
 }
 
+/// A percentile as numpy 1.x compares the float32 array R with it (`R > pct`, `R <= pct`):
+/// value-based casting picks the float32 loop for an array and a float64 scalar, so the
+/// percentile is rounded to float32 first. A value equal to that rounding is thus on the
+/// rounding's side of the threshold, not the exact percentile's (the golden output shows it
+/// both ways: above a lower bound that rounds up to it, below an upper bound that rounds up).
+#[inline(always)]
+pub fn as_compared(pct: f64) -> f64 {
+    pct as f32 as f64
+}
+
 /// numpy's `histogram(R, bins=100)` edges between R's extremes: float32 from a float64 linspace.
 #[inline]
 pub fn histogram_edges(min: f64, max: f64) -> [f32; HISTOGRAM_BINS + 1] {
@@ -118,7 +232,44 @@ pub fn mean_to_db(sum: f64, count: usize) -> f64 {
         return f64::NAN;
     }
     let mean32 = ((sum as f32) as f64 / count as f64) as f32;
-    10.0 * mean32.log10() as f64
+    10.0 * log10(mean32) as f64
+}
+
+/// Values numpy's reduction loop gets at a time: the iterator's buffer size.
+const REDUCE_BLOCK: usize = 8192;
+
+/// `numpy.sum` of float32 values in memory order (the order matters for the last bit): the
+/// values in blocks of 8192, each summed pairwise, the block sums added in turn to 0.
+#[inline(always)]
+pub fn sum(values: &[f32]) -> f32 {
+    values
+        .chunks(REDUCE_BLOCK)
+        .fold(0.0f32, |acc, block| acc + pairwise_sum(block))
+}
+
+/// numpy's float32 pairwise summation: runs of up to 128 values go into eight running sums
+/// (value `i` into sum `i % 8`, the last `n % 8` values added at the end, one by one), longer
+/// runs are split in two at a multiple of eight below the middle. The eight running sums are
+/// lanes of independent float32 additions, so the loop vectorises without reordering them.
+fn pairwise_sum(a: &[f32]) -> f32 {
+    let n = a.len();
+    if n < 8 {
+        a.iter().fold(0.0f32, |r, &v| r + v)
+    } else if n <= 128 {
+        let end = n - n % 8;
+        let mut r: [f32; 8] = a[..8].try_into().unwrap();
+        for c in a[8..end].chunks_exact(8) {
+            for j in 0..8 {
+                r[j] += c[j];
+            }
+        }
+        let res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        a[end..].iter().fold(res, |r, &v| r + v)
+    } else {
+        let half = n / 2;
+        let half = half - half % 8;
+        pairwise_sum(&a[..half]) + pairwise_sum(&a[half..])
+    }
 }
 
 #[cfg(test)]
@@ -134,26 +285,100 @@ mod tests {
         assert!((w[1] - w[1023]).abs() < 1e-15);
     }
 
+    /// numpy 1.26's `log10` on an AVX-512 machine, over every 97th float32 of each octave
+    /// from 2^-27 to 2^34 (what P, its sums and its means can be): the sum of the result bit
+    /// patterns, and a positional checksum over the octaves. Computed with
+    /// `numpy.log10(bits.view(numpy.float32))` (the loop below, in numpy); without AVX-512
+    /// (glibc's `log10f`) numpy gives 0x260ccba1de0891 and 0x64c13a3726dd8da0.
     #[test]
-    fn fast_log2_is_accurate() {
-        let mut worst = 0f64;
-        let mut x = 1e-6f32;
-        while x < 1e6 {
-            for y in [
-                x,
-                f32::from_bits(x.to_bits() + 1),
-                x * std::f32::consts::SQRT_2,
-                f32::from_bits((x * std::f32::consts::SQRT_2).to_bits() + 1),
-                f32::from_bits((x * std::f32::consts::SQRT_2).to_bits() - 1),
-                x * 1.9999999,
-            ] {
-                worst = worst.max((log2_positive(y) - (y as f64).log2()).abs());
+    fn log10_is_numpys_avx512_log10_bit_for_bit() {
+        const STRIDE: usize = 97;
+        let (mut sum, mut positional) = (0u64, 0u64);
+        for e in 100u32..161 {
+            let mut octave = 0u64;
+            for (i, f) in (0..1u32 << 23).step_by(STRIDE).enumerate() {
+                let y = log10(f32::from_bits((e << 23) + f)).to_bits() as u64;
+                sum = sum.wrapping_add(y);
+                octave = octave.wrapping_add(y.wrapping_mul(i as u64 + 1));
             }
-            x *= 1.0137;
+            positional = positional.wrapping_mul(1_000_003).wrapping_add(octave);
         }
-        assert!(worst < 1e-9, "worst {worst}");
-        assert_eq!(log2_positive(1.0), 0.0);
-        assert_eq!(log2_positive(8.0), 3.0);
+        assert_eq!((sum, positional), (0x260ccba2061a1e, 0x261412ff3ed2d11e));
+        // Where glibc's log10f differs, and the special values.
+        assert_eq!(log10(1.0), 0.0);
+        assert_eq!(log10(0.0), f32::NEG_INFINITY);
+        assert!(log10(-1.0).is_nan() && log10(f32::NAN).is_nan());
+        assert_eq!(log10(f32::INFINITY), f32::INFINITY);
+    }
+
+    /// numpy 1.26's `log2` on an AVX-512 machine over the same values as the log10 test
+    /// (what the entropy's `p = P / ΣP` can be, and more).
+    #[test]
+    fn log2_is_numpys_avx512_log2_bit_for_bit() {
+        const STRIDE: usize = 97;
+        let (mut sum, mut positional) = (0u64, 0u64);
+        for e in 100u32..161 {
+            let mut octave = 0u64;
+            for (i, f) in (0..1u32 << 23).step_by(STRIDE).enumerate() {
+                let y = log2(f32::from_bits((e << 23) + f)).to_bits() as u64;
+                sum = sum.wrapping_add(y);
+                octave = octave.wrapping_add(y.wrapping_mul(i as u64 + 1));
+            }
+            positional = positional.wrapping_mul(1_000_003).wrapping_add(octave);
+        }
+        assert_eq!((sum, positional), (0x26526de58e6fc0, 0xb369be666f879749));
+        assert_eq!(log2(1.0), 0.0);
+        assert_eq!(log2(0.5), -1.0);
+        assert_eq!(log2(0.0), f32::NEG_INFINITY);
+        assert!(log2(-1.0).is_nan() && log2(f32::NAN).is_nan());
+    }
+
+    /// numpy's log10 dips by one unit at 1.5 * 2^k at the two ends of the octave's cubic
+    /// table: R is not monotone there (docs/fidelity.md).
+    #[test]
+    fn log10_dips_at_three_halves_of_four_powers() {
+        for k in [-18, -15, 14, 17] {
+            let x = 1.5f32 * 2f32.powi(k);
+            let below = f32::from_bits(x.to_bits() - 1);
+            assert!(decibels(x) < decibels(below), "k = {k}");
+        }
+    }
+
+    /// `numpy.sum` (numpy 1.26) of `v^6 * 1e6`, `v` the float32 of `(i * 2654435761 mod 2^32)
+    /// / 2^32`, for lengths where it is not the rounded exact sum (47 of the 66 lengths
+    /// 3, 616, ... below 40,000 are), and two where it is.
+    #[test]
+    fn sum_is_numpys_float32_sum() {
+        let values = |n: u64| -> Vec<f32> {
+            (0..n)
+                .map(|i| {
+                    let v = ((i * 2654435761) % (1 << 32)) as f64 / (1u64 << 32) as f64;
+                    let v = v as f32;
+                    v * v * v * v * v * v * 1e6f32
+                })
+                .collect()
+        };
+        for (n, bits) in [
+            (1229, 0x4d275aa0),
+            (3068, 0x4dd0de0e),
+            (3681, 0x4dfa7d2c),
+            (5520, 0x4e3bf86a),
+            (9198, 0x4e9c9b18),
+            (9811, 0x4ea72118),
+            (11037, 0x4ebbda2a),
+            (13489, 0x4ee5956c),
+            (15328, 0x4f027d34),
+            (16554, 0x4f0ced27),
+            (17167, 0x4f122710),
+            (17780, 0x4f1760f7),
+        ] {
+            let v = values(n);
+            assert_eq!(sum(&v).to_bits(), bits, "n = {n}");
+            let exact = v.iter().map(|&x| x as f64).sum::<f64>() as f32;
+            assert_ne!(exact.to_bits(), bits, "n = {n}");
+        }
+        assert_eq!(sum(&[]), 0.0);
+        assert_eq!(sum(&[1.0, 2.0, 3.0]), 6.0);
     }
 
     /// `[0, 1, 2, 10]` in float32, `q = 0, 25, 50, 90, 100`: 0, 0.75, 1.5, 7.6 and 10, the
@@ -182,7 +407,11 @@ mod tests {
     #[test]
     fn mean_to_db_of_nothing_is_nan() {
         assert!(mean_to_db(0.0, 0).is_nan());
-        assert!((mean_to_db(300.0, 3) - 20.0).abs() < 1e-6);
+        // numpy: 10 * np.log10(np.float32(100)) is 10 * 2.0000002.
+        assert_eq!(
+            mean_to_db(300.0, 3),
+            10.0 * f32::from_bits(0x4000_0001) as f64
+        );
     }
 
     #[test]

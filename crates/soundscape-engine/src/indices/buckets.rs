@@ -3,14 +3,12 @@
 //! value), of which only the counts are known for all. A bucket's values are gathered, and
 //! sorted, only where a rank query, a histogram edge or a threshold lands.
 //!
-//! What it answers ([`super`] turns the answers into the indices): the moments and the
+//! What it answers ([`super`] turns the answers into the indices): the sum and the
 //! counts (pass 2), the values of a rank (pass 3), the count below a dB level, the largest
 //! power at or below a dB level, and the count and power sum of unions of dB ranges (pass 4).
 
 use super::CellScratch;
-use crate::fidelity::{
-    decibels, histogram_edges, log2_positive, percentile, HISTOGRAM_BINS as BINS,
-};
+use crate::fidelity::{decibels, histogram_edges, percentile, HISTOGRAM_BINS as BINS};
 use crate::simd::buckets::{marked_values, starts_from, LANES, UNMARKED as NOT_GATHERED};
 
 /// A bucket whose values were gathered: its number, where its values are in `values`, and
@@ -57,25 +55,17 @@ trait Counter: Copy + Default + std::ops::AddAssign + From<u8> + Into<u32> {}
 impl Counter for u16 {}
 impl Counter for u32 {}
 
-/// Σp and Σ p log2 p of a cell's power values.
-pub(super) struct Moments {
-    pub sum: f64,
-    pub sum_plogp: f64,
-}
-
-/// One pass over the cell: the moments (eight lanes wide, so that they vectorise) and the
+/// One pass over the cell: the float64 sum (eight lanes wide, so that it vectorises) and the
 /// count of values per bucket (`key(p)` is the bucket's first of `LANES` counters); then
-/// `start` gets where each bucket begins in rank order (`nb + 1` entries). The float64
-/// arithmetic of the moments and the memory traffic of the counting overlap in one loop
-/// (measured: in separate loops, even over blocks of 64 values, they take longer).
+/// `start` gets where each bucket begins in rank order (`nb + 1` entries).
 #[inline(always)]
-fn moments_and_counts<C>(
+fn sum_and_counts<C>(
     power: &[f32],
     key: impl Fn(f32) -> usize,
     nb: usize,
     counts: &mut Vec<C>,
     start: &mut Vec<u32>,
-) -> Moments
+) -> f64
 where
     C: Counter,
 {
@@ -85,14 +75,12 @@ where
     counts.resize(nb * LANES, C::default());
     // A slice, so that the bounds are not reloaded after every increment.
     let counts = &mut counts[..];
-    let (mut sum, mut plogp) = ([0.0f64; W], [0.0f64; W]);
+    let mut sum = [0.0f64; W];
     let chunks = power.chunks_exact(W);
     let rest = chunks.remainder();
     for c in chunks {
         for k in 0..W {
-            let p = c[k] as f64;
-            sum[k] += p;
-            plogp[k] += p * log2_positive(c[k]);
+            sum[k] += c[k] as f64;
         }
         for (k, &p) in c.iter().enumerate() {
             counts[key(p) + k % LANES] += C::from(1);
@@ -100,19 +88,15 @@ where
     }
     for (k, &p) in rest.iter().enumerate() {
         sum[k] += p as f64;
-        plogp[k] += p as f64 * log2_positive(p);
         counts[key(p) + k % LANES] += C::from(1);
     }
     start.clear();
     starts_from(counts, 0, start);
-    Moments {
-        sum: sum.iter().sum(),
-        sum_plogp: plogp.iter().sum(),
-    }
+    sum.iter().sum()
 }
 
 impl CellScratch {
-    /// Pass 2 over a cell whose extreme bit patterns are known: the moments, and how many
+    /// Pass 2 over a cell whose extreme bit patterns are known: the float64 sum, and how many
     /// values fall in each bucket (the high bits above the cell's minimum, about one bucket per
     /// value).
     #[inline(always)]
@@ -121,7 +105,7 @@ impl CellScratch {
         power: &'a [f32],
         min_bits: u32,
         max_bits: u32,
-    ) -> (Buckets<'a>, Moments) {
+    ) -> (Buckets<'a>, f64) {
         let n = power.len();
         let bits = (usize::BITS - n.leading_zeros()).clamp(4, BUCKET_BITS);
         let range = max_bits - min_bits;
@@ -129,10 +113,10 @@ impl CellScratch {
         let nb = (range >> shift) as usize + 1;
         let key = |p: f32| ((p.to_bits() - min_bits) >> shift) as usize * LANES;
         // 16-bit counters while they cannot overflow: half the cache footprint.
-        let moments = if n <= LANES * u16::MAX as usize {
-            moments_and_counts(power, key, nb, &mut self.counts16, &mut self.start)
+        let sum = if n <= LANES * u16::MAX as usize {
+            sum_and_counts(power, key, nb, &mut self.counts16, &mut self.start)
         } else {
-            moments_and_counts(power, key, nb, &mut self.counts32, &mut self.start)
+            sum_and_counts(power, key, nb, &mut self.counts32, &mut self.start)
         };
         self.gathered_at.clear();
         // One spare entry: the vector scan reads two entries at a time.
@@ -153,7 +137,7 @@ impl CellScratch {
             max_bits,
             shift,
         };
-        (cell, moments)
+        (cell, sum)
     }
 }
 
@@ -450,6 +434,7 @@ impl Buckets<'_> {
     /// `R(p) <= x` (`strict = false`) or `R(p) < x`, or `None` when even the smallest value
     /// fails. R is monotone in p, so this is a search over bit patterns, started at the
     /// estimate 10^(x/10) so that only a handful of `log10` evaluations are needed.
+    #[inline(always)]
     fn power_threshold(&self, x: f64, strict: bool) -> Option<f32> {
         let pred = |bits: u32| {
             let r = decibels(f32::from_bits(bits)) as f64;

@@ -11,11 +11,13 @@
 //!   the power distribution.
 //!
 //! The original calls `np.percentile` about 18 times per cell, each a partial sort. Here a
-//! cell is read in four passes and never sorted or grouped whole:
+//! cell is read in a few passes and never sorted or grouped whole:
+//! 0. numpy's float32 sum (TOTAL) and the entropy's float32 terms `log2(p) * p`, summed the
+//!    same way (INFORMATION, ICOMPLEXITY; [`entropy`]);
 //! 1. the extremes (a quick min/max);
-//! 2. Σp and Σ p log2 p (TOTAL, INFORMATION, ICOMPLEXITY) and, in the same loop, the counts
-//!    per value-ordered bucket (the high bits of the float pattern above the minimum; R is a
-//!    monotone function of P, so the order is that of R too);
+//! 2. the float64 sum and, in the same loop, the counts per value-ordered bucket (the high
+//!    bits of the float pattern above the minimum; R is a monotone function of P, but for
+//!    four single values (`fidelity::log10`), so the order is that of R too);
 //! 3. the values of the few buckets that the 101 percentile ranks and the 99 histogram edges
 //!    of `decile_mod` land in (known from the counts and the extremes alone), picked out (with
 //!    AVX2 eight values at a time, without branches): every percentile follows from its
@@ -27,12 +29,13 @@
 //! only evaluated where it is looked at. A fully sorted reference implementation is kept in
 //! the tests, and the hot passes are compiled for AVX2 as well (`simd`).
 //!
-//! Numerics follow numpy 1.x as the original ran it: float32 percentile neighbours with a
-//! float64 `linear` interpolation (difference in float32), percentile thresholds compared in
-//! float64 (the golden output excludes values equal to the float32 rounding of a threshold
-//! that lies below them), float32 histogram edges from a float64
-//! linspace, round-half-even of the mean mode percentile. Sums are taken in float64 (numpy
-//! uses float32 pairwise sums), which moves results by far less than the tolerances in docs/fidelity.md.
+//! Numerics follow numpy 1.x as the original ran it (`crate::fidelity`): float32 percentile
+//! neighbours with a float64 `linear` interpolation (difference in float32), percentile
+//! thresholds rounded to float32 where R is compared with them, float32 histogram edges from a
+//! float64 linspace, round-half-even of the mean mode percentile, numpy's AVX-512 `log10` and
+//! `log2`, numpy's float32 sum for TOTAL and the entropy. The means of TAIL and CORE are
+//! summed in float64 (numpy: float32 pairwise), which moves them by one float32 step at most
+//! (docs/fidelity.md#where-the-last-bits-differ).
 
 mod buckets;
 #[cfg(test)]
@@ -41,9 +44,11 @@ pub(crate) mod reference;
 mod tests;
 
 use crate::fidelity::{
-    decibels, histogram_edges, mean_to_db, percentile, power, HISTOGRAM_BINS as BINS,
+    self, as_compared, decibels, histogram_edges, log10, mean_to_db, percentile, power,
+    HISTOGRAM_BINS as BINS,
 };
-use buckets::{extremes, Gathered, Moments};
+use crate::simd::entropy::plogp_terms;
+use buckets::{extremes, Gathered};
 
 /// Indices of one cell. All NaN for an empty cell.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,6 +90,8 @@ impl CellIndices {
 pub struct CellScratch {
     /// Power values for [`CellScratch::indices_of_magnitudes`].
     power: Vec<f32>,
+    /// The entropy's terms, one per value (see [`entropy`]).
+    terms: Vec<f32>,
     /// `LANES` counters per bucket (16-bit ones for cells small enough).
     counts16: Vec<u16>,
     counts32: Vec<u32>,
@@ -109,7 +116,8 @@ crate::simd::kernel! { CellIndices:
 }
 
 impl CellScratch {
-    /// Indices of the cell whose magnitudes are `magnitudes` (any order).
+    /// Indices of the cell whose magnitudes are `magnitudes`, column by column (see
+    /// [`CellScratch::indices`]).
     pub fn indices_of_magnitudes(&mut self, magnitudes: &[f32]) -> CellIndices {
         let mut p = std::mem::take(&mut self.power);
         p.clear();
@@ -119,7 +127,9 @@ impl CellScratch {
         c
     }
 
-    /// Indices of the cell whose power values are `power` (any order).
+    /// Indices of the cell whose power values are `power`, column by column as numpy holds
+    /// the spectrogram (Fortran order: each frame's rows of the band, then the next frame's).
+    /// The order only moves TOTAL's last bit (numpy's float32 sum follows memory order).
     pub fn indices(&mut self, power: &[f32]) -> CellIndices {
         cell_indices(self, power)
     }
@@ -130,17 +140,14 @@ impl CellScratch {
         if n == 0 {
             return CellIndices::NAN;
         }
-        // Pass 1: the range. Pass 2: total, entropy sum and the counts per bucket.
+        // numpy's float32 sum, in the memory order of the cell (F order): its last bit
+        // shows in TOTAL, and the entropy divides by it.
+        let sum32 = fidelity::sum(power);
+        let total = 10.0 * log10(sum32) as f64;
+        let h = entropy(power, sum32, &mut self.terms);
+        // Pass 1: the range. Pass 2: the float64 sum and the counts per bucket.
         let (min_bits, max_bits) = extremes(power);
-        let (mut cell, Moments { sum, sum_plogp }) = self.buckets(power, min_bits, max_bits);
-        let total32 = sum as f32;
-        let total = 10.0 * total32.log10() as f64;
-        // Σ p log2 p with p = P / ΣP, divided by log2 N (float64, as numpy promotes it).
-        let h = if n > 1 {
-            -(sum_plogp / sum - sum.log2()) / (n as f64).log2()
-        } else {
-            f64::NAN // log2(1) = 0: numpy gives NaN (0/0) too
-        };
+        let (mut cell, sum) = self.buckets(power, min_bits, max_bits);
         let information = 1.0 - h;
         let icomplexity = 4.0 * h * (1.0 - h);
 
@@ -159,7 +166,7 @@ impl CellScratch {
             cell.count_below_histogram_edge(i, e)
         });
         // Pass 4: the power below the thresholds of TAIL and CORE.
-        let tail_ranges = [(pct[90], pct[100])];
+        let tail_ranges = [tail_range(&pct)];
         // No mode deciles (all values equal) select nothing: CORE is NaN.
         let sets: [&[(f64, f64)]; 2] = [&tail_ranges, core_ranges.as_deref().unwrap_or(&[])];
         let [tail, core] = cell
@@ -176,9 +183,26 @@ impl CellScratch {
     }
 }
 
+/// The normalised entropy `H = -Σ p log2 p / log2 N` with `p = P / ΣP`, as numpy computes
+/// `-(np.log2(p) * p).sum() / np.log2(N)`: `sum32` is numpy's float32 ΣP, the terms are
+/// float32 ([`plogp_terms`]) and summed as numpy sums them ([`fidelity::sum`]), in the cell's
+/// memory order; only the division by `log2 N` is float64. A cell of one value gives NaN
+/// (0 / 0), as in numpy.
+#[inline(always)]
+pub(crate) fn entropy(power: &[f32], sum32: f32, terms: &mut Vec<f32>) -> f64 {
+    plogp_terms(power, sum32, terms);
+    -(fidelity::sum(terms) as f64) / (power.len() as f64).log2()
+}
+
+/// TAIL's selection `pct(90) < R <= pct(100)`, as the selections compare it ([`as_compared`]).
+fn tail_range(pct: &[f64; 101]) -> (f64, f64) {
+    (as_compared(pct[90]), as_compared(pct[100]))
+}
+
 /// `decile_mod(R, tolerance=0.1)` given the percentiles, R's extremes and `below(i, e)`, the
 /// number of values with `R < e` for the histogram edge `e = edges[i]`: the percentile ranges
-/// of the deciles holding the histogram mode(s). `None` when all values are equal (no range can
+/// of the deciles holding the histogram mode(s), as the selections compare them
+/// ([`as_compared`]). `None` when all values are equal (no range can
 /// select anything).
 fn mode_deciles(
     n: usize,
@@ -221,7 +245,7 @@ fn mode_deciles(
     Some(
         (1..=10)
             .filter(|&d| deciles[d])
-            .map(|d| (pct[(d - 1) * 10], pct[d * 10]))
+            .map(|d| (as_compared(pct[(d - 1) * 10]), as_compared(pct[d * 10])))
             .collect(),
     )
 }

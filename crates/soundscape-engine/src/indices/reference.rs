@@ -2,8 +2,8 @@
 //! cells they use.
 
 use super::buckets::union_count_sum;
-use super::{mode_deciles, CellIndices};
-use crate::fidelity::{decibels, mean_to_db, percentile, power};
+use super::{mode_deciles, tail_range, CellIndices};
+use crate::fidelity::{self, decibels, mean_to_db, percentile, power};
 
 /// Asserts that two cells' indices agree: each within 1e-9 relative (1e-9 absolute near 0),
 /// NaN only where the other is NaN. `what` names the cell in the message.
@@ -29,14 +29,18 @@ pub(crate) fn reference_indices(magnitudes: &[f32]) -> CellIndices {
     if n == 0 {
         return CellIndices::NAN;
     }
+    // TOTAL and the entropy as numpy computes them, value by value in the cell's order.
+    let sum32 = fidelity::sum(&p);
+    let total = 10.0 * fidelity::log10(sum32) as f64;
+    let terms: Vec<f32> = p
+        .iter()
+        .map(|&v| {
+            let q = v / sum32;
+            fidelity::log2(q) * q
+        })
+        .collect();
+    let h = -(fidelity::sum(&terms) as f64) / (n as f64).log2();
     p.sort_unstable_by(f32::total_cmp);
-    let sum: f64 = p.iter().map(|&v| v as f64).sum();
-    let plogp: f64 = p.iter().map(|&v| v as f64 * (v as f64).log2()).sum();
-    let h = if n > 1 {
-        -(plogp / sum - sum.log2()) / (n as f64).log2()
-    } else {
-        f64::NAN
-    };
     let mut prefix = vec![0.0f64];
     for &v in &p {
         prefix.push(prefix.last().unwrap() + v as f64);
@@ -63,7 +67,7 @@ pub(crate) fn reference_indices(magnitudes: &[f32]) -> CellIndices {
         mean_to_db(sum, count)
     };
     let pct: [f64; 101] = std::array::from_fn(|q| percentile(n, q as u32, r));
-    let tail = mean_db(&[(pct[90], pct[100])]);
+    let tail = mean_db(&[tail_range(&pct)]);
     let core = match mode_deciles(n, &pct, r(0) as f64, r(n - 1) as f64, |_, e| {
         upto(e as f64, true)
     }) {
@@ -71,7 +75,7 @@ pub(crate) fn reference_indices(magnitudes: &[f32]) -> CellIndices {
         None => f64::NAN,
     };
     CellIndices {
-        total: 10.0 * (sum as f32).log10() as f64,
+        total,
         core,
         tail,
         exag: tail - core,

@@ -4,9 +4,11 @@
 //! Release binaries must run on any x86-64 node, so the crate is not built for a newer CPU.
 //! Two kinds of fast paths are chosen at run time instead:
 //! - **compiled twins**: a function declared with [`kernel!`] has its body compiled once as is
-//!   and once with AVX2 enabled. Only the vector width changes: fused multiply-add is not
-//!   enabled, so both copies give bit-identical numbers.
-//! - **hand-written kernels** ([`rfft`], [`buckets`]): intrinsics, each behind a safe function
+//!   and once with AVX2 and FMA enabled. Only the vector width changes, and the explicit
+//!   `mul_add` calls become one instruction instead of a call of the C library's `fmaf`: Rust
+//!   never fuses a multiplication and an addition on its own, so both copies give
+//!   bit-identical numbers.
+//! - **hand-written kernels** ([`rfft`], [`buckets`], [`entropy`]): intrinsics, each behind a safe function
 //!   whose scalar twin has the same signature and gives the same bits; the tests run both on
 //!   the same inputs.
 //! - [`copy`]: the one unchecked copy of the hot loop (not SIMD, but `unsafe`, so here too).
@@ -19,8 +21,8 @@
 //! running side by side do not see each other's choice).
 //!
 //! # Safety
-//! Each `unsafe` block here is either a call of a `#[target_feature(enable = "avx2")]`
-//! function after [`use_avx2`] said yes (which implies the CPU has AVX2), or raw-pointer
+//! Each `unsafe` block here is either a call of a `#[target_feature(enable = "avx2")]` (or
+//! `"avx2,fma"`) function after [`use_avx2`] said yes (which implies the CPU has both), or raw-pointer
 //! loads and stores whose bounds the function checks or states as its contract; each block
 //! says which. Every kernel's gain over its twin is measured (`just bench --kernels`,
 //! BENCHMARKS.md).
@@ -29,6 +31,7 @@
 
 pub mod buckets;
 pub mod copy;
+pub mod entropy;
 pub mod rfft;
 
 use std::cell::Cell;
@@ -48,15 +51,18 @@ pub enum Kernel {
     CellIndices,
     /// The values of the marked buckets ([`buckets::marked_values`]).
     MarkedValues,
+    /// The entropy's float32 terms ([`entropy::plogp_terms`]).
+    Entropy,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 5] = [
+    pub const ALL: [Kernel; 6] = [
         Kernel::Window,
         Kernel::Columns,
         Kernel::FusedRfft,
         Kernel::CellIndices,
         Kernel::MarkedValues,
+        Kernel::Entropy,
     ];
 
     /// The name `SOUNDSCAPE_SIMD` and the benchmark use.
@@ -67,6 +73,7 @@ impl Kernel {
             Kernel::FusedRfft => "fused-rfft",
             Kernel::CellIndices => "cell-indices",
             Kernel::MarkedValues => "marked-values",
+            Kernel::Entropy => "entropy",
         }
     }
 
@@ -120,11 +127,12 @@ thread_local! {
     static THREAD_OFF: Cell<u8> = const { Cell::new(0) };
 }
 
-/// Whether the CPU has AVX2 (cached).
-pub fn cpu_has_avx2() -> bool {
+/// Whether the CPU has AVX2 and FMA (cached; every AVX2 processor of the last decade has
+/// both, and the compiled twins use both).
+pub fn cpu_has_avx2_and_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2")
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -135,7 +143,7 @@ pub fn cpu_has_avx2() -> bool {
 /// Whether `kernel` takes its AVX2 path on this thread now (see the module doc).
 #[inline]
 pub fn use_avx2(kernel: Kernel) -> bool {
-    cpu_has_avx2() && (env_off_bits() | THREAD_OFF.with(Cell::get)) & kernel.bit() == 0
+    cpu_has_avx2_and_fma() && (env_off_bits() | THREAD_OFF.with(Cell::get)) & kernel.bit() == 0
 }
 
 /// `SOUNDSCAPE_SIMD=off` (or `scalar`, `0`): this process runs the scalar paths only.
@@ -170,14 +178,14 @@ pub fn avx2_under_test() -> bool {
         return false;
     }
     assert!(
-        cpu_has_avx2(),
-        "this CPU has no AVX2, so the AVX2 path cannot be tested here: run with SOUNDSCAPE_SIMD=off to test the scalar paths only"
+        cpu_has_avx2_and_fma(),
+        "this CPU has no AVX2 and FMA, so the AVX2 path cannot be tested here: run with SOUNDSCAPE_SIMD=off to test the scalar paths only"
     );
     true
 }
 
 /// Declares `fn name(args) -> R { body }` whose body is compiled for the baseline and for
-/// AVX2, the copy chosen at run time by [`use_avx2`] for the given [`Kernel`]. Everything the
+/// AVX2 with FMA, the copy chosen at run time by [`use_avx2`] for the given [`Kernel`]. Everything the
 /// body calls `#[inline(always)]` is compiled into both copies.
 macro_rules! kernel {
     ($kernel:ident: $(#[$meta:meta])* $vis:vis fn $name:ident ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
@@ -187,14 +195,15 @@ macro_rules! kernel {
             fn body($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
                 #[allow(unsafe_code)]
                 #[inline(always)]
                 fn checked($($arg: $ty),*) $(-> $ret)? {
-                    // SAFETY: only called after `use_avx2`, which checks that the CPU has AVX2.
+                    // SAFETY: only called after `use_avx2`, which checks that the CPU has AVX2
+                    // and FMA.
                     unsafe { avx2($($arg),*) }
                 }
                 if $crate::simd::use_avx2($crate::simd::Kernel::$kernel) {
@@ -238,7 +247,7 @@ mod tests {
         });
         assert!(seen.iter().all(|&off| off));
         assert_eq!(THREAD_OFF.with(Cell::get), 0);
-        if cpu_has_avx2() && !scalar_only() {
+        if cpu_has_avx2_and_fma() && !scalar_only() {
             assert!(use_avx2(Kernel::CellIndices));
             assert!(!with_kernels_off(&Kernel::ALL, 1, || use_avx2(
                 Kernel::Window
