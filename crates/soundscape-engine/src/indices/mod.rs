@@ -189,7 +189,7 @@ impl CellScratch {
 /// memory order; only the division by `log2 N` is float64. A cell of one value gives NaN
 /// (0 / 0), as in numpy.
 #[inline(always)]
-pub(crate) fn entropy(power: &[f32], sum32: f32, terms: &mut Vec<f32>) -> f64 {
+fn entropy(power: &[f32], sum32: f32, terms: &mut Vec<f32>) -> f64 {
     plogp_terms(power, sum32, terms);
     -(fidelity::sum(terms) as f64) / (power.len() as f64).log2()
 }
