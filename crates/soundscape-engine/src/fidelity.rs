@@ -242,34 +242,60 @@ const REDUCE_BLOCK: usize = 8192;
 /// values in blocks of 8192, each summed pairwise, the block sums added in turn to 0.
 #[inline(always)]
 pub fn sum(values: &[f32]) -> f32 {
-    values
-        .chunks(REDUCE_BLOCK)
-        .fold(0.0f32, |acc, block| acc + pairwise_sum(block))
+    sum_by_runs(values, &mut |run| run_sum(run, |v| v))
 }
 
-/// numpy's float32 pairwise summation: runs of up to 128 values go into eight running sums
-/// (value `i` into sum `i % 8`, the last `n % 8` values added at the end, one by one), longer
-/// runs are split in two at a multiple of eight below the middle. The eight running sums are
-/// lanes of independent float32 additions, so the loop vectorises without reordering them.
-fn pairwise_sum(a: &[f32]) -> f32 {
+/// numpy's float32 sum of some float32 function of each value (see [`sum`]), given `run`,
+/// which sums the function's results over one run of at most 128 consecutive values as
+/// [`run_sum`] does (the runs come in order). So the results need not be stored: each run is
+/// mapped and summed at once.
+#[inline]
+pub fn sum_by_runs(values: &[f32], run: &mut impl FnMut(&[f32]) -> f32) -> f32 {
+    values
+        .chunks(REDUCE_BLOCK)
+        .fold(0.0f32, |acc, block| acc + pairwise(block, run))
+}
+
+/// numpy's float32 pairwise summation: runs of up to 128 values are summed by `run`, longer
+/// ones are split in two at a multiple of eight below the middle.
+fn pairwise(a: &[f32], run: &mut impl FnMut(&[f32]) -> f32) -> f32 {
     let n = a.len();
-    if n < 8 {
-        a.iter().fold(0.0f32, |r, &v| r + v)
-    } else if n <= 128 {
-        let end = n - n % 8;
-        let mut r: [f32; 8] = a[..8].try_into().unwrap();
-        for c in a[8..end].chunks_exact(8) {
-            for j in 0..8 {
-                r[j] += c[j];
-            }
-        }
-        let res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        a[end..].iter().fold(res, |r, &v| r + v)
+    if n <= PAIRWISE_RUN {
+        run(a)
     } else {
         let half = n / 2;
         let half = half - half % 8;
-        pairwise_sum(&a[..half]) + pairwise_sum(&a[half..])
+        pairwise(&a[..half], run) + pairwise(&a[half..], run)
     }
+}
+
+/// The longest run numpy's pairwise summation adds up without splitting it.
+pub const PAIRWISE_RUN: usize = 128;
+
+/// numpy's float32 sum of `f(v)` over one run of at most [`PAIRWISE_RUN`] values: under
+/// eight, one by one from 0; else into eight running sums (value `i` into sum `i % 8`,
+/// [`lanes_sum`]), the last `n % 8` added at the end, one by one. The eight running sums are
+/// lanes of independent float32 additions, so the loop vectorises without reordering them.
+#[inline(always)]
+pub fn run_sum(a: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let n = a.len();
+    if n < 8 {
+        return a.iter().fold(0.0f32, |r, &v| r + f(v));
+    }
+    let end = n - n % 8;
+    let mut r: [f32; 8] = std::array::from_fn(|j| f(a[j]));
+    for c in a[8..end].chunks_exact(8) {
+        for j in 0..8 {
+            r[j] += f(c[j]);
+        }
+    }
+    a[end..].iter().fold(lanes_sum(r), |r, &v| r + f(v))
+}
+
+/// How numpy's pairwise summation adds up its eight running sums.
+#[inline(always)]
+pub fn lanes_sum(r: [f32; 8]) -> f32 {
+    ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
 }
 
 #[cfg(test)]

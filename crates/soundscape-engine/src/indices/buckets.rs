@@ -4,8 +4,8 @@
 //! sorted, only where a rank query, a histogram edge or a threshold lands.
 //!
 //! What it answers ([`super`] turns the answers into the indices): the sum and the
-//! counts (pass 2), the values of a rank (pass 3), the count below a dB level, the largest
-//! power at or below a dB level, and the count and power sum of unions of dB ranges (pass 4).
+//! counts (pass 3), the values of a rank (pass 4), the count below a dB level, the largest
+//! power at or below a dB level, and the count and power sum of unions of dB ranges (pass 5).
 
 use super::CellScratch;
 use crate::fidelity::{decibels, histogram_edges, percentile, HISTOGRAM_BINS as BINS};
@@ -27,27 +27,6 @@ const BUCKET_BITS: u32 = 15;
 const _: () = assert!(1 << BUCKET_BITS < NOT_GATHERED as usize);
 /// Float32 patterns either side of a histogram edge's estimate (see `Buckets::edge_bracket`).
 const EDGE_SLACK: u32 = 32;
-
-/// The smallest and largest bit pattern of a cell's power values (positive floats, so in
-/// the order of the values), eight lanes wide.
-#[inline(always)]
-pub(super) fn extremes(power: &[f32]) -> (u32, u32) {
-    const W: usize = 8;
-    let (mut lo, mut hi) = ([u32::MAX; W], [0u32; W]);
-    let chunks = power.chunks_exact(W);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for k in 0..W {
-            lo[k] = lo[k].min(c[k].to_bits());
-            hi[k] = hi[k].max(c[k].to_bits());
-        }
-    }
-    for (k, &p) in rest.iter().enumerate() {
-        lo[k] = lo[k].min(p.to_bits());
-        hi[k] = hi[k].max(p.to_bits());
-    }
-    (*lo.iter().min().unwrap(), *hi.iter().max().unwrap())
-}
 
 /// A bucket counter: 16 bits while the cell is small enough, else 32.
 trait Counter: Copy + Default + std::ops::AddAssign + From<u8> + Into<u32> {}
@@ -96,7 +75,7 @@ where
 }
 
 impl CellScratch {
-    /// Pass 2 over a cell whose extreme bit patterns are known: the float64 sum, and how many
+    /// Pass 3 over a cell whose extreme bit patterns are known: the float64 sum, and how many
     /// values fall in each bucket (the high bits above the cell's minimum, about one bucket per
     /// value).
     #[inline(always)]
@@ -601,7 +580,7 @@ mod tests {
         let narrow: Vec<f32> = (0..5000).map(|_| 1.0 + (next() * 1e-4) as f32).collect();
         for (i, magnitudes) in cells().iter().chain([&narrow]).enumerate() {
             let power: Vec<f32> = magnitudes.iter().map(|&a| power(a)).collect();
-            let (min_bits, max_bits) = extremes(&power);
+            let (_, min_bits, max_bits) = crate::simd::sums::sum_and_extremes_scalar(&power);
             let (mut cell, _) = scratch.buckets(&power, min_bits, max_bits);
             let (min, max) = cell.extremes_db();
             let mut levels: Vec<f64> = histogram_edges(min, max)

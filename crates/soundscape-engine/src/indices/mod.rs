@@ -12,17 +12,17 @@
 //!
 //! The original calls `np.percentile` about 18 times per cell, each a partial sort. Here a
 //! cell is read in a few passes and never sorted or grouped whole:
-//! 0. numpy's float32 sum (TOTAL) and the entropy's float32 terms `log2(p) * p`, summed the
-//!    same way (INFORMATION, ICOMPLEXITY; [`entropy`]);
-//! 1. the extremes (a quick min/max);
-//! 2. the float64 sum and, in the same loop, the counts per value-ordered bucket (the high
+//! 1. numpy's float32 sum (TOTAL) with the extremes, in one pass;
+//! 2. the entropy's float32 terms `log2(p) * p`, summed the same way as they are made
+//!    (INFORMATION, ICOMPLEXITY; [`entropy`]);
+//! 3. the float64 sum and, in the same loop, the counts per value-ordered bucket (the high
 //!    bits of the float pattern above the minimum; R is a monotone function of P, but for
 //!    four single values (`fidelity::log10`), so the order is that of R too);
-//! 3. the values of the few buckets that the 101 percentile ranks and the 99 histogram edges
+//! 4. the values of the few buckets that the 101 percentile ranks and the 99 histogram edges
 //!    of `decile_mod` land in (known from the counts and the extremes alone), picked out (with
 //!    AVX2 eight values at a time, without branches): every percentile follows from its
 //!    bucket sorted, every histogram count from the values near its edge;
-//! 4. the power sums below the handful of thresholds TAIL and CORE select, in one pass.
+//! 5. the power sums below the handful of thresholds TAIL and CORE select, in one pass.
 //!
 //! A percentile threshold becomes the exact power threshold (a short search over float bit
 //! patterns); a histogram edge only needs bracketing, from the estimate `10^(x/10)`. So R is
@@ -44,11 +44,11 @@ pub(crate) mod reference;
 mod tests;
 
 use crate::fidelity::{
-    self, as_compared, decibels, histogram_edges, log10, mean_to_db, percentile, power,
+    as_compared, decibels, histogram_edges, log10, mean_to_db, percentile, power,
     HISTOGRAM_BINS as BINS,
 };
-use crate::simd::entropy::plogp_terms;
-use buckets::{extremes, Gathered};
+use crate::simd::sums::{plogp_sum, sum_and_extremes};
+use buckets::Gathered;
 
 /// Indices of one cell. All NaN for an empty cell.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -90,8 +90,6 @@ impl CellIndices {
 pub struct CellScratch {
     /// Power values for [`CellScratch::indices_of_magnitudes`].
     power: Vec<f32>,
-    /// The entropy's terms, one per value (see [`entropy`]).
-    terms: Vec<f32>,
     /// `LANES` counters per bucket (16-bit ones for cells small enough).
     counts16: Vec<u16>,
     counts32: Vec<u32>,
@@ -140,18 +138,18 @@ impl CellScratch {
         if n == 0 {
             return CellIndices::NAN;
         }
-        // numpy's float32 sum, in the memory order of the cell (F order): its last bit
-        // shows in TOTAL, and the entropy divides by it.
-        let sum32 = fidelity::sum(power);
+        // Pass 1: numpy's float32 sum, in the memory order of the cell (F order), with the
+        // range: its last bit shows in TOTAL, and the entropy divides by it.
+        let (sum32, min_bits, max_bits) = sum_and_extremes(power);
         let total = 10.0 * log10(sum32) as f64;
-        let h = entropy(power, sum32, &mut self.terms);
-        // Pass 1: the range. Pass 2: the float64 sum and the counts per bucket.
-        let (min_bits, max_bits) = extremes(power);
+        // Pass 2: the entropy.
+        let h = entropy(power, sum32);
+        // Pass 3: the float64 sum and the counts per bucket.
         let (mut cell, sum) = self.buckets(power, min_bits, max_bits);
         let information = 1.0 - h;
         let icomplexity = 4.0 * h * (1.0 - h);
 
-        // Pass 3: gather the few buckets that rank queries and histogram edges land in.
+        // Pass 4: gather the few buckets that rank queries and histogram edges land in.
         cell.gather_needed();
 
         let mut read = 0;
@@ -165,7 +163,7 @@ impl CellScratch {
         let core_ranges = mode_deciles(n, &pct, min, max, |i, e| {
             cell.count_below_histogram_edge(i, e)
         });
-        // Pass 4: the power below the thresholds of TAIL and CORE.
+        // Pass 5: the power below the thresholds of TAIL and CORE.
         let tail_ranges = [tail_range(&pct)];
         // No mode deciles (all values equal) select nothing: CORE is NaN.
         let sets: [&[(f64, f64)]; 2] = [&tail_ranges, core_ranges.as_deref().unwrap_or(&[])];
@@ -185,13 +183,11 @@ impl CellScratch {
 
 /// The normalised entropy `H = -Σ p log2 p / log2 N` with `p = P / ΣP`, as numpy computes
 /// `-(np.log2(p) * p).sum() / np.log2(N)`: `sum32` is numpy's float32 ΣP, the terms are
-/// float32 ([`plogp_terms`]) and summed as numpy sums them ([`fidelity::sum`]), in the cell's
-/// memory order; only the division by `log2 N` is float64. A cell of one value gives NaN
-/// (0 / 0), as in numpy.
+/// float32 and summed as numpy sums them ([`plogp_sum`]), in the cell's memory order; only the
+/// division by `log2 N` is float64. A cell of one value gives NaN (0 / 0), as in numpy.
 #[inline(always)]
-fn entropy(power: &[f32], sum32: f32, terms: &mut Vec<f32>) -> f64 {
-    plogp_terms(power, sum32, terms);
-    -(fidelity::sum(terms) as f64) / (power.len() as f64).log2()
+fn entropy(power: &[f32], sum32: f32) -> f64 {
+    -(plogp_sum(power, sum32) as f64) / (power.len() as f64).log2()
 }
 
 /// TAIL's selection `pct(90) < R <= pct(100)`, as the selections compare it ([`as_compared`]).

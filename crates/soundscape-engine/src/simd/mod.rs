@@ -8,8 +8,8 @@
 //!   `mul_add` calls become one instruction instead of a call of the C library's `fmaf`: Rust
 //!   never fuses a multiplication and an addition on its own, so both copies give
 //!   bit-identical numbers.
-//! - **hand-written kernels** ([`rfft`], [`buckets`], [`entropy`]): intrinsics, each behind a safe function
-//!   whose scalar twin has the same signature and gives the same bits; the tests run both on
+//! - **hand-written kernels** ([`rfft`], [`buckets`], [`sums`]): intrinsics, each behind a safe
+//!   function whose scalar twin has the same signature and gives the same bits; the tests run both on
 //!   the same inputs.
 //! - [`copy`]: the one unchecked copy of the hot loop (not SIMD, but `unsafe`, so here too).
 //!
@@ -31,8 +31,8 @@
 
 pub mod buckets;
 pub mod copy;
-pub mod entropy;
 pub mod rfft;
+pub mod sums;
 
 use std::cell::Cell;
 use std::sync::OnceLock;
@@ -51,18 +51,21 @@ pub enum Kernel {
     CellIndices,
     /// The values of the marked buckets ([`buckets::marked_values`]).
     MarkedValues,
-    /// The entropy's float32 terms ([`entropy::plogp_terms`]).
+    /// The entropy's float32 terms and their sum ([`sums::plogp_sum`]).
     Entropy,
+    /// A cell's float32 sum with its extremes ([`sums::sum_and_extremes`]).
+    CellSum,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 6] = [
+    pub const ALL: [Kernel; 7] = [
         Kernel::Window,
         Kernel::Columns,
         Kernel::FusedRfft,
         Kernel::CellIndices,
         Kernel::MarkedValues,
         Kernel::Entropy,
+        Kernel::CellSum,
     ];
 
     /// The name `SOUNDSCAPE_SIMD` and the benchmark use.
@@ -74,6 +77,7 @@ impl Kernel {
             Kernel::CellIndices => "cell-indices",
             Kernel::MarkedValues => "marked-values",
             Kernel::Entropy => "entropy",
+            Kernel::CellSum => "cell-sum",
         }
     }
 

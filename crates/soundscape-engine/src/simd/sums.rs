@@ -1,0 +1,302 @@
+//! numpy's float32 sums over a cell's power values ([`crate::indices`]), each with its scalar
+//! twin of the same signature that gives the same bits. Both are summed run by run in numpy's
+//! pairwise order ([`crate::fidelity::sum_by_runs`]), each run in one vector of eight running
+//! sums:
+//! - [`sum_and_extremes`]: the plain sum (TOTAL, and the entropy's `ΣP`) with the smallest and
+//!   largest bit pattern, in one pass;
+//! - [`plogp_sum`]: the entropy's terms `log2(p) * p` with `p = P / ΣP`, summed as they are
+//!   made, never stored. The logarithm is numpy's AVX-512 one ([`crate::fidelity::log2`]): its
+//!   16-entry coefficient tables are looked up eight lanes at a time with two permutes and a
+//!   blend.
+
+use super::{use_avx2, Kernel};
+use crate::fidelity::{log2, run_sum, sum_by_runs};
+
+/// numpy's float32 sum of `power` ([`crate::fidelity::sum`]) with the smallest and largest bit
+/// pattern of its values (`u32::MAX` and 0 for none).
+#[inline(always)]
+pub fn sum_and_extremes(power: &[f32]) -> (f32, u32, u32) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2(Kernel::CellSum) {
+        let (mut lo, mut hi) = (u32::MAX, 0u32);
+        let sum = sum_by_runs(power, &mut |run| {
+            // SAFETY: the CPU has AVX2 (`use_avx2` checks it).
+            let (s, l, h) = unsafe { sum_run_avx2(run) };
+            (lo, hi) = (lo.min(l), hi.max(h));
+            s
+        });
+        return (sum, lo, hi);
+    }
+    sum_and_extremes_scalar(power)
+}
+
+/// The scalar twin of [`sum_and_extremes`].
+#[inline(always)]
+pub fn sum_and_extremes_scalar(power: &[f32]) -> (f32, u32, u32) {
+    let (mut lo, mut hi) = (u32::MAX, 0u32);
+    let sum = sum_by_runs(power, &mut |run| {
+        for v in run {
+            (lo, hi) = (lo.min(v.to_bits()), hi.max(v.to_bits()));
+        }
+        run_sum(run, |v| v)
+    });
+    (sum, lo, hi)
+}
+
+/// [`crate::fidelity::run_sum`] of one run (at most 128 values) with its extreme bit
+/// patterns, the AVX2 way: the eight running sums are one vector.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sum_run_avx2(run: &[f32]) -> (f32, u32, u32) {
+    use crate::fidelity::lanes_sum;
+    use std::arch::x86_64::*;
+    let n = run.len();
+    let n8 = n - n % 8;
+    let (mut lo, mut hi) = (u32::MAX, 0u32);
+    for v in &run[n8..] {
+        (lo, hi) = (lo.min(v.to_bits()), hi.max(v.to_bits()));
+    }
+    if n < 8 {
+        return (run_sum(run, |v| v), lo, hi);
+    }
+    let src = run.as_ptr();
+    // SAFETY: 8 <= n8 <= run.len() for every load here.
+    let first = unsafe { _mm256_loadu_ps(src) };
+    let (mut sums, mut lo_v, mut hi_v) = (
+        first,
+        _mm256_castps_si256(first),
+        _mm256_castps_si256(first),
+    );
+    for i in (8..n8).step_by(8) {
+        // SAFETY: as above.
+        let x = unsafe { _mm256_loadu_ps(src.add(i)) };
+        sums = _mm256_add_ps(sums, x);
+        lo_v = _mm256_min_epu32(lo_v, _mm256_castps_si256(x));
+        hi_v = _mm256_max_epu32(hi_v, _mm256_castps_si256(x));
+    }
+    let (mut r, mut l, mut h) = ([0f32; 8], [0u32; 8], [0u32; 8]);
+    // SAFETY: each array holds eight lanes.
+    unsafe {
+        _mm256_storeu_ps(r.as_mut_ptr(), sums);
+        _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, lo_v);
+        _mm256_storeu_si256(h.as_mut_ptr() as *mut __m256i, hi_v);
+    }
+    let lo = l.into_iter().fold(lo, u32::min);
+    let hi = h.into_iter().fold(hi, u32::max);
+    (run[n8..].iter().fold(lanes_sum(r), |r, &v| r + v), lo, hi)
+}
+
+/// numpy's `(np.log2(p) * p).sum()` in float32 for `p = power / total`: the terms in float32,
+/// summed as [`crate::fidelity::sum`] sums stored values.
+#[inline(always)]
+pub fn plogp_sum(power: &[f32], total: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2(Kernel::Entropy) {
+        // SAFETY: the CPU has AVX2 and FMA (`use_avx2` checks both).
+        return sum_by_runs(power, &mut |run| unsafe { plogp_run_avx2(run, total) });
+    }
+    plogp_sum_scalar(power, total)
+}
+
+/// The scalar twin of [`plogp_sum`].
+#[inline(always)]
+pub fn plogp_sum_scalar(power: &[f32], total: f32) -> f32 {
+    sum_by_runs(power, &mut |run| run_sum(run, |v| term(v, total)))
+}
+
+#[inline(always)]
+fn term(v: f32, total: f32) -> f32 {
+    let p = v / total;
+    log2(p) * p
+}
+
+/// [`crate::fidelity::run_sum`] of the terms of one run (at most 128 values), the AVX2 way: the
+/// eight running sums are one vector, the terms made eight at a time through the steps of
+/// [`crate::fidelity::svml_split`] and [`crate::fidelity::svml_cubic`]. A group of eight with
+/// any `p` that is not a positive normal float (zero, subnormal, infinite, NaN) takes the
+/// scalar path, as do runs under eight values and the last `n % 8`.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn plogp_run_avx2(power: &[f32], total: f32) -> f32 {
+    use crate::fidelity::{lanes_sum, LOG2_CUBIC};
+    use std::arch::x86_64::*;
+    let n = power.len();
+    if n < 8 {
+        return run_sum(power, |v| term(v, total));
+    }
+    let n8 = n - n % 8;
+    // The two halves of each coefficient row.
+    let row = |j: usize, half: usize| {
+        // SAFETY: LOG2_CUBIC[j] has 16 entries, so [8 half, 8 half + 8) is in bounds.
+        unsafe { _mm256_loadu_si256(LOG2_CUBIC[j][8 * half..].as_ptr() as *const __m256i) }
+    };
+    let (lo, hi): ([__m256; 4], [__m256; 4]) = (
+        std::array::from_fn(|j| _mm256_castsi256_ps(row(j, 0))),
+        std::array::from_fn(|j| _mm256_castsi256_ps(row(j, 1))),
+    );
+    let total_v = _mm256_set1_ps(total);
+    let one = _mm256_set1_ps(1.0);
+    let frac_mask = _mm256_set1_epi32(0x007f_ffff);
+    let one_bits = _mm256_set1_epi32(0x3f80_0000);
+    let bias = _mm256_set1_epi32(127);
+    let below_normal = _mm256_set1_epi32(0x007f_ffff);
+    let infinity = _mm256_set1_epi32(0x7f80_0000);
+    let src = power.as_ptr();
+    let terms = |i: usize| {
+        // SAFETY: i + 8 <= power.len().
+        let x = unsafe { _mm256_loadu_ps(src.add(i)) };
+        let p = _mm256_div_ps(x, total_v);
+        let bits = _mm256_castps_si256(p);
+        // Positive normal: 0x0080_0000 <= bits < 0x7f80_0000 (as signed integers).
+        let normal = _mm256_and_si256(
+            _mm256_cmpgt_epi32(bits, below_normal),
+            _mm256_cmpgt_epi32(infinity, bits),
+        );
+        if _mm256_movemask_ps(_mm256_castsi256_ps(normal)) == 0xff {
+            let frac = _mm256_and_si256(bits, frac_mask);
+            let upper = _mm256_srli_epi32::<22>(frac);
+            let m_bits = _mm256_or_si256(
+                frac,
+                _mm256_sub_epi32(one_bits, _mm256_slli_epi32::<23>(upper)),
+            );
+            let exp =
+                _mm256_add_epi32(_mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), bias), upper);
+            let r = _mm256_sub_ps(_mm256_castsi256_ps(m_bits), one);
+            // vpermps reads the low three bits of each lane of `k`; the fourth (bit 22 of
+            // m_bits) picks the upper half, as the blend's sign.
+            let k = _mm256_srli_epi32::<19>(m_bits);
+            let upper_half = _mm256_castsi256_ps(_mm256_slli_epi32::<9>(m_bits));
+            let coef = |j: usize| {
+                _mm256_blendv_ps(
+                    _mm256_permutevar8x32_ps(lo[j], k),
+                    _mm256_permutevar8x32_ps(hi[j], k),
+                    upper_half,
+                )
+            };
+            let c = _mm256_fmadd_ps(coef(0), r, coef(1));
+            let c = _mm256_fmadd_ps(c, r, coef(2));
+            let c = _mm256_fmadd_ps(c, r, coef(3));
+            let l = _mm256_fmadd_ps(c, r, _mm256_cvtepi32_ps(exp));
+            _mm256_mul_ps(l, p)
+        } else {
+            let mut lanes = [0f32; 8];
+            for (k, lane) in lanes.iter_mut().enumerate() {
+                // SAFETY: i + k < power.len().
+                *lane = term(unsafe { *src.add(i + k) }, total);
+            }
+            // SAFETY: `lanes` holds eight floats.
+            unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
+        }
+    };
+    let mut sums = terms(0);
+    for i in (8..n8).step_by(8) {
+        sums = _mm256_add_ps(sums, terms(i));
+    }
+    let mut r = [0f32; 8];
+    // SAFETY: `r` holds eight floats.
+    unsafe { _mm256_storeu_ps(r.as_mut_ptr(), sums) };
+    power[n8..]
+        .iter()
+        .fold(lanes_sum(r), |r, &v| r + term(v, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both twins of the plain sum give [`crate::fidelity::sum`]'s bits and the extremes of
+    /// the bit patterns, at lengths around every split of the pairwise summation and of
+    /// numpy's blocks, with special values among them.
+    #[test]
+    fn both_twins_give_the_same_sum_and_extremes() {
+        let mut noise = 0x2545_f491u32;
+        let mut power: Vec<f32> = (0..20_011)
+            .map(|_| {
+                noise = noise.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                10f32.powf(noise as f32 / u32::MAX as f32 * 12.0 - 6.0)
+            })
+            .collect();
+        let check = |power: &[f32]| {
+            let lo = power.iter().map(|v| v.to_bits()).min().unwrap_or(u32::MAX);
+            let hi = power.iter().map(|v| v.to_bits()).max().unwrap_or(0);
+            let want = (crate::fidelity::sum(power).to_bits(), lo, hi);
+            let bits = |(s, l, h): (f32, u32, u32)| (s.to_bits(), l, h);
+            let n = power.len();
+            assert_eq!(bits(sum_and_extremes_scalar(power)), want, "{n} values");
+            assert_eq!(bits(sum_and_extremes(power)), want, "{n} values");
+        };
+        for n in (0..140).chain([255, 256, 257, 1000, 8191, 8192, 8193, 20_011]) {
+            check(&power[..n]);
+        }
+        for (at, v) in [(3, 0.0), (17, 1e-44), (40, f32::INFINITY), (64, 1e30)] {
+            power[at] = v;
+        }
+        check(&power[..300]);
+        if crate::simd::avx2_under_test() {
+            assert!(use_avx2(Kernel::CellSum));
+        }
+    }
+
+    /// Both twins give the same bits, and the same as numpy's sum of the stored terms
+    /// ([`crate::fidelity::sum`]): on a cell's worth of powers across the whole clipped range,
+    /// at lengths around every split of the pairwise summation and of numpy's blocks, and with
+    /// zeros, subnormals, infinities and NaN among them.
+    #[test]
+    fn both_twins_give_the_same_sums() {
+        let avx2 = crate::simd::avx2_under_test();
+        let mut state = 0x9e37_79b9u32;
+        let mut next = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            state
+        };
+        // Powers from 1e-6 to 1e6, as the clip leaves them.
+        let mut power: Vec<f32> = (0..20_011)
+            .map(|_| 10f32.powf(next() as f32 / u32::MAX as f32 * 12.0 - 6.0))
+            .collect();
+        let total: f32 = power.iter().sum();
+        let check = |power: &[f32], total: f32| {
+            let terms: Vec<f32> = power.iter().map(|&v| term(v, total)).collect();
+            let stored = crate::fidelity::sum(&terms);
+            let (scalar, fast) = (plogp_sum_scalar(power, total), plogp_sum(power, total));
+            // The same bits, but for a NaN's sign and payload, which Rust leaves open.
+            let bits = |x: f32| {
+                if x.is_nan() {
+                    f32::NAN.to_bits()
+                } else {
+                    x.to_bits()
+                }
+            };
+            let n = power.len();
+            assert_eq!(bits(scalar), bits(stored), "{n} values");
+            assert_eq!(bits(fast), bits(scalar), "{n} values");
+        };
+        let lengths = (0..140).chain([255, 256, 257, 1000, 8191, 8192, 8193, 20_011]);
+        for n in lengths {
+            check(&power[..n], total);
+        }
+        // Each special value in a group of its own and next to ordinary ones.
+        for (at, v) in [
+            (3, 0.0),
+            (17, 1e-44),
+            (40, f32::INFINITY),
+            (63, f32::NAN),
+            (64, -1.0),
+        ] {
+            power[at] = v;
+        }
+        check(&power[..300], total);
+        check(&power[..300], f32::INFINITY);
+        check(&power[..300], 0.0);
+        if avx2 {
+            // The dispatcher took the AVX2 twin, so the comparison was not scalar against
+            // scalar.
+            assert!(use_avx2(Kernel::Entropy));
+        }
+    }
+}
