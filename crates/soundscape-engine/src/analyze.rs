@@ -225,6 +225,16 @@ fn analyze_pass(
             needed,
         });
     }
+    let n_bands = grid.bands.len();
+    let nan_cells = (cells.iter().enumerate())
+        .filter(|(i, c)| !grid.bands[i % n_bands].is_empty() && c.total.is_nan())
+        .count();
+    if nan_cells > 0 {
+        warnings.push(format!(
+            "{nan_cells} of {} cells hold NaN values (NaN or infinite samples in the audio): all their indices are NaN",
+            cells.len()
+        ));
+    }
     Ok(RecordingAnalysis {
         info,
         n_samples: n,
@@ -459,6 +469,56 @@ mod tests {
             }
         }
         assert_eq!(k, got.cells.len());
+    }
+
+    /// NaN samples in float audio make every index of the cells they reach NaN (a NaN
+    /// sample spreads over its frames' whole spectrum) and a warning names how many; the
+    /// other slices are computed as usual.
+    #[test]
+    fn nan_samples_give_nan_cells_and_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nan.wav");
+        let mut noise = soundscape_testkit::Noise::new(8);
+        let mut samples: Vec<f32> = (0..48_000 * 61).map(|_| noise.next() * 0.5).collect();
+        samples[48_000 * 40] = f32::NAN; // in the second 30 s slice
+        std::fs::write(&path, float_wav(48_000, &samples)).unwrap();
+        let got = analyze_recording(
+            &path,
+            &EngineConfig::default(),
+            &AnalyzeOptions::default(),
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(got.cells.len(), 2 * 96);
+        let nan = |c: &CellIndices| [c.total, c.core, c.tail, c.information].map(f64::is_nan);
+        assert!(got.cells[..96].iter().all(|c| nan(c) == [false; 4]));
+        assert!(got.cells[96..].iter().all(|c| nan(c) == [true; 4]));
+        let warning = "96 of 192 cells hold NaN values";
+        assert!(
+            got.warnings.iter().any(|w| w.starts_with(warning)),
+            "{:?}",
+            got.warnings
+        );
+    }
+
+    /// A mono 32-bit float WAV file.
+    fn float_wav(rate: u32, samples: &[f32]) -> Vec<u8> {
+        let data = (samples.len() * 4) as u32;
+        let mut w = Vec::with_capacity(44 + data as usize);
+        w.extend(b"RIFF");
+        w.extend((36 + data).to_le_bytes());
+        w.extend(b"WAVEfmt ");
+        w.extend(16u32.to_le_bytes());
+        w.extend(3u16.to_le_bytes()); // IEEE float
+        w.extend(1u16.to_le_bytes());
+        w.extend(rate.to_le_bytes());
+        w.extend((rate * 4).to_le_bytes());
+        w.extend(4u16.to_le_bytes());
+        w.extend(32u16.to_le_bytes());
+        w.extend(b"data");
+        w.extend(data.to_le_bytes());
+        samples.iter().for_each(|s| w.extend(s.to_le_bytes()));
+        w
     }
 
     /// Every AVX2 path on and every one off, the cells of a recording are the same bits.

@@ -50,7 +50,7 @@ use crate::fidelity::{
 use crate::simd::sums::{plogp_sum, sum_and_extremes};
 use buckets::Gathered;
 
-/// Indices of one cell. All NaN for an empty cell.
+/// Indices of one cell. All NaN for an empty cell, and for a cell holding a NaN value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CellIndices {
     pub total: f64,
@@ -141,6 +141,12 @@ impl CellScratch {
         // Pass 1: numpy's float32 sum, in the memory order of the cell (F order), with the
         // range: its last bit shows in TOTAL, and the entropy divides by it.
         let (sum32, min_bits, max_bits) = sum_and_extremes(power);
+        if max_bits > f32::INFINITY.to_bits() {
+            // A NaN among the values (from NaN samples: the clip keeps them). numpy's
+            // percentiles and histogram cannot rank it (the original stops with an error), and
+            // the bucket ranks would place it above every value: no index of the cell is known.
+            return CellIndices::NAN;
+        }
         let total = 10.0 * log10(sum32) as f64;
         // Pass 2: the entropy.
         let h = entropy(power, sum32);

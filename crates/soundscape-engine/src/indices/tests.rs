@@ -24,6 +24,32 @@ fn constant_cell() {
 }
 
 #[test]
+fn a_cell_holding_a_nan_has_no_indices() {
+    // NaN samples give NaN magnitudes, which the clip keeps: one is enough, wherever it is,
+    // whatever its sign.
+    let mut noise = soundscape_testkit::Noise::new(3);
+    let values: Vec<f32> = (0..5000).map(|_| noise.next().abs()).collect();
+    for (at, nan) in [(0, f32::NAN), (2500, -f32::NAN), (4999, f32::NAN)] {
+        let mut v = values.clone();
+        v[at] = nan;
+        let c = cell(&v);
+        let all = [
+            c.total,
+            c.core,
+            c.tail,
+            c.exag,
+            c.information,
+            c.icomplexity,
+        ];
+        assert!(all.iter().all(|x| x.is_nan()), "NaN at {at}: {c:?}");
+    }
+    // An infinite magnitude is clipped to the top of the range: that cell has indices.
+    let mut v = values.clone();
+    v[10] = f32::INFINITY;
+    assert!(!cell(&v).core.is_nan());
+}
+
+#[test]
 fn silence_is_clipped_to_the_floor() {
     // All zeros: every power is (1e-3)^2, TOTAL = 10 log10(N * 1e-6).
     let c = cell(&[0.0; 14065]);
