@@ -553,17 +553,7 @@ mod tests {
         let bits = |cells: &[CellIndices]| -> Vec<[u64; 6]> {
             cells
                 .iter()
-                .map(|c| {
-                    [
-                        c.total,
-                        c.core,
-                        c.tail,
-                        c.exag,
-                        c.information,
-                        c.icomplexity,
-                    ]
-                    .map(f64::to_bits)
-                })
+                .map(|c| crate::IndexName::TABLE_ORDER.map(|name| c.get(name).to_bits()))
                 .collect()
         };
         assert_eq!(bits(&fast), bits(&scalar));

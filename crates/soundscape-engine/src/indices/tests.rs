@@ -33,14 +33,7 @@ fn a_cell_holding_a_nan_has_no_indices() {
         let mut v = values.clone();
         v[at] = nan;
         let c = cell(&v);
-        let all = [
-            c.total,
-            c.core,
-            c.tail,
-            c.exag,
-            c.information,
-            c.icomplexity,
-        ];
+        let all = crate::IndexName::TABLE_ORDER.map(|name| c.get(name));
         assert!(all.iter().all(|x| x.is_nan()), "NaN at {at}: {c:?}");
     }
     // An infinite magnitude is clipped to the top of the range: that cell has indices.
