@@ -324,16 +324,23 @@ impl<'g> SliceGather<'g> {
     }
 }
 
+thread_local! {
+    /// Each thread's cell buffers, kept from slice to slice and recording to recording: a
+    /// scratch made per slice grew its buffers again every time, a few hundred KB of page
+    /// faults and copies per slice.
+    static SCRATCH: std::cell::RefCell<CellScratch> = std::cell::RefCell::default();
+}
+
 /// The indices of every band of one slice (`bands`: the power values of each band's cell).
 fn slice_cells(bands: &[Vec<f32>], grid: &Grid) -> Vec<CellIndices> {
     grid.bands
         .par_iter()
         .zip(bands)
-        .map_init(CellScratch::default, |scratch, (band, power)| {
+        .map(|(band, power)| {
             if band.is_empty() {
                 return CellIndices::NAN;
             }
-            scratch.indices(power)
+            SCRATCH.with_borrow_mut(|scratch| scratch.indices(power))
         })
         .collect()
 }

@@ -184,7 +184,7 @@ pub const LOG2_CUBIC: [[u32; 16]; 4] = [
 /// numpy `percentile(R, q)`, method `linear` (numpy ≥ 1.22 `_lerp`), over `n` sorted float32
 /// values of which `r(k)` gives the k-th: the neighbours in float32, their difference in
 /// float32, the interpolation in float64 (from the nearer side).
-#[inline]
+#[inline(always)]
 pub fn percentile(n: usize, q: u32, mut r: impl FnMut(usize) -> f32) -> f64 {
     let vi = (n - 1) as f64 * (q as f64 / 100.0);
     if vi >= (n - 1) as f64 {
@@ -226,7 +226,7 @@ pub fn histogram_edges(min: f64, max: f64) -> [f32; HISTOGRAM_BINS + 1] {
 
 /// dB of a mean power given as a float64 sum over `count` values, rounded as numpy's float32
 /// mean is (float32 sum, divided in float64, stored as float32). NaN when `count` is 0.
-#[inline]
+#[inline(always)]
 pub fn mean_to_db(sum: f64, count: usize) -> f64 {
     if count == 0 {
         return f64::NAN;

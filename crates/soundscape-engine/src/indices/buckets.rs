@@ -25,6 +25,8 @@ pub(super) struct Gathered {
 /// `NOT_GATHERED`).
 const BUCKET_BITS: u32 = 15;
 const _: () = assert!(1 << BUCKET_BITS < NOT_GATHERED as usize);
+/// Most values the 101 percentiles read: two each, but the last.
+pub(super) const PERCENTILE_READS: usize = 2 * 101;
 /// Float32 patterns either side of a histogram edge's estimate (see `Buckets::edge_bracket`).
 const EDGE_SLACK: u32 = 32;
 
@@ -273,13 +275,17 @@ impl Buckets<'_> {
         slice
     }
 
-    /// The value of rank `k` (0-based, ascending), the `i`-th rank the percentiles read.
+    /// The values of the ranks the percentiles read, in the order they read them (see
+    /// [`Buckets::gather_needed`]), into `out`; returns how many.
     #[inline(always)]
-    pub(super) fn ranked_value(&mut self, i: usize, k: usize) -> f32 {
-        let (rank, b) = self.ranks[i];
-        debug_assert_eq!(rank as usize, k);
-        let s = self.start[b as usize] as usize;
-        self.bucket(b as usize)[k - s]
+    pub(super) fn read_values(&mut self, out: &mut [f32; PERCENTILE_READS]) -> usize {
+        let reads = self.ranks.len();
+        for (i, value) in out.iter_mut().enumerate().take(reads) {
+            let (k, b) = self.ranks[i];
+            let s = self.start[b as usize];
+            *value = self.bucket(b as usize)[(k - s) as usize];
+        }
+        reads
     }
 
     /// R of the smallest and largest value.
@@ -308,14 +314,13 @@ impl Buckets<'_> {
     /// spans thousands of patterns). Where they do not, an exact search gives `hi = lo + 1`.
     #[inline(always)]
     pub(super) fn edge_bracket(&self, x: f64) -> (u32, u32) {
-        let pred = |bits: u32| (decibels(f32::from_bits(bits)) as f64) < x;
         let (min, max) = (self.min_bits, self.max_bits);
         let guess = ((x * (std::f64::consts::LN_10 / 10.0)).exp() as f32).to_bits();
         let lo = guess.saturating_sub(EDGE_SLACK).clamp(min, max);
         let hi = guess.saturating_add(EDGE_SLACK).clamp(min, max);
         // At most two buckets to look into.
         if self.bucket_of(hi) - self.bucket_of(lo) <= 1 {
-            match (pred(lo), pred(hi)) {
+            match (r_at_most(lo, x, true), r_at_most(hi, x, true)) {
                 (true, false) => return (lo, hi),
                 (false, _) if lo == min => return (min.wrapping_sub(1), min),
                 (true, true) if hi == max => return (max, max.saturating_add(1)),
@@ -374,17 +379,14 @@ impl Buckets<'_> {
         sets: [&[(f64, f64)]; K],
         total: f64,
     ) -> [(usize, f64); K] {
-        let bounds: [Vec<(Option<f32>, Option<f32>)>; K] = sets.map(|ranges| {
-            ranges
-                .iter()
-                .map(|&(lo, hi)| {
-                    (
-                        self.power_threshold(lo, false),
-                        self.power_threshold(hi, false),
-                    )
-                })
-                .collect()
-        });
+        // Loops, not closures: see `super::CellScratch::indices_inline` on the percentiles.
+        let mut bounds: [Vec<(Option<f32>, Option<f32>)>; K] = std::array::from_fn(|_| Vec::new());
+        for (bounds, ranges) in bounds.iter_mut().zip(sets) {
+            for &(lo, hi) in ranges {
+                let lo = self.power_threshold(lo, false);
+                bounds.push((lo, self.power_threshold(hi, false)));
+            }
+        }
         let mut thresholds: Vec<f32> = bounds
             .iter()
             .flatten()
@@ -415,30 +417,23 @@ impl Buckets<'_> {
     /// estimate 10^(x/10) so that only a handful of `log10` evaluations are needed.
     #[inline(always)]
     fn power_threshold(&self, x: f64, strict: bool) -> Option<f32> {
-        let pred = |bits: u32| {
-            let r = decibels(f32::from_bits(bits)) as f64;
-            if strict {
-                r < x
-            } else {
-                r <= x
-            }
-        };
         let (lo_b, hi_b) = (self.min_bits, self.max_bits);
-        if !pred(lo_b) {
+        if !r_at_most(lo_b, x, strict) {
             return None;
         }
-        if pred(hi_b) {
+        if r_at_most(hi_b, x, strict) {
             return Some(f32::from_bits(hi_b));
         }
-        // pred(lo) true, pred(hi) false; bracket around the estimate, then bisect.
+        // True at the smallest value, false at the largest: bracket around the estimate,
+        // then bisect.
         let guess = (10f64.powf(x / 10.0) as f32).to_bits().clamp(lo_b, hi_b);
         let (mut lo, mut hi) = (lo_b, hi_b);
         let mut step = 8u32;
-        if pred(guess) {
+        if r_at_most(guess, x, strict) {
             lo = guess;
             loop {
                 let probe = lo.saturating_add(step).min(hi);
-                if probe == hi || !pred(probe) {
+                if probe == hi || !r_at_most(probe, x, strict) {
                     hi = probe;
                     break;
                 }
@@ -449,7 +444,7 @@ impl Buckets<'_> {
             hi = guess;
             loop {
                 let probe = hi.saturating_sub(step).max(lo);
-                if probe == lo || pred(probe) {
+                if probe == lo || r_at_most(probe, x, strict) {
                     lo = probe;
                     break;
                 }
@@ -459,13 +454,25 @@ impl Buckets<'_> {
         }
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            if pred(mid) {
+            if r_at_most(mid, x, strict) {
                 lo = mid
             } else {
                 hi = mid
             }
         }
         Some(f32::from_bits(lo))
+    }
+}
+
+/// Whether R of the power with the bit pattern `bits` is below `x` (`strict`) or at most `x`
+/// (a function, not a closure, so that it is always compiled into its caller's copy).
+#[inline(always)]
+fn r_at_most(bits: u32, x: f64, strict: bool) -> bool {
+    let r = decibels(f32::from_bits(bits)) as f64;
+    if strict {
+        r < x
+    } else {
+        r <= x
     }
 }
 

@@ -48,7 +48,7 @@ use crate::fidelity::{
     HISTOGRAM_BINS as BINS,
 };
 use crate::simd::sums::{plogp_sum, sum_and_extremes};
-use buckets::Gathered;
+use buckets::{Gathered, PERCENTILE_READS};
 
 /// Indices of one cell. All NaN for an empty cell, and for a cell holding a NaN value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -158,13 +158,19 @@ impl CellScratch {
         // Pass 4: gather the few buckets that rank queries and histogram edges land in.
         cell.gather_needed();
 
-        let mut read = 0;
-        let pct: [f64; 101] = std::array::from_fn(|q| {
-            percentile(n, q as u32, |k| {
-                read += 1;
-                decibels(cell.ranked_value(read - 1, k))
-            })
-        });
+        // The values the percentiles read, then their R, apart: the logarithm stays in this
+        // function's AVX2 copy (a closure the compiler leaves out of line is compiled for the
+        // baseline, where every fused multiply-add is a call).
+        let mut reads = [0f32; PERCENTILE_READS];
+        let count = cell.read_values(&mut reads);
+        for r in &mut reads[..count] {
+            *r = decibels(*r);
+        }
+        let mut read = reads.iter();
+        let mut pct = [0f64; 101];
+        for (q, p) in pct.iter_mut().enumerate() {
+            *p = percentile(n, q as u32, |_| *read.next().expect("one value per read"));
+        }
         let (min, max) = cell.extremes_db();
         let core_ranges = mode_deciles(n, &pct, min, max, |i, e| {
             cell.count_below_histogram_edge(i, e)
@@ -173,9 +179,11 @@ impl CellScratch {
         let tail_ranges = [tail_range(&pct)];
         // No mode deciles (all values equal) select nothing: CORE is NaN.
         let sets: [&[(f64, f64)]; 2] = [&tail_ranges, core_ranges.as_deref().unwrap_or(&[])];
-        let [tail, core] = cell
-            .selections(sets, sum)
-            .map(|(count, sum)| mean_to_db(sum, count));
+        let [(tail_count, tail_sum), (core_count, core_sum)] = cell.selections(sets, sum);
+        let (tail, core) = (
+            mean_to_db(tail_sum, tail_count),
+            mean_to_db(core_sum, core_count),
+        );
         CellIndices {
             total,
             core,
@@ -206,6 +214,7 @@ fn tail_range(pct: &[f64; 101]) -> (f64, f64) {
 /// of the deciles holding the histogram mode(s), as the selections compare them
 /// ([`as_compared`]). `None` when all values are equal (no range can
 /// select anything).
+#[inline(always)]
 fn mode_deciles(
     n: usize,
     pct: &[f64; 101],
