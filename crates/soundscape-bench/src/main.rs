@@ -282,6 +282,10 @@ fn main() -> Result<()> {
     plots(&dir.join("out-memory"), args.repeat, cores)?;
 
     // 5. Scaling over recordings.
+    if args.scaling_files == 0 {
+        println!("scaling: skipped (--scaling-files 0)");
+        return Ok(());
+    }
     let sdir = dir.join("scaling");
     std::fs::create_dir_all(&sdir)?;
     let files: Vec<PathBuf> = (0..args.scaling_files)
