@@ -488,7 +488,7 @@ mod tests {
         let mut noise = soundscape_testkit::Noise::new(8);
         let mut samples: Vec<f32> = (0..48_000 * 61).map(|_| noise.next() * 0.5).collect();
         samples[48_000 * 40] = f32::NAN; // in the second 30 s slice
-        std::fs::write(&path, float_wav(48_000, &samples)).unwrap();
+        std::fs::write(&path, soundscape_testkit::wav_f32(48_000, &samples)).unwrap();
         let got = analyze_recording(
             &path,
             &EngineConfig::default(),
@@ -506,26 +506,6 @@ mod tests {
             "{:?}",
             got.warnings
         );
-    }
-
-    /// A mono 32-bit float WAV file.
-    fn float_wav(rate: u32, samples: &[f32]) -> Vec<u8> {
-        let data = (samples.len() * 4) as u32;
-        let mut w = Vec::with_capacity(44 + data as usize);
-        w.extend(b"RIFF");
-        w.extend((36 + data).to_le_bytes());
-        w.extend(b"WAVEfmt ");
-        w.extend(16u32.to_le_bytes());
-        w.extend(3u16.to_le_bytes()); // IEEE float
-        w.extend(1u16.to_le_bytes());
-        w.extend(rate.to_le_bytes());
-        w.extend((rate * 4).to_le_bytes());
-        w.extend(4u16.to_le_bytes());
-        w.extend(32u16.to_le_bytes());
-        w.extend(b"data");
-        w.extend(data.to_le_bytes());
-        samples.iter().for_each(|s| w.extend(s.to_le_bytes()));
-        w
     }
 
     /// Every AVX2 path on and every one off, the cells of a recording are the same bits.

@@ -115,6 +115,26 @@ pub fn wav_of(rate: u32, samples: &[i16], comment: Option<&str>) -> Vec<u8> {
 /// A PCM16 WAV of `channels` channels holding these (interleaved) samples, with an optional
 /// `LIST/INFO/ICMT` comment.
 pub fn wav_channels(rate: u32, channels: u16, samples: &[i16], comment: Option<&str>) -> Vec<u8> {
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    riff_wav(1, rate, channels, 16, &data, comment)
+}
+
+/// A mono WAV of 32-bit IEEE float samples (NaN and infinities kept as they are).
+pub fn wav_f32(rate: u32, samples: &[f32]) -> Vec<u8> {
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    riff_wav(3, rate, 1, 32, &data, None)
+}
+
+/// A RIFF WAV of format `tag` (1 PCM, 3 IEEE float) holding `data`, with an optional
+/// `LIST/INFO/ICMT` comment before it.
+fn riff_wav(
+    tag: u16,
+    rate: u32,
+    channels: u16,
+    bits: u16,
+    data: &[u8],
+    comment: Option<&str>,
+) -> Vec<u8> {
     let mut chunks = Vec::new();
     let mut push = |id: &[u8], body: &[u8]| {
         chunks.extend_from_slice(id);
@@ -124,14 +144,15 @@ pub fn wav_channels(rate: u32, channels: u16, samples: &[i16], comment: Option<&
             chunks.push(0);
         }
     };
+    let block = channels * bits / 8;
     let mut fmt = Vec::new();
-    for v in [1u16, channels] {
+    for v in [tag, channels] {
         fmt.extend_from_slice(&v.to_le_bytes());
     }
     fmt.extend_from_slice(&rate.to_le_bytes());
-    fmt.extend_from_slice(&(rate * 2 * channels as u32).to_le_bytes());
-    fmt.extend_from_slice(&(2 * channels).to_le_bytes());
-    fmt.extend_from_slice(&16u16.to_le_bytes());
+    fmt.extend_from_slice(&(rate * block as u32).to_le_bytes());
+    fmt.extend_from_slice(&block.to_le_bytes());
+    fmt.extend_from_slice(&bits.to_le_bytes());
     push(b"fmt ", &fmt);
     if let Some(c) = comment {
         let mut text = c.as_bytes().to_vec();
@@ -145,8 +166,7 @@ pub fn wav_channels(rate: u32, channels: u16, samples: &[i16], comment: Option<&
         }
         push(b"LIST", &list);
     }
-    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-    push(b"data", &data);
+    push(b"data", data);
     let mut out = b"RIFF".to_vec();
     out.extend_from_slice(&(chunks.len() as u32 + 4).to_le_bytes());
     out.extend_from_slice(b"WAVE");

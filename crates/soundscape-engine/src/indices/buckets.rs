@@ -25,7 +25,7 @@ pub(super) struct Gathered {
 /// `NOT_GATHERED`).
 const BUCKET_BITS: u32 = 15;
 const _: () = assert!(1 << BUCKET_BITS < NOT_GATHERED as usize);
-/// Most values the 101 percentiles read: two each, but the last.
+/// Room for the values the 101 percentiles read: two each at most (the last reads one).
 pub(super) const PERCENTILE_READS: usize = 2 * 101;
 /// Float32 patterns either side of a histogram edge's estimate (see `Buckets::edge_bracket`).
 const EDGE_SLACK: u32 = 32;
@@ -381,10 +381,12 @@ impl Buckets<'_> {
     ) -> [(usize, f64); K] {
         // Loops, not closures: see `super::CellScratch::indices_inline` on the percentiles.
         let mut bounds: [Vec<(Option<f32>, Option<f32>)>; K] = std::array::from_fn(|_| Vec::new());
-        for (bounds, ranges) in bounds.iter_mut().zip(sets) {
+        for (set, ranges) in bounds.iter_mut().zip(sets) {
             for &(lo, hi) in ranges {
-                let lo = self.power_threshold(lo, false);
-                bounds.push((lo, self.power_threshold(hi, false)));
+                set.push((
+                    self.power_threshold(lo, false),
+                    self.power_threshold(hi, false),
+                ));
             }
         }
         let mut thresholds: Vec<f32> = bounds
