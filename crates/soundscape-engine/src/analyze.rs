@@ -15,7 +15,7 @@ use crate::config::EngineConfig;
 use crate::grid::{Grid, TimeSlice};
 use crate::indices::{CellIndices, CellScratch};
 use crate::simd::copy::{append_rows, COPY};
-use crate::stft::{Framer, Stft};
+use crate::stft::{slot, Framer, Staggered, Stft};
 
 /// Options that concern input checking rather than the numbers.
 #[derive(Debug, Clone, Default)]
@@ -252,7 +252,7 @@ fn analyze_pass(
 struct SliceGather<'g> {
     grid: &'g Grid,
     /// The column being added (`n_rows` values and `COPY` spare ones, see `add_column`).
-    column: Vec<f32>,
+    column: Staggered<f32>,
     /// Slices `[next_closed, next_open)` are open, each with its band buffers in `open`.
     next_closed: usize,
     next_open: usize,
@@ -264,7 +264,7 @@ impl<'g> SliceGather<'g> {
     fn new(grid: &'g Grid) -> Self {
         SliceGather {
             grid,
-            column: vec![0.0; grid.n_rows + COPY],
+            column: Staggered::new(grid.n_rows + COPY, slot::COLUMN),
             next_closed: 0,
             next_open: 0,
             open: Default::default(),

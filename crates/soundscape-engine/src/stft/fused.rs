@@ -18,22 +18,23 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
+use super::{slot, Staggered};
 use crate::simd::rfft::{as_complex, magnitudes, post_pairs};
 use crate::simd::{use_avx2, Kernel};
 
 /// The half-length complex FFT and realfft's post-processing twiddles.
 pub(crate) struct FusedRfft {
     fft: Arc<dyn Fft<f64>>,
-    scratch: Vec<Complex<f64>>,
+    scratch: Staggered<Complex<f64>>,
     /// The complex FFT's output (`M` values).
-    spectrum: Vec<Complex<f64>>,
+    spectrum: Staggered<Complex<f64>>,
     /// realfft's twiddles for `k = 1..M/2`, `0.5 exp(-2 pi i k / N)`, real and imaginary
     /// parts apart.
-    twiddles_re: Vec<f64>,
-    twiddles_im: Vec<f64>,
+    twiddles_re: Staggered<f64>,
+    twiddles_im: Staggered<f64>,
     /// The bins rounded to float32, real and imaginary parts apart (`M + 1` each).
-    re: Vec<f32>,
-    im: Vec<f32>,
+    re: Staggered<f32>,
+    im: Staggered<f32>,
 }
 
 impl FusedRfft {
@@ -56,16 +57,16 @@ impl FusedRfft {
                 Complex::new(angle.cos() * 0.5, angle.sin() * 0.5)
             })
             .collect();
-        let twiddles_re = twiddles.iter().map(|t| t.re).collect();
-        let twiddles_im = twiddles.iter().map(|t| t.im).collect();
+        let twiddles_re: Vec<f64> = twiddles.iter().map(|t| t.re).collect();
+        let twiddles_im: Vec<f64> = twiddles.iter().map(|t| t.im).collect();
         FusedRfft {
-            scratch: vec![Complex::default(); fft.get_outofplace_scratch_len()],
-            spectrum: vec![Complex::default(); m],
+            scratch: Staggered::new(fft.get_outofplace_scratch_len(), slot::SCRATCH),
+            spectrum: Staggered::new(m, slot::SPECTRUM),
             fft,
-            twiddles_re,
-            twiddles_im,
-            re: vec![0.0; m + 1],
-            im: vec![0.0; m + 1],
+            twiddles_re: Staggered::from_slice(&twiddles_re, slot::TWIDDLES_RE),
+            twiddles_im: Staggered::from_slice(&twiddles_im, slot::TWIDDLES_IM),
+            re: Staggered::new(m + 1, slot::RE),
+            im: Staggered::new(m + 1, slot::IM),
         }
     }
 

@@ -20,16 +20,18 @@ use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
 pub mod fused;
+mod staggered;
 
 use crate::fidelity::{abs_complex64, hann_periodic, power};
 use fused::FusedRfft;
+pub(crate) use staggered::{slot, Staggered};
 
 /// One STFT column at a time: window, float64 FFT, complex64 rounding, float32 magnitude.
 pub struct Stft {
     n_fft: usize,
-    window: Vec<f64>,
+    window: Staggered<f64>,
     fft: Arc<dyn RealToComplex<f64>>,
-    input: Vec<f64>,
+    input: Staggered<f64>,
     output: Vec<Complex<f64>>,
     scratch: Vec<Complex<f64>>,
     /// With AVX2, the FFT's post-processing fused with the magnitudes (the same bits).
@@ -41,8 +43,8 @@ impl Stft {
         let fft = RealFftPlanner::<f64>::new().plan_fft_forward(n_fft);
         Stft {
             n_fft,
-            window: hann_periodic(n_fft),
-            input: fft.make_input_vec(),
+            window: Staggered::from_slice(&hann_periodic(n_fft), slot::WINDOW),
+            input: Staggered::new(n_fft, slot::INPUT),
             output: fft.make_output_vec(),
             scratch: fft.make_scratch_vec(),
             fft,
