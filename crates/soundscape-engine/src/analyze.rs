@@ -303,10 +303,11 @@ impl<'g> SliceGather<'g> {
     /// that hold it.
     fn add_column(&mut self, t: usize) {
         let slices = &self.grid.slices[self.next_closed..self.next_open];
+        let column: &[f32] = &self.column;
         for (sl, bands) in slices.iter().zip(self.open.iter_mut()) {
             if t < sl.col1 {
                 for (buf, band) in bands.iter_mut().zip(&self.grid.bands) {
-                    append_rows(buf, &self.column, band.row0, band.row1);
+                    append_rows(buf, column, band.row0, band.row1);
                 }
             }
         }

@@ -9,7 +9,8 @@
 
 use super::CellScratch;
 use crate::fidelity::{decibels, histogram_edges, percentile, HISTOGRAM_BINS as BINS};
-use crate::simd::buckets::{marked_values, starts_from, LANES, UNMARKED as NOT_GATHERED};
+use crate::simd::buckets::{block_starts, marked_values, BLOCK, LANES, UNMARKED as NOT_GATHERED};
+use crate::simd::sums::sums_at_or_below as threshold_sums;
 
 /// A bucket whose values were gathered: its number, where its values are in `values`, and
 /// whether they are sorted yet.
@@ -38,14 +39,15 @@ impl Counter for u32 {}
 
 /// One pass over the cell: the float64 sum (eight lanes wide, so that it vectorises) and the
 /// count of values per bucket (`key(p)` is the bucket's first of `LANES` counters); then
-/// `start` gets where each bucket begins in rank order (`nb + 1` entries).
+/// `block_start` gets where each block of [`BLOCK`] buckets begins in rank order (see
+/// [`Starts`]).
 #[inline(always)]
 fn sum_and_counts<C>(
     power: &[f32],
     key: impl Fn(f32) -> usize,
     nb: usize,
     counts: &mut Vec<C>,
-    start: &mut Vec<u32>,
+    block_start: &mut Vec<u32>,
 ) -> f64
 where
     C: Counter,
@@ -71,8 +73,7 @@ where
         sum[k] += p as f64;
         counts[key(p) + k % LANES] += C::from(1);
     }
-    start.clear();
-    starts_from(counts, 0, start);
+    block_starts(counts, block_start);
     sum.iter().sum()
 }
 
@@ -94,10 +95,11 @@ impl CellScratch {
         let nb = (range >> shift) as usize + 1;
         let key = |p: f32| ((p.to_bits() - min_bits) >> shift) as usize * LANES;
         // 16-bit counters while they cannot overflow: half the cache footprint.
-        let sum = if n <= LANES * u16::MAX as usize {
-            sum_and_counts(power, key, nb, &mut self.counts16, &mut self.start)
+        let narrow = n <= LANES * u16::MAX as usize;
+        let sum = if narrow {
+            sum_and_counts(power, key, nb, &mut self.counts16, &mut self.block_start)
         } else {
-            sum_and_counts(power, key, nb, &mut self.counts32, &mut self.start)
+            sum_and_counts(power, key, nb, &mut self.counts32, &mut self.block_start)
         };
         self.gathered_at.clear();
         // One spare entry: the vector scan reads two entries at a time.
@@ -107,7 +109,14 @@ impl CellScratch {
 
         let cell = Buckets {
             power,
-            start: &self.start,
+            starts: Starts {
+                counts: if narrow {
+                    Counts::Narrow(&self.counts16)
+                } else {
+                    Counts::Wide(&self.counts32)
+                },
+                block_start: &self.block_start,
+            },
             gathered_at: &mut self.gathered_at,
             gathered: &mut self.gathered,
             values: &mut self.values,
@@ -119,6 +128,94 @@ impl CellScratch {
             shift,
         };
         (cell, sum)
+    }
+}
+
+/// A rank a percentile reads, the bucket that holds it, and where that bucket starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rank {
+    rank: u32,
+    bucket: u32,
+    start: u32,
+}
+
+/// A cell's bucket counters, 16 or 32 bits wide.
+#[derive(Clone, Copy)]
+enum Counts<'a> {
+    Narrow(&'a [u16]),
+    Wide(&'a [u32]),
+}
+
+/// Where each bucket begins in rank order, kept per block of [`BLOCK`] buckets: a bucket's
+/// start is its block's plus the counts before it within the block. A start for every bucket
+/// was a walk over all of them, two dependent additions and a store each (some ten thousand
+/// buckets a cell), for the few hundred that are ever asked for.
+struct Starts<'a> {
+    counts: Counts<'a>,
+    /// `block_start[i]`: the values in buckets before `i * BLOCK`; one more entry, the cell's
+    /// size.
+    block_start: &'a [u32],
+}
+
+/// The sum of some counters.
+#[inline(always)]
+fn counted<C: Counter>(counters: &[C]) -> u32 {
+    counters.iter().fold(0u32, |s, &c| s + c.into())
+}
+
+impl Starts<'_> {
+    /// The values in buckets `first..b` (`first` and `b` in one block or `b` one past it).
+    #[inline(always)]
+    fn between(&self, first: usize, b: usize) -> u32 {
+        match self.counts {
+            Counts::Narrow(c) => counted(&c[first * LANES..b * LANES]),
+            Counts::Wide(c) => counted(&c[first * LANES..b * LANES]),
+        }
+    }
+
+    /// The values in bucket `b`.
+    #[inline(always)]
+    fn count(&self, b: usize) -> u32 {
+        self.between(b, b + 1)
+    }
+
+    /// The values in the buckets before `b`: bucket `b` holds ranks `start(b)..start(b) +
+    /// count(b)`.
+    #[inline(always)]
+    fn start(&self, b: usize) -> u32 {
+        let first = b - b % BLOCK;
+        self.block_start[b / BLOCK] + self.between(first, b)
+    }
+
+    /// For each rank in `ranks` (ascending, but for steps back of one: the percentiles read
+    /// ranks `i` and `i + 1`), the bucket holding it and that bucket's start: the block in one
+    /// walk over the block starts in strides of 64, 8 and 1, then the bucket within it.
+    #[inline(always)]
+    fn buckets_of_ranks(&self, ranks: &mut [Rank]) {
+        // block_start[last] is the cell's size, above every rank.
+        let last = self.block_start.len() - 1;
+        let mut block = 0usize;
+        for r in ranks.iter_mut() {
+            let k = r.rank;
+            while self.block_start[block] > k {
+                block -= 1;
+            }
+            for stride in [64, 8, 1] {
+                while block + stride < last && self.block_start[block + stride] <= k {
+                    block += stride;
+                }
+            }
+            let (mut b, mut start) = (block * BLOCK, self.block_start[block]);
+            loop {
+                let c = self.count(b);
+                if start + c > k {
+                    break;
+                }
+                start += c;
+                b += 1;
+            }
+            (r.bucket, r.start) = (b as u32, start);
+        }
     }
 }
 
@@ -153,14 +250,14 @@ pub(super) fn union_count_sum(mut spans: Vec<((usize, f64), (usize, f64))>) -> (
 /// query or a count below a threshold lands, so a cell is never sorted or even grouped whole.
 pub(super) struct Buckets<'a> {
     power: &'a [f32],
-    /// Bucket `b` holds the ranks `start[b]..start[b+1]`.
-    start: &'a [u32],
+    /// Where each bucket begins in rank order.
+    starts: Starts<'a>,
     gathered_at: &'a mut [u16],
     gathered: &'a mut Vec<Gathered>,
     values: &'a mut Vec<f32>,
     hits: &'a mut Vec<f32>,
     /// The ranks the percentiles read, in order, and their buckets (see `gather_needed`).
-    ranks: &'a mut Vec<(u32, u32)>,
+    ranks: &'a mut Vec<Rank>,
     /// Where each histogram edge falls among the power values (see [`Buckets::edge_bracket`]),
     /// found before gathering.
     edge_brackets: [(u32, u32); BINS + 1],
@@ -187,13 +284,17 @@ impl Buckets<'_> {
         self.ranks.clear();
         for q in 0..=100 {
             percentile(n, q, |k| {
-                self.ranks.push((k as u32, 0));
+                self.ranks.push(Rank {
+                    rank: k as u32,
+                    bucket: 0,
+                    start: 0,
+                });
                 0.0
             });
         }
-        buckets_of_ranks(self.start, self.ranks);
+        self.starts.buckets_of_ranks(self.ranks);
         let mut wanted = Vec::with_capacity(2 * 101 + BINS);
-        wanted.extend(self.ranks.iter().map(|&(_, b)| b as usize));
+        wanted.extend(self.ranks.iter().map(|r| r.bucket as usize));
         let (min, max) = self.extremes_db();
         if min != max {
             let edges = histogram_edges(min, max);
@@ -223,7 +324,7 @@ impl Buckets<'_> {
                     at,
                     sorted: false,
                 });
-                at += self.start[b + 1] - self.start[b];
+                at += self.starts.count(b);
             }
         }
         if self.gathered.len() == first_new {
@@ -253,7 +354,7 @@ impl Buckets<'_> {
         let g = self.gathered_at[b] as usize;
         debug_assert_eq!(self.gathered[g].bucket as usize, b);
         let s = self.gathered[g].at as usize;
-        (g, s..s + (self.start[b + 1] - self.start[b]) as usize)
+        (g, s..s + self.starts.count(b) as usize)
     }
 
     /// The values of bucket `b` in any order (gathered first if need be).
@@ -281,9 +382,12 @@ impl Buckets<'_> {
     pub(super) fn read_values(&mut self, out: &mut [f32; PERCENTILE_READS]) -> usize {
         let reads = self.ranks.len();
         for (i, value) in out.iter_mut().enumerate().take(reads) {
-            let (k, b) = self.ranks[i];
-            let s = self.start[b as usize];
-            *value = self.bucket(b as usize)[(k - s) as usize];
+            let Rank {
+                rank,
+                bucket,
+                start,
+            } = self.ranks[i];
+            *value = self.bucket(bucket as usize)[(rank - start) as usize];
         }
         reads
     }
@@ -344,7 +448,7 @@ impl Buckets<'_> {
         }
         let first = self.bucket_of(lo);
         let last = self.bucket_of(hi.min(self.max_bits));
-        let mut count = self.start[first] as usize;
+        let mut count = self.starts.start(first) as usize;
         for b in first..=last {
             for &v in self.bucket_values(b) {
                 let bits = v.to_bits();
@@ -365,7 +469,7 @@ impl Buckets<'_> {
             return self.len();
         }
         let b = self.bucket_of(bits);
-        self.start[b] as usize + self.bucket(b).partition_point(|&v| v <= p)
+        self.starts.start(b) as usize + self.bucket(b).partition_point(|&v| v <= p)
     }
 
     /// For each set of `(lo, hi)` ranges, the count and the power sum of the values in the
@@ -499,72 +603,23 @@ fn sort_small(v: &mut [f32]) {
     }
 }
 
-/// For each rank `k` in `ranks` (ascending, but for steps back of one: the percentiles read
-/// ranks `i` and `i + 1`), the bucket `b` holding it (`start[b] <= k < start[b + 1]`), found in
-/// one walk over `start` in strides of 64, 8 and 1.
-#[inline(always)]
-fn buckets_of_ranks(start: &[u32], ranks: &mut [(u32, u32)]) {
-    let last = start.len() - 1; // start[last] is the cell's size, above every rank
-    let mut b = 0usize;
-    for (k, bucket) in ranks.iter_mut() {
-        while start[b] > *k {
-            b -= 1;
-        }
-        for stride in [64, 8, 1] {
-            while b + stride < last && start[b + stride] <= *k {
-                b += stride;
-            }
-        }
-        *bucket = b as u32;
-    }
-}
-
-/// For each threshold, the float64 power sum of the values `<= t`: up to eight thresholds per
-/// pass over the cell (a cell has about six).
+/// For each threshold, the float64 power sum of the values `<= t`: up to six thresholds per
+/// pass over the cell (a cell has about four).
 #[inline(always)]
 fn sums_at_or_below(power: &[f32], thresholds: &[f32]) -> Vec<f64> {
     let mut out = Vec::with_capacity(thresholds.len());
-    for group in thresholds.chunks(8) {
-        match group.len() {
-            1 => out.extend(sums_group::<1>(power, group)),
-            2 => out.extend(sums_group::<2>(power, group)),
-            3 => out.extend(sums_group::<3>(power, group)),
-            4 => out.extend(sums_group::<4>(power, group)),
-            5 => out.extend(sums_group::<5>(power, group)),
-            6 => out.extend(sums_group::<6>(power, group)),
-            7 => out.extend(sums_group::<7>(power, group)),
-            _ => out.extend(sums_group::<8>(power, group)),
+    for group in thresholds.chunks(6) {
+        match *group {
+            [a] => out.extend(threshold_sums(power, &[a])),
+            [a, b] => out.extend(threshold_sums(power, &[a, b])),
+            [a, b, c] => out.extend(threshold_sums(power, &[a, b, c])),
+            [a, b, c, d] => out.extend(threshold_sums(power, &[a, b, c, d])),
+            [a, b, c, d, e] => out.extend(threshold_sums(power, &[a, b, c, d, e])),
+            [a, b, c, d, e, f] => out.extend(threshold_sums(power, &[a, b, c, d, e, f])),
+            _ => unreachable!("groups of one to six"),
         }
     }
     out
-}
-
-/// [`sums_at_or_below`] for `G` thresholds in one pass, four lanes wide (one vector of
-/// float64 per threshold, so that the sums stay in registers).
-#[inline(always)]
-fn sums_group<const G: usize>(power: &[f32], thresholds: &[f32]) -> [f64; G] {
-    const W: usize = 4;
-    let t: [f64; G] = std::array::from_fn(|i| thresholds[i] as f64);
-    let mut sums = [[0.0f64; W]; G];
-    let chunks = power.chunks_exact(W);
-    let rest = chunks.remainder();
-    for c in chunks {
-        let d: [f64; W] = std::array::from_fn(|k| c[k] as f64);
-        for i in 0..G {
-            for k in 0..W {
-                sums[i][k] += if d[k] <= t[i] { d[k] } else { 0.0 };
-            }
-        }
-    }
-    std::array::from_fn(|i| {
-        let mut sum = sums[i].iter().sum::<f64>();
-        for &v in rest {
-            if v as f64 <= t[i] {
-                sum += v as f64;
-            }
-        }
-        sum
-    })
 }
 
 #[cfg(test)]

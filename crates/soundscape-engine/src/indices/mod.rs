@@ -93,8 +93,8 @@ pub struct CellScratch {
     /// `LANES` counters per bucket (16-bit ones for cells small enough).
     counts16: Vec<u16>,
     counts32: Vec<u32>,
-    /// Values in buckets before `b`: bucket `b` holds ranks `start[b]..start[b + 1]`.
-    start: Vec<u32>,
+    /// Values in the blocks of buckets before block `i` (see [`buckets::Starts`]).
+    block_start: Vec<u32>,
     /// Where each bucket's values were gathered (an index into `gathered`), or `NOT_GATHERED`.
     gathered_at: Vec<u16>,
     /// The gathered buckets: their bucket number, their values' place in `values`, and
@@ -104,7 +104,7 @@ pub struct CellScratch {
     /// The values of the buckets being gathered, in cell order (see [`marked_values`]).
     hits: Vec<f32>,
     /// The ranks the percentiles read, in the order they read them, with their buckets.
-    ranks: Vec<(u32, u32)>,
+    ranks: Vec<buckets::Rank>,
 }
 
 crate::simd::kernel! { CellIndices:
@@ -172,13 +172,23 @@ impl CellScratch {
             *p = percentile(n, q as u32, |_| *read.next().expect("one value per read"));
         }
         let (min, max) = cell.extremes_db();
-        let core_ranges = mode_deciles(n, &pct, min, max, |i, e| {
-            cell.count_below_histogram_edge(i, e)
-        });
+        // All values equal: no decile holds a mode, and CORE selects nothing (NaN).
+        let core_ranges = if min == max {
+            Vec::new()
+        } else {
+            // A loop here, not a closure handed to `mode_deciles`: the compiler left that out
+            // of line, compiled for the baseline.
+            let edges = histogram_edges(min, max);
+            let mut under = [n; BINS + 1];
+            under[0] = 0;
+            for (i, &e) in edges.iter().enumerate().take(BINS).skip(1) {
+                under[i] = cell.count_below_histogram_edge(i, e);
+            }
+            mode_deciles(&pct, &edges, &under)
+        };
         // Pass 5: the power below the thresholds of TAIL and CORE.
         let tail_ranges = [tail_range(&pct)];
-        // No mode deciles (all values equal) select nothing: CORE is NaN.
-        let sets: [&[(f64, f64)]; 2] = [&tail_ranges, core_ranges.as_deref().unwrap_or(&[])];
+        let sets: [&[(f64, f64)]; 2] = [&tail_ranges, &core_ranges];
         let [(tail_count, tail_sum), (core_count, core_sum)] = cell.selections(sets, sum);
         let (tail, core) = (
             mean_to_db(tail_sum, tail_count),
@@ -209,29 +219,17 @@ fn tail_range(pct: &[f64; 101]) -> (f64, f64) {
     (as_compared(pct[90]), as_compared(pct[100]))
 }
 
-/// `decile_mod(R, tolerance=0.1)` given the percentiles, R's extremes and `below(i, e)`, the
-/// number of values with `R < e` for the histogram edge `e = edges[i]`: the percentile ranges
-/// of the deciles holding the histogram mode(s), as the selections compare them
-/// ([`as_compared`]). `None` when all values are equal (no range can
-/// select anything).
+/// `decile_mod(R, tolerance=0.1)` given the percentiles, the histogram edges of R
+/// ([`histogram_edges`] of its extremes, which differ) and `under[i]`, the number of values
+/// with `R < edges[i]` (`under[0] = 0`, `under[BINS] = n`): the percentile ranges of the
+/// deciles holding the histogram mode(s), as the selections compare them ([`as_compared`]).
 #[inline(always)]
 fn mode_deciles(
-    n: usize,
     pct: &[f64; 101],
-    min: f64,
-    max: f64,
-    mut below: impl FnMut(usize, f32) -> usize,
-) -> Option<Vec<(f64, f64)>> {
-    if min == max {
-        return None;
-    }
-    let edges = histogram_edges(min, max);
+    edges: &[f32; BINS + 1],
+    under: &[usize; BINS + 1],
+) -> Vec<(f64, f64)> {
     // Counts with edges[i] <= x < edges[i+1]; the last bin also holds the right edge.
-    let mut under = [0usize; BINS + 1];
-    for (i, &e) in edges.iter().enumerate().take(BINS).skip(1) {
-        under[i] = below(i, e);
-    }
-    under[BINS] = n;
     let counts: [usize; BINS] = std::array::from_fn(|i| under[i + 1].saturating_sub(under[i]));
     let max_count = *counts.iter().max().unwrap() as f64;
     let threshold = max_count - 0.1 * max_count;
@@ -253,10 +251,8 @@ fn mode_deciles(
         let q_star = (s / c as f64).round_ties_even() as usize;
         deciles[(q_star / 10 + 1).min(10)] = true;
     }
-    Some(
-        (1..=10)
-            .filter(|&d| deciles[d])
-            .map(|d| (as_compared(pct[(d - 1) * 10]), as_compared(pct[d * 10])))
-            .collect(),
-    )
+    (1..=10)
+        .filter(|&d| deciles[d])
+        .map(|d| (as_compared(pct[(d - 1) * 10]), as_compared(pct[d * 10])))
+        .collect()
 }

@@ -3,7 +3,9 @@
 
 use super::buckets::union_count_sum;
 use super::{mode_deciles, tail_range, CellIndices};
-use crate::fidelity::{self, decibels, mean_to_db, percentile, power};
+use crate::fidelity::{
+    self, decibels, histogram_edges, mean_to_db, percentile, power, HISTOGRAM_BINS,
+};
 
 /// Asserts that two cells' indices agree: each within 1e-9 relative (1e-9 absolute near 0),
 /// NaN only where the other is NaN. `what` names the cell in the message.
@@ -68,11 +70,17 @@ pub(crate) fn reference_indices(magnitudes: &[f32]) -> CellIndices {
     };
     let pct: [f64; 101] = std::array::from_fn(|q| percentile(n, q as u32, r));
     let tail = mean_db(&[tail_range(&pct)]);
-    let core = match mode_deciles(n, &pct, r(0) as f64, r(n - 1) as f64, |_, e| {
-        upto(e as f64, true)
-    }) {
-        Some(ranges) => mean_db(&ranges),
-        None => f64::NAN,
+    let (min, max) = (r(0) as f64, r(n - 1) as f64);
+    let core = if min == max {
+        f64::NAN
+    } else {
+        let edges = histogram_edges(min, max);
+        let mut under = [n; HISTOGRAM_BINS + 1];
+        under[0] = 0;
+        for i in 1..HISTOGRAM_BINS {
+            under[i] = upto(edges[i] as f64, true);
+        }
+        mean_db(&mode_deciles(&pct, &edges, &under))
     };
     CellIndices {
         total,

@@ -15,16 +15,22 @@ pub const LANES: usize = 2;
 /// A bucket's entry in the marks of [`marked_values`] when it is not wanted.
 pub const UNMARKED: u16 = u16::MAX;
 
-/// Appends the starts of the buckets of `counts` (`LANES` counters each), the first at `at`,
-/// and the total.
+/// Buckets per block of [`block_starts`]: 16 buckets of two 16-bit counters are one cache line.
+pub const BLOCK: usize = 16;
+
+/// Into `out` (cleared first): for each block of [`BLOCK`] buckets of `counts` (`LANES`
+/// counters each), the values in the blocks before it; then the total. The sum of a block's
+/// counters vectorises; only the blocks' sums are chained.
 #[inline(always)]
-pub fn starts_from<C: Copy + Into<u32>>(counts: &[C], mut at: u32, start: &mut Vec<u32>) {
-    start.extend(counts.chunks_exact(LANES).map(|lanes| {
+pub fn block_starts<C: Copy + Into<u32>>(counts: &[C], out: &mut Vec<u32>) {
+    out.clear();
+    let mut at = 0u32;
+    out.extend(counts.chunks(BLOCK * LANES).map(|block| {
         let s = at;
-        at += lanes.iter().map(|&c| c.into()).sum::<u32>();
+        at += block.iter().fold(0u32, |s, &c| s + c.into());
         s
     }));
-    start.push(at);
+    out.push(at);
 }
 
 /// The values of `power` whose bucket (`(bits - min_bits) >> shift`) has an entry other than

@@ -55,10 +55,12 @@ pub enum Kernel {
     Entropy,
     /// A cell's float32 sum with its extremes ([`sums::sum_and_extremes`]).
     CellSum,
+    /// The power sums at or below TAIL's and CORE's thresholds ([`sums::sums_at_or_below`]).
+    ThresholdSums,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 7] = [
+    pub const ALL: [Kernel; 8] = [
         Kernel::Window,
         Kernel::Columns,
         Kernel::FusedRfft,
@@ -66,6 +68,7 @@ impl Kernel {
         Kernel::MarkedValues,
         Kernel::Entropy,
         Kernel::CellSum,
+        Kernel::ThresholdSums,
     ];
 
     /// The name `SOUNDSCAPE_SIMD` and the benchmark use.
@@ -78,6 +81,7 @@ impl Kernel {
             Kernel::MarkedValues => "marked-values",
             Kernel::Entropy => "entropy",
             Kernel::CellSum => "cell-sum",
+            Kernel::ThresholdSums => "threshold-sums",
         }
     }
 
@@ -86,7 +90,7 @@ impl Kernel {
     }
 }
 
-const ALL_BITS: u8 = (1 << Kernel::ALL.len()) - 1;
+const ALL_BITS: u8 = u8::MAX >> (8 - Kernel::ALL.len());
 
 /// The kernels `SOUNDSCAPE_SIMD` turns off, as bits: `off` (or `scalar`, `0`) all of them,
 /// `-name,-name` those named; unset, empty or `on` none. Unknown names are reported once on

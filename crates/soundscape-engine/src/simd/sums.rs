@@ -8,6 +8,9 @@
 //!   made, never stored. The logarithm is numpy's AVX-512 one ([`crate::fidelity::log2`]): its
 //!   16-entry coefficient tables are looked up eight lanes at a time with two permutes and a
 //!   blend.
+//!
+//! And one float64 sum of ours, not numpy's: [`sums_at_or_below`], the power at or below each
+//! of a few thresholds (TAIL and CORE), eight running sums per threshold.
 
 use super::{use_avx2, Kernel};
 use crate::fidelity::{log2, run_sum, sum_by_runs};
@@ -206,6 +209,102 @@ unsafe fn plogp_run_avx2(power: &[f32], total: f32) -> f32 {
         .fold(lanes_sum(r), |r, &v| r + term(v, total))
 }
 
+/// Running sums per threshold in [`sums_at_or_below`]: value `i` of the cell goes to sum
+/// `i % 8`.
+const THRESHOLD_LANES: usize = 8;
+
+/// For each of the `G` thresholds `t` (at most six: two vectors of running sums each must fit
+/// the sixteen AVX2 registers with the values), the float64 sum of the values `v <= t`: eight
+/// running sums per threshold, added in lane order at the end, then the last `n % 8` values one
+/// by one.
+#[inline(always)]
+pub fn sums_at_or_below<const G: usize>(power: &[f32], thresholds: &[f32; G]) -> [f64; G] {
+    const { assert!(G <= 6) };
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2(Kernel::ThresholdSums) {
+        // SAFETY: the CPU has AVX2 (`use_avx2` checks it).
+        return unsafe { sums_at_or_below_avx2(power, thresholds) };
+    }
+    sums_at_or_below_scalar(power, thresholds)
+}
+
+/// The scalar twin of [`sums_at_or_below`].
+#[inline(always)]
+pub fn sums_at_or_below_scalar<const G: usize>(power: &[f32], thresholds: &[f32; G]) -> [f64; G] {
+    const W: usize = THRESHOLD_LANES;
+    let t: [f64; G] = std::array::from_fn(|g| thresholds[g] as f64);
+    let mut lanes = [[0.0f64; W]; G];
+    let chunks = power.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        let d: [f64; W] = std::array::from_fn(|k| c[k] as f64);
+        for g in 0..G {
+            for k in 0..W {
+                lanes[g][k] += if d[k] <= t[g] { d[k] } else { 0.0 };
+            }
+        }
+    }
+    threshold_sums_end(lanes, rest, thresholds)
+}
+
+/// The running sums of each threshold added in lane order, then the values `rest` past the
+/// last full eight.
+#[inline(always)]
+fn threshold_sums_end<const G: usize>(
+    lanes: [[f64; THRESHOLD_LANES]; G],
+    rest: &[f32],
+    thresholds: &[f32; G],
+) -> [f64; G] {
+    std::array::from_fn(|g| {
+        let sum = lanes[g].iter().fold(0.0, |s, &v| s + v);
+        rest.iter()
+            .filter(|&&v| v <= thresholds[g])
+            .fold(sum, |s, &v| s + v as f64)
+    })
+}
+
+/// [`sums_at_or_below`] the AVX2 way: the values widened to float64 four at a time, compared
+/// with each threshold, masked and added; the two vectors of a threshold are its lanes 0-3 and
+/// 4-7. The running sums stay in registers (the compiled twin stored them back every eight
+/// values).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sums_at_or_below_avx2<const G: usize>(power: &[f32], thresholds: &[f32; G]) -> [f64; G] {
+    use std::arch::x86_64::*;
+    let n = power.len();
+    let n8 = n - n % THRESHOLD_LANES;
+    let t: [__m256d; G] = std::array::from_fn(|g| _mm256_set1_pd(thresholds[g] as f64));
+    let (mut lo, mut hi) = ([_mm256_setzero_pd(); G], [_mm256_setzero_pd(); G]);
+    let src = power.as_ptr();
+    for i in (0..n8).step_by(THRESHOLD_LANES) {
+        // SAFETY: i + 8 <= n8 <= power.len().
+        let (a, b) = unsafe {
+            (
+                _mm256_cvtps_pd(_mm_loadu_ps(src.add(i))),
+                _mm256_cvtps_pd(_mm_loadu_ps(src.add(i + 4))),
+            )
+        };
+        for g in 0..G {
+            let below_a = _mm256_and_pd(_mm256_cmp_pd::<_CMP_LE_OQ>(a, t[g]), a);
+            let below_b = _mm256_and_pd(_mm256_cmp_pd::<_CMP_LE_OQ>(b, t[g]), b);
+            lo[g] = _mm256_add_pd(lo[g], below_a);
+            hi[g] = _mm256_add_pd(hi[g], below_b);
+        }
+    }
+    let mut lanes = [[0.0f64; THRESHOLD_LANES]; G];
+    for g in 0..G {
+        // SAFETY: each row holds eight float64, four per store.
+        unsafe {
+            _mm256_storeu_pd(lanes[g].as_mut_ptr(), lo[g]);
+            _mm256_storeu_pd(lanes[g].as_mut_ptr().add(4), hi[g]);
+        }
+    }
+    threshold_sums_end(lanes, &power[n8..], thresholds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +339,56 @@ mod tests {
         check(&power[..300]);
         if crate::simd::avx2_under_test() {
             assert!(use_avx2(Kernel::CellSum));
+        }
+    }
+
+    /// Both twins of the threshold sums give the same bits, and sums within rounding of the
+    /// plain float64 sums of the values at or below each threshold: every group size, at
+    /// lengths around the eight lanes, thresholds below, between, at and above the values.
+    #[test]
+    fn both_twins_give_the_same_threshold_sums() {
+        let mut state = 0x1234_5678u32;
+        let power: Vec<f32> = (0..15_011)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                10f32.powf(state as f32 / u32::MAX as f32 * 12.0 - 6.0)
+            })
+            .collect();
+        let picks = [0.5e-6f32, power[5], 1.0, power[100], 3e5, 2e6];
+        fn check<const G: usize>(power: &[f32], picks: &[f32; 6]) {
+            let t: [f32; G] = std::array::from_fn(|g| picks[g]);
+            let fast = sums_at_or_below(power, &t);
+            let scalar = sums_at_or_below_scalar(power, &t);
+            assert_eq!(
+                fast.map(f64::to_bits),
+                scalar.map(f64::to_bits),
+                "{} values",
+                power.len()
+            );
+            for g in 0..G {
+                let plain: f64 = power
+                    .iter()
+                    .filter(|&&v| v <= t[g])
+                    .map(|&v| v as f64)
+                    .sum();
+                assert!(
+                    (scalar[g] - plain).abs() <= 1e-12 * plain.abs(),
+                    "{} values",
+                    power.len()
+                );
+            }
+        }
+        for n in (0..40).chain([1000, 15_011]) {
+            let p = &power[..n];
+            check::<1>(p, &picks);
+            check::<2>(p, &picks);
+            check::<3>(p, &picks);
+            check::<4>(p, &picks);
+            check::<5>(p, &picks);
+            check::<6>(p, &picks);
+        }
+        if crate::simd::avx2_under_test() {
+            assert!(use_avx2(Kernel::ThresholdSums));
         }
     }
 
