@@ -30,6 +30,24 @@ pub fn append_rows(buf: &mut Vec<f32>, column: &[f32], row0: usize, row1: usize)
     }
 }
 
+/// Asks the processor to fetch the cache lines of the next `values` values past `buf`'s
+/// length (those within its capacity) ahead of the stores that will fill them.
+#[inline(always)]
+pub fn prefetch_spare(buf: &mut Vec<f32>, values: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let spare = buf.spare_capacity_mut();
+        let bytes = values.min(spare.len()) * std::mem::size_of::<f32>();
+        let p = spare.as_ptr() as *const i8;
+        for at in (0..bytes).step_by(64) {
+            // SAFETY: `p + at` lies within `buf`'s allocation; a prefetch reads nothing and
+            // cannot fault (SSE, which every x86-64 processor has).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(at)) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
