@@ -14,7 +14,7 @@ use soundscape_audio::{AudioError, AudioInfo, AudioReader};
 use crate::config::EngineConfig;
 use crate::grid::{Grid, TimeSlice};
 use crate::indices::{CellIndices, CellScratch};
-use crate::simd::copy::{append_rows, prefetch_spare, COPY};
+use crate::simd::copy::{append_rows, COPY};
 use crate::stft::{slot, Framer, Staggered, Stft};
 
 /// Options that concern input checking rather than the numbers.
@@ -251,9 +251,9 @@ fn analyze_pass(
 /// columns. Buffers are reused from slice to slice.
 ///
 /// Columns are copied to the bands [`BATCH`] at a time, band by band: a band's rows of the
-/// batch are one run of a few cache lines. Copied column by column, each column wrote a few
-/// values into each of the 96 buffers, more streams than the processor follows, and most
-/// stores waited for their line.
+/// batch are one run of a few cache lines, written by one call. Copied column by column, each
+/// column wrote a few values into each of the 96 buffers, more streams than the processor
+/// follows, and most stores waited for their line.
 struct SliceGather<'g> {
     grid: &'g Grid,
     /// The columns not yet copied, `stride` values each (`n_rows` and `COPY` spare ones, see
@@ -334,12 +334,12 @@ impl<'g> SliceGather<'g> {
         let batch: &[f32] = &self.batch;
         for (sl, bands) in slices.iter().zip(self.open.iter_mut()) {
             let (a, b) = (from.max(sl.col0), to.min(sl.col1));
+            if a >= b {
+                continue;
+            }
+            let columns = &batch[(a - from) * self.stride..(b - from) * self.stride];
             for (buf, band) in bands.iter_mut().zip(&self.grid.bands) {
-                for t in a..b {
-                    let column = &batch[(t - from) * self.stride..][..self.stride];
-                    append_rows(buf, column, band.row0, band.row1);
-                }
-                prefetch_spare(buf, BATCH * (band.row1 - band.row0));
+                append_rows(buf, columns, self.stride, band.row0, band.row1);
             }
         }
         self.pending = 0;
