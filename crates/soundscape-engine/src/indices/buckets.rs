@@ -37,19 +37,18 @@ trait Counter: Copy + Default + std::ops::AddAssign + From<u8> + Into<u32> {}
 impl Counter for u16 {}
 impl Counter for u32 {}
 
-/// One pass over the cell: the float64 sum (eight lanes wide, so that it vectorises) and the
-/// count of values per bucket (`key(p)` is the bucket's first of `LANES` counters); then
-/// `block_start` gets where each block of [`BLOCK`] buckets begins in rank order (see
-/// [`Starts`]).
+/// One pass over the cell: the count of values per bucket (`key(p)` is the bucket's first of
+/// `LANES` counters); then `block_start` gets where each block of [`BLOCK`] buckets begins in
+/// rank order (see [`Starts`]). (The float64 sum of the cell is taken with the threshold sums,
+/// where the values are widened anyway.)
 #[inline(always)]
-fn sum_and_counts<C>(
+fn count_buckets<C>(
     power: &[f32],
     key: impl Fn(f32) -> usize,
     nb: usize,
     counts: &mut Vec<C>,
     block_start: &mut Vec<u32>,
-) -> f64
-where
+) where
     C: Counter,
 {
     const W: usize = 8;
@@ -58,23 +57,17 @@ where
     counts.resize(nb * LANES, C::default());
     // A slice, so that the bounds are not reloaded after every increment.
     let counts = &mut counts[..];
-    let mut sum = [0.0f64; W];
     let chunks = power.chunks_exact(W);
     let rest = chunks.remainder();
     for c in chunks {
-        for k in 0..W {
-            sum[k] += c[k] as f64;
-        }
         for (k, &p) in c.iter().enumerate() {
             counts[key(p) + k % LANES] += C::from(1);
         }
     }
     for (k, &p) in rest.iter().enumerate() {
-        sum[k] += p as f64;
         counts[key(p) + k % LANES] += C::from(1);
     }
     block_starts(counts, block_start);
-    sum.iter().sum()
 }
 
 impl CellScratch {
@@ -87,7 +80,7 @@ impl CellScratch {
         power: &'a [f32],
         min_bits: u32,
         max_bits: u32,
-    ) -> (Buckets<'a>, f64) {
+    ) -> Buckets<'a> {
         let n = power.len();
         let bits = (usize::BITS - n.leading_zeros()).clamp(4, BUCKET_BITS);
         let range = max_bits - min_bits;
@@ -96,11 +89,11 @@ impl CellScratch {
         let key = |p: f32| ((p.to_bits() - min_bits) >> shift) as usize * LANES;
         // 16-bit counters while they cannot overflow: half the cache footprint.
         let narrow = n <= LANES * u16::MAX as usize;
-        let sum = if narrow {
-            sum_and_counts(power, key, nb, &mut self.counts16, &mut self.block_start)
+        if narrow {
+            count_buckets(power, key, nb, &mut self.counts16, &mut self.block_start);
         } else {
-            sum_and_counts(power, key, nb, &mut self.counts32, &mut self.block_start)
-        };
+            count_buckets(power, key, nb, &mut self.counts32, &mut self.block_start);
+        }
         self.gathered_at.clear();
         // One spare entry: the vector scan reads two entries at a time.
         self.gathered_at.resize(nb + 1, NOT_GATHERED);
@@ -127,7 +120,7 @@ impl CellScratch {
             max_bits,
             shift,
         };
-        (cell, sum)
+        cell
     }
 }
 
@@ -475,13 +468,11 @@ impl Buckets<'_> {
     /// For each set of `(lo, hi)` ranges, the count and the power sum of the values in the
     /// union of `lo < R <= hi` (compared in float64). Each bound's power
     /// threshold is searched once; the counts below them come from the buckets, the sums from
-    /// one pass over the cell (but for a threshold at the largest value: all values, whose sum
-    /// is `total`).
+    /// one pass over the cell, with the sum of all values (for a threshold at the largest value).
     #[inline(always)]
     pub(super) fn selections<const K: usize>(
         &mut self,
         sets: [&[(f64, f64)]; K],
-        total: f64,
     ) -> [(usize, f64); K] {
         // Loops, not closures: see `super::CellScratch::indices_inline` on the percentiles.
         let mut bounds: [Vec<(Option<f32>, Option<f32>)>; K] = std::array::from_fn(|_| Vec::new());
@@ -502,7 +493,7 @@ impl Buckets<'_> {
             .collect();
         thresholds.sort_unstable_by(f32::total_cmp);
         thresholds.dedup();
-        let sums = sums_at_or_below(self.power, &thresholds);
+        let (sums, total) = sums_at_or_below(self.power, &thresholds);
         let mut at = |p: Option<f32>| match p {
             None => (0, 0.0),
             Some(p) if p.to_bits() >= self.max_bits => (self.len(), total),
@@ -603,23 +594,40 @@ fn sort_small(v: &mut [f32]) {
     }
 }
 
-/// For each threshold, the float64 power sum of the values `<= t`: up to six thresholds per
-/// pass over the cell (a cell has about four).
+/// For each threshold, the float64 power sum of the values `<= t`, and the sum of all values:
+/// up to six thresholds per pass over the cell (a cell has about four), one pass at least.
 #[inline(always)]
-fn sums_at_or_below(power: &[f32], thresholds: &[f32]) -> Vec<f64> {
+fn sums_at_or_below(power: &[f32], thresholds: &[f32]) -> (Vec<f64>, f64) {
     let mut out = Vec::with_capacity(thresholds.len());
-    for group in thresholds.chunks(6) {
-        match *group {
-            [a] => out.extend(threshold_sums(power, &[a])),
-            [a, b] => out.extend(threshold_sums(power, &[a, b])),
-            [a, b, c] => out.extend(threshold_sums(power, &[a, b, c])),
-            [a, b, c, d] => out.extend(threshold_sums(power, &[a, b, c, d])),
-            [a, b, c, d, e] => out.extend(threshold_sums(power, &[a, b, c, d, e])),
-            [a, b, c, d, e, f] => out.extend(threshold_sums(power, &[a, b, c, d, e, f])),
-            _ => unreachable!("groups of one to six"),
+    // The sums of one group into `out`, and the sum of all values.
+    macro_rules! group {
+        ($($t:ident),*) => {{
+            let (sums, all) = threshold_sums(power, &[$($t),*]);
+            out.extend(sums);
+            all
+        }};
+    }
+    let mut total = None;
+    let mut rest = thresholds;
+    loop {
+        let (group, next) = rest.split_at(rest.len().min(6));
+        let all = match *group {
+            [] => group!(),
+            [a] => group!(a),
+            [a, b] => group!(a, b),
+            [a, b, c] => group!(a, b, c),
+            [a, b, c, d] => group!(a, b, c, d),
+            [a, b, c, d, e] => group!(a, b, c, d, e),
+            [a, b, c, d, e, f] => group!(a, b, c, d, e, f),
+            _ => unreachable!("groups of at most six"),
+        };
+        total.get_or_insert(all);
+        rest = next;
+        if rest.is_empty() {
+            break;
         }
     }
-    out
+    (out, total.expect("one pass at least"))
 }
 
 #[cfg(test)]
@@ -645,7 +653,7 @@ mod tests {
         for (i, magnitudes) in cells().iter().chain([&narrow]).enumerate() {
             let power: Vec<f32> = magnitudes.iter().map(|&a| power(a)).collect();
             let (_, min_bits, max_bits) = crate::simd::sums::sum_and_extremes_scalar(&power);
-            let (mut cell, _) = scratch.buckets(&power, min_bits, max_bits);
+            let mut cell = scratch.buckets(&power, min_bits, max_bits);
             let (min, max) = cell.extremes_db();
             let mut levels: Vec<f64> = histogram_edges(min, max)
                 .iter()

@@ -15,14 +15,15 @@
 //! 1. numpy's float32 sum (TOTAL) with the extremes, in one pass;
 //! 2. the entropy's float32 terms `log2(p) * p`, summed the same way as they are made
 //!    (INFORMATION, ICOMPLEXITY; [`entropy`]);
-//! 3. the float64 sum and, in the same loop, the counts per value-ordered bucket (the high
-//!    bits of the float pattern above the minimum; R is a monotone function of P, but for
-//!    four single values (`fidelity::log10`), so the order is that of R too);
+//! 3. the counts per value-ordered bucket (the high bits of the float pattern above the
+//!    minimum; R is a monotone function of P, but for four single values
+//!    (`fidelity::log10`), so the order is that of R too);
 //! 4. the values of the few buckets that the 101 percentile ranks and the 99 histogram edges
 //!    of `decile_mod` land in (known from the counts and the extremes alone), picked out (with
 //!    AVX2 eight values at a time, without branches): every percentile follows from its
 //!    bucket sorted, every histogram count from the values near its edge;
-//! 5. the power sums below the handful of thresholds TAIL and CORE select, in one pass.
+//! 5. the float64 power sums below the handful of thresholds TAIL and CORE select, and of
+//!    the whole cell, in one pass.
 //!
 //! A percentile threshold becomes the exact power threshold (a short search over float bit
 //! patterns); a histogram edge only needs bracketing, from the estimate `10^(x/10)`. So R is
@@ -150,8 +151,8 @@ impl CellScratch {
         let total = 10.0 * log10(sum32) as f64;
         // Pass 2: the entropy.
         let h = entropy(power, sum32);
-        // Pass 3: the float64 sum and the counts per bucket.
-        let (mut cell, sum) = self.buckets(power, min_bits, max_bits);
+        // Pass 3: the counts per bucket.
+        let mut cell = self.buckets(power, min_bits, max_bits);
         let information = 1.0 - h;
         let icomplexity = 4.0 * h * (1.0 - h);
 
@@ -189,7 +190,7 @@ impl CellScratch {
         // Pass 5: the power below the thresholds of TAIL and CORE.
         let tail_ranges = [tail_range(&pct)];
         let sets: [&[(f64, f64)]; 2] = [&tail_ranges, &core_ranges];
-        let [(tail_count, tail_sum), (core_count, core_sum)] = cell.selections(sets, sum);
+        let [(tail_count, tail_sum), (core_count, core_sum)] = cell.selections(sets);
         let (tail, core) = (
             mean_to_db(tail_sum, tail_count),
             mean_to_db(core_sum, core_count),

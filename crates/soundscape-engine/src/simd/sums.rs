@@ -9,8 +9,8 @@
 //!   16-entry coefficient tables are looked up eight lanes at a time with two permutes and a
 //!   blend.
 //!
-//! And one float64 sum of ours, not numpy's: [`sums_at_or_below`], the power at or below each
-//! of a few thresholds (TAIL and CORE), eight running sums per threshold.
+//! And float64 sums of ours, not numpy's: [`sums_at_or_below`], the power at or below each of
+//! a few thresholds (TAIL and CORE) and of the whole cell, eight running sums each.
 
 use super::{use_avx2, Kernel};
 use crate::fidelity::{log2, run_sum, sum_by_runs};
@@ -214,11 +214,11 @@ unsafe fn plogp_run_avx2(power: &[f32], total: f32) -> f32 {
 const THRESHOLD_LANES: usize = 8;
 
 /// For each of the `G` thresholds `t` (at most six: two vectors of running sums each must fit
-/// the sixteen AVX2 registers with the values), the float64 sum of the values `v <= t`: eight
-/// running sums per threshold, added in lane order at the end, then the last `n % 8` values one
-/// by one.
+/// the sixteen AVX2 registers with the values), the float64 sum of the values `v <= t`, and the
+/// float64 sum of all values: eight running sums each, added in lane order at the end, then
+/// the last `n % 8` values one by one.
 #[inline(always)]
-pub fn sums_at_or_below<const G: usize>(power: &[f32], thresholds: &[f32; G]) -> [f64; G] {
+pub fn sums_at_or_below<const G: usize>(power: &[f32], thresholds: &[f32; G]) -> ([f64; G], f64) {
     const { assert!(G <= 6) };
     #[cfg(target_arch = "x86_64")]
     if use_avx2(Kernel::ThresholdSums) {
@@ -230,10 +230,13 @@ pub fn sums_at_or_below<const G: usize>(power: &[f32], thresholds: &[f32; G]) ->
 
 /// The scalar twin of [`sums_at_or_below`].
 #[inline(always)]
-pub fn sums_at_or_below_scalar<const G: usize>(power: &[f32], thresholds: &[f32; G]) -> [f64; G] {
+pub fn sums_at_or_below_scalar<const G: usize>(
+    power: &[f32],
+    thresholds: &[f32; G],
+) -> ([f64; G], f64) {
     const W: usize = THRESHOLD_LANES;
     let t: [f64; G] = std::array::from_fn(|g| thresholds[g] as f64);
-    let mut lanes = [[0.0f64; W]; G];
+    let (mut lanes, mut all) = ([[0.0f64; W]; G], [0.0f64; W]);
     let chunks = power.chunks_exact(W);
     let rest = chunks.remainder();
     for c in chunks {
@@ -243,24 +246,32 @@ pub fn sums_at_or_below_scalar<const G: usize>(power: &[f32], thresholds: &[f32;
                 lanes[g][k] += if d[k] <= t[g] { d[k] } else { 0.0 };
             }
         }
+        for k in 0..W {
+            all[k] += d[k];
+        }
     }
-    threshold_sums_end(lanes, rest, thresholds)
+    threshold_sums_end(lanes, all, rest, thresholds)
 }
 
-/// The running sums of each threshold added in lane order, then the values `rest` past the
-/// last full eight.
+/// The running sums of each threshold, and of all values, added in lane order, then the values
+/// `rest` past the last full eight.
 #[inline(always)]
 fn threshold_sums_end<const G: usize>(
     lanes: [[f64; THRESHOLD_LANES]; G],
+    all: [f64; THRESHOLD_LANES],
     rest: &[f32],
     thresholds: &[f32; G],
-) -> [f64; G] {
-    std::array::from_fn(|g| {
-        let sum = lanes[g].iter().fold(0.0, |s, &v| s + v);
+) -> ([f64; G], f64) {
+    let end = |lanes: &[f64; THRESHOLD_LANES], limit: f32| {
+        let sum = lanes.iter().fold(0.0, |s, &v| s + v);
         rest.iter()
-            .filter(|&&v| v <= thresholds[g])
+            .filter(|&&v| v <= limit)
             .fold(sum, |s, &v| s + v as f64)
-    })
+    };
+    (
+        std::array::from_fn(|g| end(&lanes[g], thresholds[g])),
+        end(&all, f32::INFINITY),
+    )
 }
 
 /// [`sums_at_or_below`] the AVX2 way: the values widened to float64 four at a time, compared
@@ -272,12 +283,16 @@ fn threshold_sums_end<const G: usize>(
 /// The CPU must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn sums_at_or_below_avx2<const G: usize>(power: &[f32], thresholds: &[f32; G]) -> [f64; G] {
+unsafe fn sums_at_or_below_avx2<const G: usize>(
+    power: &[f32],
+    thresholds: &[f32; G],
+) -> ([f64; G], f64) {
     use std::arch::x86_64::*;
     let n = power.len();
     let n8 = n - n % THRESHOLD_LANES;
     let t: [__m256d; G] = std::array::from_fn(|g| _mm256_set1_pd(thresholds[g] as f64));
     let (mut lo, mut hi) = ([_mm256_setzero_pd(); G], [_mm256_setzero_pd(); G]);
+    let (mut all_lo, mut all_hi) = (_mm256_setzero_pd(), _mm256_setzero_pd());
     let src = power.as_ptr();
     for i in (0..n8).step_by(THRESHOLD_LANES) {
         // SAFETY: i + 8 <= n8 <= power.len().
@@ -293,6 +308,8 @@ unsafe fn sums_at_or_below_avx2<const G: usize>(power: &[f32], thresholds: &[f32
             lo[g] = _mm256_add_pd(lo[g], below_a);
             hi[g] = _mm256_add_pd(hi[g], below_b);
         }
+        all_lo = _mm256_add_pd(all_lo, a);
+        all_hi = _mm256_add_pd(all_hi, b);
     }
     let mut lanes = [[0.0f64; THRESHOLD_LANES]; G];
     for g in 0..G {
@@ -302,7 +319,13 @@ unsafe fn sums_at_or_below_avx2<const G: usize>(power: &[f32], thresholds: &[f32
             _mm256_storeu_pd(lanes[g].as_mut_ptr().add(4), hi[g]);
         }
     }
-    threshold_sums_end(lanes, &power[n8..], thresholds)
+    let mut all = [0.0f64; THRESHOLD_LANES];
+    // SAFETY: `all` holds eight float64, four per store.
+    unsafe {
+        _mm256_storeu_pd(all.as_mut_ptr(), all_lo);
+        _mm256_storeu_pd(all.as_mut_ptr().add(4), all_hi);
+    }
+    threshold_sums_end(lanes, all, &power[n8..], thresholds)
 }
 
 #[cfg(test)]
@@ -357,29 +380,32 @@ mod tests {
         let picks = [0.5e-6f32, power[5], 1.0, power[100], 3e5, 2e6];
         fn check<const G: usize>(power: &[f32], picks: &[f32; 6]) {
             let t: [f32; G] = std::array::from_fn(|g| picks[g]);
-            let fast = sums_at_or_below(power, &t);
-            let scalar = sums_at_or_below_scalar(power, &t);
+            let (fast, fast_all) = sums_at_or_below(power, &t);
+            let (scalar, all) = sums_at_or_below_scalar(power, &t);
+            let n = power.len();
             assert_eq!(
                 fast.map(f64::to_bits),
                 scalar.map(f64::to_bits),
-                "{} values",
-                power.len()
+                "{n} values"
             );
+            assert_eq!(fast_all.to_bits(), all.to_bits(), "{n} values");
+            let near = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs();
             for g in 0..G {
                 let plain: f64 = power
                     .iter()
                     .filter(|&&v| v <= t[g])
                     .map(|&v| v as f64)
                     .sum();
-                assert!(
-                    (scalar[g] - plain).abs() <= 1e-12 * plain.abs(),
-                    "{} values",
-                    power.len()
-                );
+                assert!(near(scalar[g], plain), "{n} values");
             }
+            assert!(
+                near(all, power.iter().map(|&v| v as f64).sum()),
+                "{n} values"
+            );
         }
         for n in (0..40).chain([1000, 15_011]) {
             let p = &power[..n];
+            check::<0>(p, &picks);
             check::<1>(p, &picks);
             check::<2>(p, &picks);
             check::<3>(p, &picks);
