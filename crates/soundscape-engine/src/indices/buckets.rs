@@ -26,6 +26,8 @@ pub(super) struct Gathered {
 /// `NOT_GATHERED`).
 const BUCKET_BITS: u32 = 15;
 const _: () = assert!(1 << BUCKET_BITS < NOT_GATHERED as usize);
+/// Counters of the cell with the most buckets.
+const MAX_COUNTERS: usize = LANES << BUCKET_BITS;
 /// Room for the values the 101 percentiles read: two each at most (the last reads one).
 pub(super) const PERCENTILE_READS: usize = 2 * 101;
 /// Float32 patterns either side of a histogram edge's estimate (see `Buckets::edge_bracket`).
@@ -53,26 +55,32 @@ fn count_buckets<C>(
 {
     const W: usize = 8;
     const _: () = assert!(W % LANES == 0);
-    counts.clear();
-    counts.resize(nb * LANES, C::default());
-    // A slice, so that the bounds are not reloaded after every increment.
-    let counts = &mut counts[..];
+    // Room for as many counters as any cell has, so that a counter's number masked to that
+    // size needs no bounds check (the keys are below `nb * LANES`: the mask changes nothing).
+    // Only the counters of this cell's buckets are cleared and read.
+    if counts.len() < MAX_COUNTERS {
+        counts.resize(MAX_COUNTERS, C::default());
+    }
+    let all: &mut [C; MAX_COUNTERS] = (&mut counts[..MAX_COUNTERS])
+        .try_into()
+        .expect("MAX_COUNTERS counters");
+    all[..nb * LANES].fill(C::default());
     let chunks = power.chunks_exact(W);
     let rest = chunks.remainder();
     for c in chunks {
         for (k, &p) in c.iter().enumerate() {
-            counts[key(p) + k % LANES] += C::from(1);
+            all[(key(p) + k % LANES) & (MAX_COUNTERS - 1)] += C::from(1);
         }
     }
     for (k, &p) in rest.iter().enumerate() {
-        counts[key(p) + k % LANES] += C::from(1);
+        all[(key(p) + k % LANES) & (MAX_COUNTERS - 1)] += C::from(1);
     }
-    block_starts(counts, block_start);
+    block_starts(&all[..nb * LANES], block_start);
 }
 
 impl CellScratch {
-    /// Pass 3 over a cell whose extreme bit patterns are known: the float64 sum, and how many
-    /// values fall in each bucket (the high bits above the cell's minimum, about one bucket per
+    /// Pass 3 over a cell whose extreme bit patterns are known: how many values fall in each
+    /// bucket (the high bits above the cell's minimum, about one bucket per
     /// value).
     #[inline(always)]
     pub(super) fn buckets<'a>(
@@ -86,6 +94,7 @@ impl CellScratch {
         let range = max_bits - min_bits;
         let shift = (32 - range.leading_zeros()).saturating_sub(bits);
         let nb = (range >> shift) as usize + 1;
+        debug_assert!(nb * LANES <= MAX_COUNTERS);
         let key = |p: f32| ((p.to_bits() - min_bits) >> shift) as usize * LANES;
         // 16-bit counters while they cannot overflow: half the cache footprint.
         let narrow = n <= LANES * u16::MAX as usize;
@@ -100,13 +109,13 @@ impl CellScratch {
         self.gathered.clear();
         self.values.clear();
 
-        let cell = Buckets {
+        Buckets {
             power,
             starts: Starts {
                 counts: if narrow {
-                    Counts::Narrow(&self.counts16)
+                    Counts::Narrow(&self.counts16[..nb * LANES])
                 } else {
-                    Counts::Wide(&self.counts32)
+                    Counts::Wide(&self.counts32[..nb * LANES])
                 },
                 block_start: &self.block_start,
             },
@@ -119,8 +128,7 @@ impl CellScratch {
             min_bits,
             max_bits,
             shift,
-        };
-        cell
+        }
     }
 }
 
