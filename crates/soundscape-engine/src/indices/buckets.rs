@@ -80,8 +80,7 @@ fn count_buckets<C>(
 
 impl CellScratch {
     /// Pass 3 over a cell whose extreme bit patterns are known: how many values fall in each
-    /// bucket (the high bits above the cell's minimum, about one bucket per
-    /// value).
+    /// bucket (the high bits above the cell's minimum, about one bucket per value).
     #[inline(always)]
     pub(super) fn buckets<'a>(
         &'a mut self,
