@@ -9,7 +9,9 @@
 
 use super::CellScratch;
 use crate::fidelity::{decibels, histogram_edges, percentile, HISTOGRAM_BINS as BINS};
-use crate::simd::buckets::{block_starts, marked_values, BLOCK, LANES, UNMARKED as NOT_GATHERED};
+use crate::simd::buckets::{
+    block_starts, counted, marked_values, BLOCK, LANES, UNMARKED as NOT_GATHERED,
+};
 use crate::simd::sums::sums_at_or_below as threshold_sums;
 
 /// A bucket whose values were gathered: its number, where its values are in `values`, and
@@ -155,12 +157,6 @@ struct Starts<'a> {
     /// `block_start[i]`: the values in buckets before `i * BLOCK`; one more entry, the cell's
     /// size.
     block_start: &'a [u32],
-}
-
-/// The sum of some counters.
-#[inline(always)]
-fn counted<C: Counter>(counters: &[C]) -> u32 {
-    counters.iter().fold(0u32, |s, &c| s + c.into())
 }
 
 impl Starts<'_> {

@@ -27,10 +27,16 @@ pub fn block_starts<C: Copy + Into<u32>>(counts: &[C], out: &mut Vec<u32>) {
     let mut at = 0u32;
     out.extend(counts.chunks(BLOCK * LANES).map(|block| {
         let s = at;
-        at += block.iter().fold(0u32, |s, &c| s + c.into());
+        at += counted(block);
         s
     }));
     out.push(at);
+}
+
+/// The sum of some bucket counters (16 or 32 bits wide).
+#[inline(always)]
+pub fn counted<C: Copy + Into<u32>>(counters: &[C]) -> u32 {
+    counters.iter().fold(0u32, |s, &c| s + c.into())
 }
 
 /// The values of `power` whose bucket (`(bits - min_bits) >> shift`) has an entry other than

@@ -332,18 +332,24 @@ unsafe fn sums_at_or_below_avx2<const G: usize>(
 mod tests {
     use super::*;
 
+    /// `n` pseudo-random powers from 1e-6 to 1e6 (evenly spread in dB), as the clip leaves
+    /// them, the same for the same `seed`.
+    fn clipped_powers(seed: u32, n: usize) -> Vec<f32> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                10f32.powf(state as f32 / u32::MAX as f32 * 12.0 - 6.0)
+            })
+            .collect()
+    }
+
     /// Both twins of the plain sum give [`crate::fidelity::sum`]'s bits and the extremes of
     /// the bit patterns, at lengths around every split of the pairwise summation and of
     /// numpy's blocks, with special values among them.
     #[test]
     fn both_twins_give_the_same_sum_and_extremes() {
-        let mut noise = 0x2545_f491u32;
-        let mut power: Vec<f32> = (0..20_011)
-            .map(|_| {
-                noise = noise.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                10f32.powf(noise as f32 / u32::MAX as f32 * 12.0 - 6.0)
-            })
-            .collect();
+        let mut power = clipped_powers(0x2545_f491, 20_011);
         let check = |power: &[f32]| {
             let lo = power.iter().map(|v| v.to_bits()).min().unwrap_or(u32::MAX);
             let hi = power.iter().map(|v| v.to_bits()).max().unwrap_or(0);
@@ -370,13 +376,7 @@ mod tests {
     /// lengths around the eight lanes, thresholds below, between, at and above the values.
     #[test]
     fn both_twins_give_the_same_threshold_sums() {
-        let mut state = 0x1234_5678u32;
-        let power: Vec<f32> = (0..15_011)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                10f32.powf(state as f32 / u32::MAX as f32 * 12.0 - 6.0)
-            })
-            .collect();
+        let power = clipped_powers(0x1234_5678, 15_011);
         let picks = [0.5e-6f32, power[5], 1.0, power[100], 3e5, 2e6];
         fn check<const G: usize>(power: &[f32], picks: &[f32; 6]) {
             let t: [f32; G] = std::array::from_fn(|g| picks[g]);
@@ -425,15 +425,7 @@ mod tests {
     #[test]
     fn both_twins_give_the_same_sums() {
         let avx2 = crate::simd::avx2_under_test();
-        let mut state = 0x9e37_79b9u32;
-        let mut next = move || {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            state
-        };
-        // Powers from 1e-6 to 1e6, as the clip leaves them.
-        let mut power: Vec<f32> = (0..20_011)
-            .map(|_| 10f32.powf(next() as f32 / u32::MAX as f32 * 12.0 - 6.0))
-            .collect();
+        let mut power = clipped_powers(0x9e37_79b9, 20_011);
         let total: f32 = power.iter().sum();
         let check = |power: &[f32], total: f32| {
             let terms: Vec<f32> = power.iter().map(|&v| term(v, total)).collect();
