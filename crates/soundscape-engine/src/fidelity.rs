@@ -36,8 +36,9 @@ pub fn hann_periodic(n: usize) -> Vec<f64> {
 /// `numpy.abs` of a complex64 value as numpy's SIMD loop computes it (numpy ≥ 1.25, on x86
 /// with FMA): `larger * sqrt(fma(smaller/larger, smaller/larger, 1))` in float32. This is not
 /// always the correctly rounded `hypotf`; the golden output shows the difference at decile
-/// boundaries. The fused multiply-add is exact in float64 here (a product of two float32
-/// fits in 48 bits), rounded once to float32.
+/// boundaries. The fused multiply-add is taken in float64 here (the product of two float32 is
+/// exact there) and rounded to float32: for every ratio in [0, 1] that gives the bits of the
+/// float32 fused multiply-add, which the AVX2 kernel uses (a test checks each pattern).
 #[inline(always)]
 pub fn abs_complex64(re: f32, im: f32) -> f32 {
     let (re, im) = (re.abs(), im.abs());

@@ -98,8 +98,14 @@ fn post_pairs_from(
     }
 }
 
-/// The AVX2 twin of [`post_pairs`]: eight `k` at a time as far as whole groups go (the last
+/// The AVX2 twin of [`post_pairs`]: four `k` at a time as far as whole groups go (the last
 /// group may overlap the one before), the rest scalar.
+///
+/// The loop is bound by the one port that shuffles, so the lanes are put in place by the
+/// loads: each vector is built from two 128-bit loads (the second inserted from memory, which
+/// needs no shuffle), in the order `k, k+1, k+2, k+3` for the bins and `M-k, M-k-1, ...` for
+/// their partners, so that one unpack splits real and imaginary parts and the twiddles are
+/// read as they lie. The bins are stored as they come; only the partners are reversed.
 ///
 /// # Safety
 /// The CPU must have AVX2.
@@ -116,54 +122,32 @@ pub unsafe fn post_pairs_avx2(
     let m = z.len();
     assert!(re.len() == m + 1 && im.len() == m + 1);
     assert!(tw_re.len() == m / 2 - 1 && tw_im.len() == m / 2 - 1);
-    if m / 2 < 9 {
+    if m / 2 < 5 {
         return post_pairs_from(1, z, tw_re, tw_im, re, im);
     }
-    // Lanes (k, k+2, k+1, k+3, k+4, ...) in order, and the partners' lanes (M-k, M-k-2, ...)
-    // in the order of their places M-k-7..=M-k.
-    let forward = _mm256_setr_epi32(0, 2, 1, 3, 4, 6, 5, 7);
-    let backward = _mm256_setr_epi32(7, 5, 6, 4, 3, 1, 2, 0);
     let (rp, ip) = (re.as_mut_ptr(), im.as_mut_ptr());
     let mut k = 1;
     loop {
-        // SAFETY: 1 <= k and k + 8 <= M/2, as `post_group` needs; k..k+8 and M-k-7..=M-k lie
+        // SAFETY: 1 <= k and k + 4 <= M/2, as `post_group` needs; k..k+4 and M-k-3..=M-k lie
         // in 1..M, inside `re` and `im` (lengths asserted above).
         unsafe {
-            let [re0, im0, rre0, rim0] = post_group(z, tw_re, tw_im, k);
-            let [re1, im1, rre1, rim1] = post_group(z, tw_re, tw_im, k + 4);
-            store8(rp.add(k), re0, re1, forward);
-            store8(ip.add(k), im0, im1, forward);
-            store8(rp.add(m - k - 7), rre0, rre1, backward);
-            store8(ip.add(m - k - 7), rim0, rim1, backward);
+            let [re_k, im_k, re_partner, im_partner] = post_group(z, tw_re, tw_im, k);
+            _mm_storeu_ps(rp.add(k), re_k);
+            _mm_storeu_ps(ip.add(k), im_k);
+            // Lanes M-k, M-k-1, M-k-2, M-k-3: reversed into their places.
+            _mm_storeu_ps(rp.add(m - k - 3), reversed(re_partner));
+            _mm_storeu_ps(ip.add(m - k - 3), reversed(im_partner));
         }
-        if k + 8 == m / 2 {
+        if k + 4 == m / 2 {
             return;
         }
         // The next group, or the last whole one (overlapping, the same values again).
-        k = (k + 8).min(m / 2 - 8);
+        k = (k + 4).min(m / 2 - 4);
     }
 }
 
-/// Stores the eight values `lo, hi` at `p`, lane `i` taken from lane `order[i]`.
-///
-/// # Safety
-/// The CPU must have AVX2; `p` must have room for eight values.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn store8(
-    p: *mut f32,
-    lo: std::arch::x86_64::__m128,
-    hi: std::arch::x86_64::__m128,
-    order: std::arch::x86_64::__m256i,
-) {
-    use std::arch::x86_64::*;
-    // SAFETY: as the caller promises.
-    unsafe { _mm256_storeu_ps(p, _mm256_permutevar8x32_ps(_mm256_set_m128(hi, lo), order)) }
-}
-
-/// Bins `k..k+4` and their partners `M-k-3..=M-k` (realfft's arithmetic in float64, lanes in
-/// the order `k, k+2, k+1, k+3`): the real and imaginary parts of both, rounded to float32.
+/// Bins `k..k+4` and their partners `M-k, M-k-1, M-k-2, M-k-3` (realfft's arithmetic in
+/// float64, lanes in that order): the real and imaginary parts of both, rounded to float32.
 ///
 /// # Safety
 /// The CPU must have AVX2; `1 <= k` and `k + 4 <= M/2`; the twiddle arrays have `M/2 - 1`.
@@ -178,24 +162,17 @@ unsafe fn post_group(
 ) -> [std::arch::x86_64::__m128; 4] {
     use std::arch::x86_64::*;
     let m = z.len();
-    let zp = z.as_ptr() as *const f64;
     // SAFETY: z[k..k+4] and z[M-k-3..=M-k] are in bounds, and the twiddles of k..k+4 are at
     // k-1..k+3 < M/2 - 1.
     unsafe {
-        let a = _mm256_loadu_pd(zp.add(2 * k));
-        let b = _mm256_loadu_pd(zp.add(2 * k + 4));
+        // (re, im) of k, k+2 and of k+1, k+3: unpacked, the real parts of k..k+4 in order.
+        let (a, b) = (pair(z, k, k + 2), pair(z, k + 1, k + 3));
         let (fr, fi) = (_mm256_unpacklo_pd(a, b), _mm256_unpackhi_pd(a, b));
-        let c = _mm256_loadu_pd(zp.add(2 * (m - k - 3)));
-        let d = _mm256_loadu_pd(zp.add(2 * (m - k - 1)));
-        // (M-k-1, M-k-3, M-k, M-k-2) with the 128-bit halves swapped: the partners of
-        // (k, k+2, k+1, k+3).
-        let (lo, hi) = (_mm256_unpacklo_pd(d, c), _mm256_unpackhi_pd(d, c));
-        let rr = _mm256_permute2f128_pd::<1>(lo, lo);
-        let ri = _mm256_permute2f128_pd::<1>(hi, hi);
-        let twr =
-            _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_loadu_pd(tw_re.as_ptr().add(k - 1)));
-        let twi =
-            _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_loadu_pd(tw_im.as_ptr().add(k - 1)));
+        // The same for the partners M-k, M-k-1, M-k-2, M-k-3.
+        let (c, d) = (pair(z, m - k, m - k - 2), pair(z, m - k - 1, m - k - 3));
+        let (rr, ri) = (_mm256_unpacklo_pd(c, d), _mm256_unpackhi_pd(c, d));
+        let twr = _mm256_loadu_pd(tw_re.as_ptr().add(k - 1));
+        let twi = _mm256_loadu_pd(tw_im.as_ptr().add(k - 1));
         let half = _mm256_set1_pd(0.5);
         let (sum_re, sum_im) = (_mm256_add_pd(fr, rr), _mm256_add_pd(fi, ri));
         let (diff_re, diff_im) = (_mm256_sub_pd(fr, rr), _mm256_sub_pd(fi, ri));
@@ -212,12 +189,40 @@ unsafe fn post_group(
     }
 }
 
+/// `z[lo]` and `z[hi]` in the low and high halves of one vector: a 128-bit load and a second
+/// one inserted from memory (no shuffle).
+///
+/// # Safety
+/// The CPU must have AVX2; `lo` and `hi` must be in bounds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn pair(z: &[Complex<f64>], lo: usize, hi: usize) -> std::arch::x86_64::__m256d {
+    use std::arch::x86_64::*;
+    debug_assert!(lo < z.len() && hi < z.len());
+    let zp = z.as_ptr() as *const f64;
+    // SAFETY: as the caller promises.
+    unsafe { _mm256_loadu2_m128d(zp.add(2 * hi), zp.add(2 * lo)) }
+}
+
+/// The four lanes of `v` in reverse order.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn reversed(v: std::arch::x86_64::__m128) -> std::arch::x86_64::__m128 {
+    use std::arch::x86_64::*;
+    _mm_shuffle_ps::<0b00_01_10_11>(v, v)
+}
+
 /// [`abs_complex64`] (and, with `POWER`, [`power`]) of `re[i] + i im[i]` into `out[i]`, for
 /// the first `out.len()` values.
 pub fn magnitudes<const POWER: bool>(re: &[f32], im: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if use_avx2(Kernel::FusedRfft) {
-        // SAFETY: the CPU has AVX2 (`use_avx2` checks it).
+        // SAFETY: the CPU has AVX2 and FMA (`use_avx2` checks both).
         return unsafe { magnitudes_avx2::<POWER>(re, im, out) };
     }
     magnitudes_scalar::<POWER>(re, im, out)
@@ -241,9 +246,9 @@ fn magnitudes_from<const POWER: bool>(first: usize, re: &[f32], im: &[f32], out:
 /// last few scalar.
 ///
 /// # Safety
-/// The CPU must have AVX2.
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 pub unsafe fn magnitudes_avx2<const POWER: bool>(re: &[f32], im: &[f32], out: &mut [f32]) {
     use std::arch::x86_64::*;
     let n = out.len().min(re.len()).min(im.len());
@@ -265,9 +270,9 @@ pub unsafe fn magnitudes_avx2<const POWER: bool>(re: &[f32], im: &[f32], out: &m
 /// [`abs_complex64`] (and, with `POWER`, [`power`]) of eight values, operation for operation.
 ///
 /// # Safety
-/// The CPU must have AVX2.
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn magnitudes8<const POWER: bool>(
     re: std::arch::x86_64::__m256,
@@ -281,12 +286,11 @@ unsafe fn magnitudes8<const POWER: bool>(
     let smaller = _mm256_min_ps(im, re);
     let d = _mm256_div_ps(smaller, larger);
     let d = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(larger, _mm256_setzero_ps()), d);
-    let one = _mm256_set1_pd(1.0);
-    let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(d));
-    let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(d));
-    let lo = _mm256_cvtpd_ps(_mm256_add_pd(_mm256_mul_pd(lo, lo), one));
-    let hi = _mm256_cvtpd_ps(_mm256_add_pd(_mm256_mul_pd(hi, hi), one));
-    let a = _mm256_mul_ps(_mm256_sqrt_ps(_mm256_set_m128(hi, lo)), larger);
+    // The float32 fused multiply-add: for every d in [0, 1] the same bits as the scalar
+    // twin's float64 form (see `abs_complex64`), without the eight conversions and two lane
+    // moves that form costs a vector on the shuffle port.
+    let fma = _mm256_fmadd_ps(d, d, _mm256_set1_ps(1.0));
+    let a = _mm256_mul_ps(_mm256_sqrt_ps(fma), larger);
     if POWER {
         // `clamp(1e-3, 1e3)` keeping NaN: max(lo, a) = lo > a ? lo : a, then the same for hi.
         let c = _mm256_max_ps(_mm256_set1_ps(1e-3), a);
@@ -322,7 +326,7 @@ pub(crate) mod tests {
         if !super::super::avx2_under_test() {
             return;
         }
-        for m in [4usize, 16, 18, 20, 32, 50, 512, 1024] {
+        for m in [4usize, 10, 12, 16, 18, 20, 32, 50, 512, 1024] {
             let mut x = values(2 * m, m as u64);
             let z = as_complex(&mut x).to_vec();
             let tw_re: Vec<f64> = (1..m / 2).map(|i| (i as f64 * 0.1).cos() * 0.5).collect();
@@ -335,6 +339,46 @@ pub(crate) mod tests {
             assert_eq!(re_a, re_s, "M = {m}, real parts");
             assert_eq!(im_a, im_s, "M = {m}, imaginary parts");
         }
+    }
+
+    /// The float32 fused multiply-add `d * d + 1` of the AVX2 magnitudes gives the bits of
+    /// the scalar twin's float64 form for every float32 `d` in [0, 1] (all the ratios
+    /// `smaller / larger` there are), checked pattern by pattern.
+    #[test]
+    fn fused_ratio_square_is_the_float64_form_for_every_ratio() {
+        if !super::super::avx2_under_test() {
+            return;
+        }
+        /// Patterns `first..first + 8 * n` that differ, counted.
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn differing(first: u32, n: u32) -> u32 {
+            use std::arch::x86_64::*;
+            let (mut bad, one) = (0, _mm256_set1_pd(1.0));
+            let mut bits = _mm256_add_epi32(
+                _mm256_set1_epi32(first as i32),
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+            );
+            for _ in 0..n {
+                let d = _mm256_castsi256_ps(bits);
+                let fused = _mm256_fmadd_ps(d, d, _mm256_set1_ps(1.0));
+                let square = |x: __m256d| _mm256_cvtpd_ps(_mm256_fmadd_pd(x, x, one));
+                let (lo, hi) = (
+                    _mm256_cvtps_pd(_mm256_castps256_ps128(d)),
+                    _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(d)),
+                );
+                // The float64 product of two float32 is exact, so fusing it changes nothing.
+                let wide = _mm256_set_m128(square(hi), square(lo));
+                let same =
+                    _mm256_cmpeq_epi32(_mm256_castps_si256(fused), _mm256_castps_si256(wide));
+                bad += 8 - _mm256_movemask_ps(_mm256_castsi256_ps(same)).count_ones();
+                bits = _mm256_add_epi32(bits, _mm256_set1_epi32(8));
+            }
+            bad
+        }
+        let end = 1f32.to_bits() + 1;
+        // SAFETY: `avx2_under_test` checked that the CPU has AVX2 and FMA.
+        let bad = unsafe { differing(0, end.div_ceil(8)) };
+        assert_eq!(bad, 0, "ratios whose fused square differs");
     }
 
     /// The AVX2 magnitudes give the scalar twin's bits, NaN, infinities, zeros and clipping

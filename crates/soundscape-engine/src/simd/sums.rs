@@ -118,9 +118,9 @@ fn term(v: f32, total: f32) -> f32 {
 
 /// [`crate::fidelity::run_sum`] of the terms of one run (at most 128 values), the AVX2 way: the
 /// eight running sums are one vector, the terms made eight at a time through the steps of
-/// [`crate::fidelity::svml_split`] and [`crate::fidelity::svml_cubic`]. A group of eight with
-/// any `p` that is not a positive normal float (zero, subnormal, infinite, NaN) takes the
-/// scalar path, as do runs under eight values and the last `n % 8`.
+/// [`crate::fidelity::svml_split`] and [`crate::fidelity::svml_cubic`]. A run with any `p`
+/// that is not a positive normal float (zero, subnormal, infinite, NaN) is summed again the
+/// scalar way, as are runs under eight values; the last `n % 8` values are scalar too.
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA.
@@ -151,6 +151,8 @@ unsafe fn plogp_run_avx2(power: &[f32], total: f32) -> f32 {
     let below_normal = _mm256_set1_epi32(0x007f_ffff);
     let infinity = _mm256_set1_epi32(0x7f80_0000);
     let src = power.as_ptr();
+    // The terms of values `i..i + 8`, and which lanes hold a positive normal `p` (the others'
+    // terms are meaningless).
     let terms = |i: usize| {
         // SAFETY: i + 8 <= power.len().
         let x = unsafe { _mm256_loadu_ps(src.add(i)) };
@@ -161,45 +163,43 @@ unsafe fn plogp_run_avx2(power: &[f32], total: f32) -> f32 {
             _mm256_cmpgt_epi32(bits, below_normal),
             _mm256_cmpgt_epi32(infinity, bits),
         );
-        if _mm256_movemask_ps(_mm256_castsi256_ps(normal)) == 0xff {
-            let frac = _mm256_and_si256(bits, frac_mask);
-            let upper = _mm256_srli_epi32::<22>(frac);
-            let m_bits = _mm256_or_si256(
-                frac,
-                _mm256_sub_epi32(one_bits, _mm256_slli_epi32::<23>(upper)),
-            );
-            let exp =
-                _mm256_add_epi32(_mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), bias), upper);
-            let r = _mm256_sub_ps(_mm256_castsi256_ps(m_bits), one);
-            // vpermps reads the low three bits of each lane of `k`; the fourth (bit 22 of
-            // m_bits) picks the upper half, as the blend's sign.
-            let k = _mm256_srli_epi32::<19>(m_bits);
-            let upper_half = _mm256_castsi256_ps(_mm256_slli_epi32::<9>(m_bits));
-            let coef = |j: usize| {
-                _mm256_blendv_ps(
-                    _mm256_permutevar8x32_ps(lo[j], k),
-                    _mm256_permutevar8x32_ps(hi[j], k),
-                    upper_half,
-                )
-            };
-            let c = _mm256_fmadd_ps(coef(0), r, coef(1));
-            let c = _mm256_fmadd_ps(c, r, coef(2));
-            let c = _mm256_fmadd_ps(c, r, coef(3));
-            let l = _mm256_fmadd_ps(c, r, _mm256_cvtepi32_ps(exp));
-            _mm256_mul_ps(l, p)
-        } else {
-            let mut lanes = [0f32; 8];
-            for (k, lane) in lanes.iter_mut().enumerate() {
-                // SAFETY: i + k < power.len().
-                *lane = term(unsafe { *src.add(i + k) }, total);
-            }
-            // SAFETY: `lanes` holds eight floats.
-            unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
-        }
+        let frac = _mm256_and_si256(bits, frac_mask);
+        let upper = _mm256_srli_epi32::<22>(frac);
+        let m_bits = _mm256_or_si256(
+            frac,
+            _mm256_sub_epi32(one_bits, _mm256_slli_epi32::<23>(upper)),
+        );
+        let exp = _mm256_add_epi32(_mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), bias), upper);
+        let r = _mm256_sub_ps(_mm256_castsi256_ps(m_bits), one);
+        // vpermps reads the low three bits of each lane of `k`; the fourth (bit 22 of m_bits)
+        // picks the upper half, as the blend's sign.
+        let k = _mm256_srli_epi32::<19>(m_bits);
+        let upper_half = _mm256_castsi256_ps(_mm256_slli_epi32::<9>(m_bits));
+        let coef = |j: usize| {
+            _mm256_blendv_ps(
+                _mm256_permutevar8x32_ps(lo[j], k),
+                _mm256_permutevar8x32_ps(hi[j], k),
+                upper_half,
+            )
+        };
+        let c = _mm256_fmadd_ps(coef(0), r, coef(1));
+        let c = _mm256_fmadd_ps(c, r, coef(2));
+        let c = _mm256_fmadd_ps(c, r, coef(3));
+        let l = _mm256_fmadd_ps(c, r, _mm256_cvtepi32_ps(exp));
+        (_mm256_mul_ps(l, p), normal)
     };
-    let mut sums = terms(0);
+    // No call in the loop (the library `log2f` of the other values): around one, the
+    // compiler kept the running sums and every constant on the stack.
+    let (mut sums, mut normal) = terms(0);
     for i in (8..n8).step_by(8) {
-        sums = _mm256_add_ps(sums, terms(i));
+        let (t, ok) = terms(i);
+        sums = _mm256_add_ps(sums, t);
+        normal = _mm256_and_si256(normal, ok);
+    }
+    if _mm256_movemask_ps(_mm256_castsi256_ps(normal)) != 0xff {
+        // A zero, subnormal, infinite or NaN `p` (never in a cell without NaN: the powers are
+        // at least 1e-6): the whole run the scalar way, which gives the same bits.
+        return run_sum(power, |v| term(v, total));
     }
     let mut r = [0f32; 8];
     // SAFETY: `r` holds eight floats.
