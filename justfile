@@ -15,9 +15,9 @@ setup:
 build:
     cargo build --release --workspace
 
-# The whole pipeline on the bundled demo recordings (soundscape run, uploading to demo-out/store), then what came out.
+# The whole pipeline on the bundled demo recordings (soundscape run, uploading to demo-out/store), then what came out; builds only the programs the pipeline runs.
 demo: setup
-    cargo build --release --workspace --bins
+    cargo build --release -p soundscape -p get-audio-df -p dirstruct -p compute-soundscapes -p compute-embeddings -p extract-samples -p spec-n-specvid -p upload-stages
     ./target/release/soundscape run --input demo/manifest.csv --out demo-out --set "s3-url=file://$PWD/demo-out/store"
     .venv/bin/python demo/show.py {{demo_unit}}
 

@@ -51,6 +51,22 @@ def test_the_commands_are_the_ones_that_run():
     assert "cargo test --workspace" in test and "pytest" in test
 
 
+def test_the_demo_builds_every_program_the_pipeline_runs():
+    """`just demo` builds only the pipeline's programs (a release build of the whole workspace
+    took most of an hour on two cores), so its package list must cover every stage binary."""
+    packages = re.findall(r"-p ([\w-]+)", recipe("demo"))
+    built = set()
+    for package in packages:
+        src = ROOT / "crates" / package / "src"
+        if (src / "main.rs").is_file():
+            built.add(package)
+        built.update(p.stem for p in (src / "bin").glob("*.rs"))
+    pipeline = (ROOT / "crates" / "soundscape-workflow" / "src" / "pipeline.rs").read_text()
+    runs = set(re.findall(r'binary: "([\w-]+)"', pipeline))
+    assert len(runs) >= 8, runs
+    assert runs <= built, f"just demo does not build {sorted(runs - built)}"
+
+
 def demo_products():
     text = readme()
     block = text.split("<!-- demo-products")[1].split("<!-- /demo-products")[0]

@@ -27,7 +27,7 @@ pub fn weight(n: usize, j: usize) -> f64 {
         0 => 1.0 / len,
         1 => (2.0 * std::f64::consts::PI * 1000.0 * t).cos() / len,
         2 => (2.0 * std::f64::consts::PI * 3000.0 * t).cos() / len,
-        _ => (if n % 2 == 0 { 1.0 } else { -1.0 }) / len,
+        _ => (if n.is_multiple_of(2) { 1.0 } else { -1.0 }) / len,
     }
 }
 

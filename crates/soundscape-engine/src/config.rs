@@ -166,7 +166,7 @@ impl EngineConfig {
         if lo.is_nan() || hi.is_nan() || hi <= lo || lo < 0.0 {
             return Err("frequency limits must satisfy 0 <= low < high".into());
         }
-        if s.n_fft < 2 || s.n_fft % 2 != 0 {
+        if s.n_fft < 2 || !s.n_fft.is_multiple_of(2) {
             return Err("n_fft must be an even number >= 2".into());
         }
         if s.hop_length == 0 {

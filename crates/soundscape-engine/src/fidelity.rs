@@ -252,21 +252,61 @@ pub fn sum(values: &[f32]) -> f32 {
 /// mapped and summed at once.
 #[inline]
 pub fn sum_by_runs(values: &[f32], run: &mut impl FnMut(&[f32]) -> f32) -> f32 {
-    values
-        .chunks(REDUCE_BLOCK)
-        .fold(0.0f32, |acc, block| acc + pairwise(block, run))
+    sum_by_run_batches(values, &mut |block, runs, sums| {
+        for (sum, &(start, len)) in sums.iter_mut().zip(runs) {
+            *sum = run(&block[start as usize..(start + len) as usize]);
+        }
+    })
 }
 
-/// numpy's float32 pairwise summation: runs of up to 128 values are summed by `run`, longer
-/// ones are split in two at a multiple of eight below the middle.
-fn pairwise(a: &[f32], run: &mut impl FnMut(&[f32]) -> f32) -> f32 {
-    let n = a.len();
+/// [`sum_by_runs`] with all the runs of a block handed over at once: `runs(block, spans,
+/// sums)` writes into `sums[i]` the sum of the run `spans[i]` (its start in the block and its
+/// length). One call per block of 8192 values, so that a SIMD kernel sets itself up once per
+/// block instead of once per run (a block has about a hundred runs).
+#[inline]
+pub fn sum_by_run_batches(
+    values: &[f32],
+    runs: &mut impl FnMut(&[f32], &[(u32, u32)], &mut [f32]),
+) -> f32 {
+    let mut spans = [(0u32, 0u32); MAX_RUNS];
+    let mut sums = [0f32; MAX_RUNS];
+    values.chunks(REDUCE_BLOCK).fold(0.0f32, |acc, block| {
+        let mut count = 0;
+        split_runs(0, block.len(), &mut spans, &mut count);
+        runs(block, &spans[..count], &mut sums[..count]);
+        acc + pairwise(block.len(), &sums, &mut 0)
+    })
+}
+
+/// Most runs a block is split into: a run holds more than 56 values unless the block is
+/// shorter (a split leaves at least 129 / 2 - 7 on either side).
+const MAX_RUNS: usize = REDUCE_BLOCK / 56 + 1;
+
+/// numpy's float32 pairwise summation splits `n` values: up to 128 are one run, longer ones
+/// are split in two at a multiple of eight below the middle. The runs of `start..start + n`,
+/// in order, into `spans[count..]`.
+fn split_runs(start: usize, n: usize, spans: &mut [(u32, u32); MAX_RUNS], count: &mut usize) {
     if n <= PAIRWISE_RUN {
-        run(a)
+        spans[*count] = (start as u32, n as u32);
+        *count += 1;
     } else {
         let half = n / 2;
         let half = half - half % 8;
-        pairwise(&a[..half], run) + pairwise(&a[half..], run)
+        split_runs(start, half, spans, count);
+        split_runs(start + half, n - half, spans, count);
+    }
+}
+
+/// The pairwise sum of `n` values from the sums of their runs ([`split_runs`]), the next
+/// unused at `sums[*next]`: the same tree of additions.
+fn pairwise(n: usize, sums: &[f32], next: &mut usize) -> f32 {
+    if n <= PAIRWISE_RUN {
+        *next += 1;
+        sums[*next - 1]
+    } else {
+        let half = n / 2;
+        let half = half - half % 8;
+        pairwise(half, sums, next) + pairwise(n - half, sums, next)
     }
 }
 

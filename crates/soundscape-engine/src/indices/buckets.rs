@@ -56,7 +56,7 @@ fn count_buckets<C>(
     C: Counter,
 {
     const W: usize = 8;
-    const _: () = assert!(W % LANES == 0);
+    const _: () = assert!(W.is_multiple_of(LANES));
     // Room for as many counters as any cell has, so that a counter's number masked to that
     // size needs no bounds check (the keys are below `nb * LANES`: the mask changes nothing).
     // Only the counters of this cell's buckets are cleared and read.

@@ -12,17 +12,23 @@
 //!   function whose scalar twin has the same signature and gives the same bits; the tests run both on
 //!   the same inputs.
 //! - [`copy`]: the one unchecked copy of the hot loop (not SIMD, but `unsafe`, so here too).
+//! - **AVX-512 paths**: where a kernel gains from 512-bit registers (the entropy's terms: a
+//!   16-entry table lookup is one permute there), it has a third path, taken when the CPU has
+//!   AVX-512 F and VL ([`use_avx512`]) and tested against the same scalar twin; the AVX2 path
+//!   stays for the CPUs without.
 //!
 //! # The switch
 //! Every dispatch asks [`use_avx2`] with its [`Kernel`]: the CPU must have AVX2 (a cached
 //! check), `SOUNDSCAPE_SIMD` must not turn the kernel off (read once: `off` for every kernel,
 //! or a list such as `-fused-rfft,-marked-values` for some), and the calling thread must not
 //! be inside [`with_kernels_off`] (the test and benchmark setter, per thread so that tests
-//! running side by side do not see each other's choice).
+//! running side by side do not see each other's choice). [`Kernel::Avx512`] (`-avx512`) sends
+//! the kernels with an AVX-512 path to their AVX2 one.
 //!
 //! # Safety
 //! Each `unsafe` block here is either a call of a `#[target_feature(enable = "avx2")]` (or
-//! `"avx2,fma"`) function after [`use_avx2`] said yes (which implies the CPU has both), or raw-pointer
+//! `"avx2,fma"`) function after [`use_avx2`] said yes (which implies the CPU has both), of an
+//! `"avx512f,avx512vl"` one after [`use_avx512`] said yes, or raw-pointer
 //! loads and stores whose bounds the function checks or states as its contract; each block
 //! says which. Every kernel's gain over its twin is measured (`just bench --kernels`,
 //! BENCHMARKS.md).
@@ -57,10 +63,13 @@ pub enum Kernel {
     CellSum,
     /// The power sums at or below TAIL's and CORE's thresholds ([`sums::sums_at_or_below`]).
     ThresholdSums,
+    /// The AVX-512 paths of the kernels that have one (the entropy's terms); off, or on a CPU
+    /// without AVX-512 F and VL, those take their AVX2 path.
+    Avx512,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 9] = [
         Kernel::Window,
         Kernel::Columns,
         Kernel::FusedRfft,
@@ -69,6 +78,7 @@ impl Kernel {
         Kernel::Entropy,
         Kernel::CellSum,
         Kernel::ThresholdSums,
+        Kernel::Avx512,
     ];
 
     /// The name `SOUNDSCAPE_SIMD` and the benchmark use.
@@ -82,25 +92,26 @@ impl Kernel {
             Kernel::Entropy => "entropy",
             Kernel::CellSum => "cell-sum",
             Kernel::ThresholdSums => "threshold-sums",
+            Kernel::Avx512 => "avx512",
         }
     }
 
-    fn bit(self) -> u8 {
-        1 << self as u8
+    fn bit(self) -> u16 {
+        1 << self as u16
     }
 }
 
-const ALL_BITS: u8 = u8::MAX >> (8 - Kernel::ALL.len());
+const ALL_BITS: u16 = u16::MAX >> (16 - Kernel::ALL.len());
 
 /// The kernels `SOUNDSCAPE_SIMD` turns off, as bits: `off` (or `scalar`, `0`) all of them,
 /// `-name,-name` those named; unset, empty or `on` none. Unknown names are reported once on
 /// standard error and ignored.
-fn parse_switch(value: &str) -> (u8, Vec<String>) {
+fn parse_switch(value: &str) -> (u16, Vec<String>) {
     let v = value.trim().to_ascii_lowercase();
     if matches!(v.as_str(), "off" | "scalar" | "0") {
         return (ALL_BITS, Vec::new());
     }
-    let (mut off, mut unknown) = (0u8, Vec::new());
+    let (mut off, mut unknown) = (0u16, Vec::new());
     for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if item == "on" {
             continue;
@@ -114,8 +125,8 @@ fn parse_switch(value: &str) -> (u8, Vec<String>) {
     (off, unknown)
 }
 
-fn env_off_bits() -> u8 {
-    static OFF: OnceLock<u8> = OnceLock::new();
+fn env_off_bits() -> u16 {
+    static OFF: OnceLock<u16> = OnceLock::new();
     *OFF.get_or_init(|| {
         let value = std::env::var("SOUNDSCAPE_SIMD").unwrap_or_default();
         let (off, unknown) = parse_switch(&value);
@@ -132,7 +143,7 @@ fn env_off_bits() -> u8 {
 
 thread_local! {
     /// The kernels [`with_kernels_off`] turns off on this thread.
-    static THREAD_OFF: Cell<u8> = const { Cell::new(0) };
+    static THREAD_OFF: Cell<u16> = const { Cell::new(0) };
 }
 
 /// Whether the CPU has AVX2 and FMA (cached; every AVX2 processor of the last decade has
@@ -146,6 +157,29 @@ pub fn cpu_has_avx2_and_fma() -> bool {
     {
         false
     }
+}
+
+/// Whether the CPU has AVX-512 F and VL (cached).
+pub fn cpu_has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether `kernel` takes its AVX-512 path on this thread now: its AVX2 path is on, the CPU
+/// has AVX-512 and [`Kernel::Avx512`] is not turned off.
+#[inline]
+pub fn use_avx512(kernel: Kernel) -> bool {
+    use_avx2(kernel) && cpu_has_avx512() && use_avx2(Kernel::Avx512)
 }
 
 /// Whether `kernel` takes its AVX2 path on this thread now (see the module doc).
@@ -168,7 +202,7 @@ pub fn with_kernels_off<R: Send>(
     threads: usize,
     f: impl FnOnce() -> R + Send,
 ) -> R {
-    let bits = off.iter().fold(0u8, |b, k| b | k.bit());
+    let bits = off.iter().fold(0u16, |b, k| b | k.bit());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .thread_name(|i| format!("simd-off-{i}"))
@@ -236,6 +270,7 @@ mod tests {
         assert_eq!(parse_switch("scalar").0, ALL_BITS);
         let (bits, unknown) = parse_switch("-fused-rfft, -marked-values");
         assert_eq!(bits, Kernel::FusedRfft.bit() | Kernel::MarkedValues.bit());
+        assert_eq!(parse_switch("-avx512").0, Kernel::Avx512.bit());
         assert!(unknown.is_empty());
         assert_eq!(
             parse_switch("-nonsense,window"),
@@ -260,6 +295,11 @@ mod tests {
             assert!(!with_kernels_off(&Kernel::ALL, 1, || use_avx2(
                 Kernel::Window
             )));
+            // `-avx512` sends a kernel to its AVX2 path, not to the scalar one.
+            assert_eq!(use_avx512(Kernel::Entropy), cpu_has_avx512());
+            assert!(with_kernels_off(&[Kernel::Avx512], 1, || {
+                !use_avx512(Kernel::Entropy) && use_avx2(Kernel::Entropy)
+            }));
         }
     }
 

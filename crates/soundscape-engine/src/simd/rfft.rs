@@ -11,7 +11,7 @@ use crate::fidelity::{abs_complex64, power};
 /// `x` (an even number of float64 values) as complex values, two per value, the layout
 /// realfft also uses to run a real FFT of length `N` as a complex one of length `N/2`.
 pub fn as_complex(x: &mut [f64]) -> &mut [Complex<f64>] {
-    assert!(x.len() % 2 == 0, "an even number of values");
+    assert!(x.len().is_multiple_of(2), "an even number of values");
     // SAFETY: `Complex<f64>` is `repr(C)`, two f64 (alignment that of f64); the new slice
     // covers exactly the same memory and borrows `x` mutably for its lifetime.
     unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr() as *mut Complex<f64>, x.len() / 2) }

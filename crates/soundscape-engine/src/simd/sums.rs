@@ -1,19 +1,20 @@
 //! numpy's float32 sums over a cell's power values ([`crate::indices`]), each with its scalar
 //! twin of the same signature that gives the same bits. Both are summed run by run in numpy's
-//! pairwise order ([`crate::fidelity::sum_by_runs`]), each run in one vector of eight running
-//! sums:
+//! pairwise order, each run in one vector of eight running sums; the kernels get all the runs
+//! of a block at once ([`crate::fidelity::sum_by_run_batches`]), so that their tables and
+//! constants are loaded once per block, not once per run of about a hundred values:
 //! - [`sum_and_extremes`]: the plain sum (TOTAL, and the entropy's `ΣP`) with the smallest and
 //!   largest bit pattern, in one pass;
 //! - [`plogp_sum`]: the entropy's terms `log2(p) * p` with `p = P / ΣP`, summed as they are
 //!   made, never stored. The logarithm is numpy's AVX-512 one ([`crate::fidelity::log2`]): its
 //!   16-entry coefficient tables are looked up eight lanes at a time with two permutes and a
-//!   blend.
+//!   blend, or, on CPUs with AVX-512, sixteen lanes at a time with one permute.
 //!
 //! And float64 sums of ours, not numpy's: [`sums_at_or_below`], the power at or below each of
 //! a few thresholds (TAIL and CORE) and of the whole cell, eight running sums each.
 
-use super::{use_avx2, Kernel};
-use crate::fidelity::{log2, run_sum, sum_by_runs};
+use super::{use_avx2, use_avx512, Kernel};
+use crate::fidelity::{log2, run_sum, sum_by_run_batches, sum_by_runs};
 
 /// numpy's float32 sum of `power` ([`crate::fidelity::sum`]) with the smallest and largest bit
 /// pattern of its values (`u32::MAX` and 0 for none).
@@ -22,11 +23,10 @@ pub fn sum_and_extremes(power: &[f32]) -> (f32, u32, u32) {
     #[cfg(target_arch = "x86_64")]
     if use_avx2(Kernel::CellSum) {
         let (mut lo, mut hi) = (u32::MAX, 0u32);
-        let sum = sum_by_runs(power, &mut |run| {
+        let sum = sum_by_run_batches(power, &mut |block, runs, sums| {
             // SAFETY: the CPU has AVX2 (`use_avx2` checks it).
-            let (s, l, h) = unsafe { sum_run_avx2(run) };
+            let (l, h) = unsafe { sum_runs_avx2(block, runs, sums) };
             (lo, hi) = (lo.min(l), hi.max(h));
-            s
         });
         return (sum, lo, hi);
     }
@@ -46,6 +46,23 @@ pub fn sum_and_extremes_scalar(power: &[f32]) -> (f32, u32, u32) {
     (sum, lo, hi)
 }
 
+/// [`sum_run_avx2`] of each of the `runs` of `block` into `sums`, with the extreme bit patterns
+/// of all of them.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sum_runs_avx2(block: &[f32], runs: &[(u32, u32)], sums: &mut [f32]) -> (u32, u32) {
+    let (mut lo, mut hi) = (u32::MAX, 0u32);
+    for (sum, &(start, len)) in sums.iter_mut().zip(runs) {
+        // SAFETY: as the caller promises.
+        let (s, l, h) = unsafe { sum_run_avx2(&block[start as usize..(start + len) as usize]) };
+        (*sum, lo, hi) = (s, lo.min(l), hi.max(h));
+    }
+    (lo, hi)
+}
+
 /// [`crate::fidelity::run_sum`] of one run (at most 128 values) with its extreme bit
 /// patterns, the AVX2 way: the eight running sums are one vector.
 ///
@@ -53,6 +70,7 @@ pub fn sum_and_extremes_scalar(power: &[f32]) -> (f32, u32, u32) {
 /// The CPU must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[inline]
 unsafe fn sum_run_avx2(run: &[f32]) -> (f32, u32, u32) {
     use crate::fidelity::lanes_sum;
     use std::arch::x86_64::*;
@@ -98,8 +116,16 @@ unsafe fn sum_run_avx2(run: &[f32]) -> (f32, u32, u32) {
 pub fn plogp_sum(power: &[f32], total: f32) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if use_avx2(Kernel::Entropy) {
+        if use_avx512(Kernel::Entropy) {
+            // SAFETY: the CPU has AVX-512 F and VL besides AVX2 and FMA (`use_avx512`).
+            return sum_by_run_batches(power, &mut |block, runs, sums| unsafe {
+                plogp_runs_avx512(block, runs, sums, total)
+            });
+        }
         // SAFETY: the CPU has AVX2 and FMA (`use_avx2` checks both).
-        return sum_by_runs(power, &mut |run| unsafe { plogp_run_avx2(run, total) });
+        return sum_by_run_batches(power, &mut |block, runs, sums| unsafe {
+            plogp_runs_avx2(block, runs, sums, total)
+        });
     }
     plogp_sum_scalar(power, total)
 }
@@ -116,6 +142,19 @@ fn term(v: f32, total: f32) -> f32 {
     log2(p) * p
 }
 
+/// [`plogp_run_avx2`] of each of the `runs` of `block` into `sums`.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn plogp_runs_avx2(block: &[f32], runs: &[(u32, u32)], sums: &mut [f32], total: f32) {
+    for (sum, &(start, len)) in sums.iter_mut().zip(runs) {
+        // SAFETY: as the caller promises.
+        *sum = unsafe { plogp_run_avx2(&block[start as usize..(start + len) as usize], total) };
+    }
+}
+
 /// [`crate::fidelity::run_sum`] of the terms of one run (at most 128 values), the AVX2 way: the
 /// eight running sums are one vector, the terms made eight at a time through the steps of
 /// [`crate::fidelity::svml_split`] and [`crate::fidelity::svml_cubic`]. A run with any `p`
@@ -126,6 +165,7 @@ fn term(v: f32, total: f32) -> f32 {
 /// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
+#[inline]
 unsafe fn plogp_run_avx2(power: &[f32], total: f32) -> f32 {
     use crate::fidelity::{lanes_sum, LOG2_CUBIC};
     use std::arch::x86_64::*;
@@ -199,6 +239,114 @@ unsafe fn plogp_run_avx2(power: &[f32], total: f32) -> f32 {
     if _mm256_movemask_ps(_mm256_castsi256_ps(normal)) != 0xff {
         // A zero, subnormal, infinite or NaN `p` (never in a cell without NaN: the powers are
         // at least 1e-6): the whole run the scalar way, which gives the same bits.
+        return run_sum(power, |v| term(v, total));
+    }
+    let mut r = [0f32; 8];
+    // SAFETY: `r` holds eight floats.
+    unsafe { _mm256_storeu_ps(r.as_mut_ptr(), sums) };
+    power[n8..]
+        .iter()
+        .fold(lanes_sum(r), |r, &v| r + term(v, total))
+}
+
+/// [`plogp_run_avx512`] of each of the `runs` of `block` into `sums`.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and AVX-512 F and VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+unsafe fn plogp_runs_avx512(block: &[f32], runs: &[(u32, u32)], sums: &mut [f32], total: f32) {
+    for (sum, &(start, len)) in sums.iter_mut().zip(runs) {
+        // SAFETY: as the caller promises.
+        *sum = unsafe { plogp_run_avx512(&block[start as usize..(start + len) as usize], total) };
+    }
+}
+
+/// [`plogp_run_avx2`] sixteen values a step with AVX-512: each coefficient of the cubics is one
+/// 16-entry table lookup (`vpermps` on a 512-bit register reads four index bits), where AVX2
+/// needs two permutes and a blend. The eight running sums stay a 256-bit vector, so that value
+/// `i` still goes to sum `i % 8` in order: the terms of each step are added half after half.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and AVX-512 F and VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+#[inline]
+unsafe fn plogp_run_avx512(power: &[f32], total: f32) -> f32 {
+    use crate::fidelity::{lanes_sum, LOG2_CUBIC};
+    use std::arch::x86_64::*;
+    let n = power.len();
+    if n < 8 {
+        return run_sum(power, |v| term(v, total));
+    }
+    let n8 = n - n % 8;
+    // SAFETY: each row of LOG2_CUBIC holds sixteen 32-bit patterns.
+    let table: [__m512; 4] =
+        std::array::from_fn(|j| unsafe { _mm512_loadu_ps(LOG2_CUBIC[j].as_ptr() as *const f32) });
+    let total_v = _mm512_set1_ps(total);
+    let one = _mm512_set1_ps(1.0);
+    let frac_mask = _mm512_set1_epi32(0x007f_ffff);
+    let one_bits = _mm512_set1_epi32(0x3f80_0000);
+    let smallest_normal = _mm512_set1_epi32(0x0080_0000);
+    let normal_span = _mm512_set1_epi32(0x7f80_0000 - 0x0080_0000);
+    let src = power.as_ptr();
+    // The terms of the values of `lanes` (a mask of 16 from `i`), and which of those lanes
+    // hold a positive normal `p`.
+    let terms = |i: usize, lanes: __mmask16| {
+        // SAFETY: the lanes of `lanes` lie inside `power` (masked lanes are not read).
+        let x = unsafe { _mm512_maskz_loadu_ps(lanes, src.add(i)) };
+        let p = _mm512_div_ps(x, total_v);
+        let bits = _mm512_castps_si512(p);
+        // Positive normal: 0x0080_0000 <= bits < 0x7f80_0000, one unsigned comparison.
+        let normal = _mm512_mask_cmplt_epu32_mask(
+            lanes,
+            _mm512_sub_epi32(bits, smallest_normal),
+            normal_span,
+        );
+        let frac = _mm512_and_si512(bits, frac_mask);
+        let upper = _mm512_srli_epi32::<22>(frac);
+        let m_bits = _mm512_or_si512(
+            frac,
+            _mm512_sub_epi32(one_bits, _mm512_slli_epi32::<23>(upper)),
+        );
+        // bits - m_bits is the exponent (with the halving) in the exponent field.
+        let exp = _mm512_srai_epi32::<23>(_mm512_sub_epi32(bits, m_bits));
+        let r = _mm512_sub_ps(_mm512_castsi512_ps(m_bits), one);
+        // vpermps reads the low four bits of each lane of `k`: bits 19-22 of m_bits.
+        let k = _mm512_srli_epi32::<19>(m_bits);
+        let coef = |j: usize| _mm512_permutexvar_ps(k, table[j]);
+        let c = _mm512_fmadd_ps(coef(0), r, coef(1));
+        let c = _mm512_fmadd_ps(c, r, coef(2));
+        let c = _mm512_fmadd_ps(c, r, coef(3));
+        let l = _mm512_fmadd_ps(c, r, _mm512_cvtepi32_ps(exp));
+        (_mm512_mul_ps(l, p), normal)
+    };
+    let halves = |t: __m512| {
+        let hi = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(t));
+        (_mm512_castps512_ps256(t), _mm256_castpd_ps(hi))
+    };
+    // The first eight terms start the sums.
+    let (first, mut normal) = terms(0, if n8 >= 16 { 0xffff } else { 0x00ff });
+    let (lo, hi) = halves(first);
+    let mut sums = lo;
+    if n8 >= 16 {
+        sums = _mm256_add_ps(sums, hi);
+    }
+    let mut i = 16;
+    while i < n8 {
+        let lanes = if i + 16 <= n8 { 0xffff } else { 0x00ff };
+        let (t, ok) = terms(i, lanes);
+        normal &= ok | !lanes;
+        let (lo, hi) = halves(t);
+        sums = _mm256_add_ps(sums, lo);
+        if lanes == 0xffff {
+            sums = _mm256_add_ps(sums, hi);
+        }
+        i += 16;
+    }
+    let wanted: __mmask16 = if n8 >= 16 { 0xffff } else { 0x00ff };
+    if normal != wanted {
+        // A zero, subnormal, infinite or NaN `p`: the whole run the scalar way (the same bits).
         return run_sum(power, |v| term(v, total));
     }
     let mut r = [0f32; 8];
@@ -331,6 +479,7 @@ unsafe fn sums_at_or_below_avx2<const G: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::with_kernels_off;
 
     /// `n` pseudo-random powers from 1e-6 to 1e6 (evenly spread in dB), as the clip leaves
     /// them, the same for the same `seed`.
@@ -430,7 +579,10 @@ mod tests {
         let check = |power: &[f32], total: f32| {
             let terms: Vec<f32> = power.iter().map(|&v| term(v, total)).collect();
             let stored = crate::fidelity::sum(&terms);
-            let (scalar, fast) = (plogp_sum_scalar(power, total), plogp_sum(power, total));
+            let scalar = plogp_sum_scalar(power, total);
+            // With AVX-512 (where the CPU has it), and its AVX2 path.
+            let avx2_only = with_kernels_off(&[Kernel::Avx512], 1, || plogp_sum(power, total));
+            let fast = plogp_sum(power, total);
             // The same bits, but for a NaN's sign and payload, which Rust leaves open.
             let bits = |x: f32| {
                 if x.is_nan() {
@@ -442,6 +594,7 @@ mod tests {
             let n = power.len();
             assert_eq!(bits(scalar), bits(stored), "{n} values");
             assert_eq!(bits(fast), bits(scalar), "{n} values");
+            assert_eq!(bits(avx2_only), bits(scalar), "{n} values, AVX2");
         };
         let lengths = (0..140).chain([255, 256, 257, 1000, 8191, 8192, 8193, 20_011]);
         for n in lengths {
@@ -464,6 +617,11 @@ mod tests {
             // The dispatcher took the AVX2 twin, so the comparison was not scalar against
             // scalar.
             assert!(use_avx2(Kernel::Entropy));
+            if crate::simd::cpu_has_avx512() {
+                assert!(use_avx512(Kernel::Entropy));
+            } else {
+                eprintln!("this CPU has no AVX-512: its entropy kernel was not tested here");
+            }
         }
     }
 }

@@ -41,7 +41,7 @@ impl FusedRfft {
     /// The fused transform for `n_fft`, or `None` where it does not apply (no AVX2, or
     /// `n_fft` not a multiple of 4, realfft's even-twiddle case).
     pub(crate) fn new(n_fft: usize) -> Option<FusedRfft> {
-        if n_fft % 4 != 0 || n_fft < 8 || !use_avx2(Kernel::FusedRfft) {
+        if !n_fft.is_multiple_of(4) || n_fft < 8 || !use_avx2(Kernel::FusedRfft) {
             return None;
         }
         Some(FusedRfft::new_unchecked(n_fft))

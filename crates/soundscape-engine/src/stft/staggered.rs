@@ -38,7 +38,7 @@ pub(crate) struct Staggered<T> {
 impl<T: Copy + Default> Staggered<T> {
     pub(crate) fn new(len: usize, slot: usize) -> Staggered<T> {
         let size = std::mem::size_of::<T>();
-        assert!(size > 0 && slot % size == 0 && slot < PAGE);
+        assert!(size > 0 && slot.is_multiple_of(size) && slot < PAGE);
         let buf = vec![T::default(); len + PAGE / size];
         let addr = buf.as_ptr() as usize % PAGE;
         let at = (slot + PAGE - addr) % PAGE / size;
