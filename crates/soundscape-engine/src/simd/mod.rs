@@ -13,7 +13,8 @@
 //!   the same inputs.
 //! - [`copy`]: the one unchecked copy of the hot loop (not SIMD, but `unsafe`, so here too).
 //! - **AVX-512 paths**: where a kernel gains from 512-bit registers (the entropy's terms: a
-//!   16-entry table lookup is one permute there), it has a third path, taken when the CPU has
+//!   16-entry table lookup is one permute there; realfft's post-processing: one permute splits
+//!   eight complex values), it has a third path, taken when the CPU has
 //!   AVX-512 F and VL ([`use_avx512`]) and tested against the same scalar twin; the AVX2 path
 //!   stays for the CPUs without.
 //!
@@ -63,8 +64,9 @@ pub enum Kernel {
     CellSum,
     /// The power sums at or below TAIL's and CORE's thresholds ([`sums::sums_at_or_below`]).
     ThresholdSums,
-    /// The AVX-512 paths of the kernels that have one (the entropy's terms); off, or on a CPU
-    /// without AVX-512 F and VL, those take their AVX2 path.
+    /// The AVX-512 paths of the kernels that have one (the entropy's terms, realfft's
+    /// post-processing); off, or on a CPU without AVX-512 F and VL, those take their AVX2
+    /// path.
     Avx512,
 }
 
