@@ -124,16 +124,14 @@ pub unsafe fn post_pairs_avx2(
 ) {
     use std::arch::x86_64::*;
     let m = z.len();
-    assert!(re.len() == m + 1 && im.len() == m + 1);
-    assert!(tw_re.len() == m / 2 - 1 && tw_im.len() == m / 2 - 1);
+    check_lengths(m, tw_re, tw_im, re, im);
     if m / 2 < 5 {
         return post_pairs_from(1, z, tw_re, tw_im, re, im);
     }
     let (rp, ip) = (re.as_mut_ptr(), im.as_mut_ptr());
-    let mut k = 1;
-    loop {
+    for k in group_starts(m, 4) {
         // SAFETY: 1 <= k and k + 4 <= M/2, as `post_group` needs; k..k+4 and M-k-3..=M-k lie
-        // in 1..M, inside `re` and `im` (lengths asserted above).
+        // in 1..M, inside `re` and `im` (`check_lengths`).
         unsafe {
             let [re_k, im_k, re_partner, im_partner] = post_group(z, tw_re, tw_im, k);
             _mm_storeu_ps(rp.add(k), re_k);
@@ -142,12 +140,23 @@ pub unsafe fn post_pairs_avx2(
             _mm_storeu_ps(rp.add(m - k - 3), reversed(re_partner));
             _mm_storeu_ps(ip.add(m - k - 3), reversed(im_partner));
         }
-        if k + 4 == m / 2 {
-            return;
-        }
-        // The next group, or the last whole one (overlapping, the same values again).
-        k = (k + 4).min(m / 2 - 4);
     }
+}
+
+/// The lengths [`post_pairs`] works with: `M + 1` bins and `M/2 - 1` twiddles.
+fn check_lengths(m: usize, tw_re: &[f64], tw_im: &[f64], re: &[f32], im: &[f32]) {
+    assert!(re.len() == m + 1 && im.len() == m + 1);
+    assert!(tw_re.len() == m / 2 - 1 && tw_im.len() == m / 2 - 1);
+}
+
+/// The first `k` of each group of `width` bins in `1..M/2`, in order; the last group ends at
+/// `M/2` and may overlap the one before (its bins are computed again, to the same values).
+/// `M/2` must be more than `width`.
+fn group_starts(m: usize, width: usize) -> impl Iterator<Item = usize> {
+    assert!(m / 2 > width);
+    std::iter::successors(Some(1), move |&k| {
+        (k + width < m / 2).then(|| (k + width).min(m / 2 - width))
+    })
 }
 
 /// Bins `k..k+4` and their partners `M-k, M-k-1, M-k-2, M-k-3` (realfft's arithmetic in
@@ -212,8 +221,7 @@ pub unsafe fn post_pairs_avx512(
 ) {
     use std::arch::x86_64::*;
     let m = z.len();
-    assert!(re.len() == m + 1 && im.len() == m + 1);
-    assert!(tw_re.len() == m / 2 - 1 && tw_im.len() == m / 2 - 1);
+    check_lengths(m, tw_re, tw_im, re, im);
     if m / 2 < 9 {
         // SAFETY: the CPU has AVX2, as the caller promises.
         return unsafe { post_pairs_avx2(z, tw_re, tw_im, re, im) };
@@ -232,11 +240,10 @@ pub unsafe fn post_pairs_avx512(
     );
     let backward = _mm512_setr_epi64(7, 6, 5, 4, 3, 2, 1, 0);
     let half = _mm512_set1_pd(0.5);
-    let mut k = 1;
-    loop {
+    for k in group_starts(m, 8) {
         // SAFETY: 1 <= k and k + 8 <= M/2: z[k..k+8] and z[M-k-7..=M-k] lie in 1..M, the
         // twiddles of k..k+8 at k-1..k+7 < M/2 - 1, and the stores k..k+8 and M-k-7..=M-k
-        // inside `re` and `im` (lengths asserted above).
+        // inside `re` and `im` (`check_lengths`).
         unsafe {
             let (a, b) = (
                 _mm512_loadu_pd(zp.add(2 * k)),
@@ -271,11 +278,6 @@ pub unsafe fn post_pairs_avx512(
             _mm256_storeu_ps(rp.add(m - k - 7), _mm512_cvtpd_ps(partner_re));
             _mm256_storeu_ps(ip.add(m - k - 7), _mm512_cvtpd_ps(partner_im));
         }
-        if k + 8 == m / 2 {
-            return;
-        }
-        // The next group, or the last whole one (overlapping, the same values again).
-        k = (k + 8).min(m / 2 - 8);
     }
 }
 
