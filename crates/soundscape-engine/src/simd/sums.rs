@@ -56,7 +56,7 @@ pub fn sum_and_extremes_scalar(power: &[f32]) -> (f32, u32, u32) {
 unsafe fn sum_runs_avx2(block: &[f32], runs: &[(u32, u32)], sums: &mut [f32]) -> (u32, u32) {
     let (mut lo, mut hi) = (u32::MAX, 0u32);
     for (sum, &(start, len)) in sums.iter_mut().zip(runs) {
-        // SAFETY: as the caller promises.
+        // SAFETY: the callee needs this function's own target features.
         let (s, l, h) = unsafe { sum_run_avx2(&block[start as usize..(start + len) as usize]) };
         (*sum, lo, hi) = (s, lo.min(l), hi.max(h));
     }
@@ -150,7 +150,7 @@ fn term(v: f32, total: f32) -> f32 {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn plogp_runs_avx2(block: &[f32], runs: &[(u32, u32)], sums: &mut [f32], total: f32) {
     for (sum, &(start, len)) in sums.iter_mut().zip(runs) {
-        // SAFETY: as the caller promises.
+        // SAFETY: the callee needs this function's own target features.
         *sum = unsafe { plogp_run_avx2(&block[start as usize..(start + len) as usize], total) };
     }
 }
@@ -257,7 +257,7 @@ unsafe fn plogp_run_avx2(power: &[f32], total: f32) -> f32 {
 #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
 unsafe fn plogp_runs_avx512(block: &[f32], runs: &[(u32, u32)], sums: &mut [f32], total: f32) {
     for (sum, &(start, len)) in sums.iter_mut().zip(runs) {
-        // SAFETY: as the caller promises.
+        // SAFETY: the callee needs this function's own target features.
         *sum = unsafe { plogp_run_avx512(&block[start as usize..(start + len) as usize], total) };
     }
 }
