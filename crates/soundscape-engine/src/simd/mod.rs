@@ -65,8 +65,8 @@ pub enum Kernel {
     /// The power sums at or below TAIL's and CORE's thresholds ([`sums::sums_at_or_below`]).
     ThresholdSums,
     /// The AVX-512 paths of the kernels that have one (the entropy's terms, realfft's
-    /// post-processing); off, or on a CPU without AVX-512 F and VL, those take their AVX2
-    /// path.
+    /// post-processing, the threshold sums); off, or on a CPU without AVX-512 F and VL, those
+    /// take their AVX2 path.
     Avx512,
 }
 

@@ -11,7 +11,8 @@
 //!   blend, or, on CPUs with AVX-512, sixteen lanes at a time with one permute.
 //!
 //! And float64 sums of ours, not numpy's: [`sums_at_or_below`], the power at or below each of
-//! a few thresholds (TAIL and CORE) and of the whole cell, eight running sums each.
+//! a few thresholds (TAIL and CORE) and of the whole cell, eight running sums each (AVX2, or
+//! AVX-512 sixteen values a step).
 
 use super::{use_avx2, use_avx512, Kernel};
 use crate::fidelity::{log2, run_sum, sum_by_run_batches, sum_by_runs};
@@ -370,6 +371,10 @@ pub fn sums_at_or_below<const G: usize>(power: &[f32], thresholds: &[f32; G]) ->
     const { assert!(G <= 6) };
     #[cfg(target_arch = "x86_64")]
     if use_avx2(Kernel::ThresholdSums) {
+        if use_avx512(Kernel::ThresholdSums) {
+            // SAFETY: the CPU has AVX-512 F and VL besides AVX2 (`use_avx512` checks it).
+            return unsafe { sums_at_or_below_avx512(power, thresholds) };
+        }
         // SAFETY: the CPU has AVX2 (`use_avx2` checks it).
         return unsafe { sums_at_or_below_avx2(power, thresholds) };
     }
@@ -476,6 +481,63 @@ unsafe fn sums_at_or_below_avx2<const G: usize>(
     threshold_sums_end(lanes, all, &power[n8..], thresholds)
 }
 
+/// [`sums_at_or_below_avx2`] sixteen values a step with AVX-512: each threshold is one float32
+/// comparison of the sixteen values into a mask (the same as comparing them widened: both sides
+/// are float32 values) and two masked additions, of values 0-7 and then 8-15, into the same
+/// eight running sums, so that value `i` still goes to sum `i % 8` in order.
+///
+/// # Safety
+/// The CPU must have AVX2 and AVX-512 F and VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl")]
+unsafe fn sums_at_or_below_avx512<const G: usize>(
+    power: &[f32],
+    thresholds: &[f32; G],
+) -> ([f64; G], f64) {
+    use std::arch::x86_64::*;
+    let n = power.len();
+    let n16 = n - n % 16;
+    let n8 = n - n % THRESHOLD_LANES;
+    let t: [__m512; G] = std::array::from_fn(|g| _mm512_set1_ps(thresholds[g]));
+    let mut sums = [_mm512_setzero_pd(); G];
+    let mut all = _mm512_setzero_pd();
+    let src = power.as_ptr();
+    for i in (0..n16).step_by(16) {
+        // SAFETY: i + 16 <= n16 <= power.len().
+        let (x, a, b) = unsafe {
+            (
+                _mm512_loadu_ps(src.add(i)),
+                _mm512_cvtps_pd(_mm256_loadu_ps(src.add(i))),
+                _mm512_cvtps_pd(_mm256_loadu_ps(src.add(i + 8))),
+            )
+        };
+        for g in 0..G {
+            let below = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(x, t[g]);
+            sums[g] = _mm512_mask_add_pd(sums[g], below as u8, sums[g], a);
+            sums[g] = _mm512_mask_add_pd(sums[g], (below >> 8) as u8, sums[g], b);
+        }
+        all = _mm512_add_pd(_mm512_add_pd(all, a), b);
+    }
+    if n8 > n16 {
+        // SAFETY: n16 + 8 = n8 <= power.len().
+        let a = unsafe { _mm512_cvtps_pd(_mm256_loadu_ps(src.add(n16))) };
+        for g in 0..G {
+            let below = _mm512_cmp_pd_mask::<_CMP_LE_OQ>(a, _mm512_set1_pd(thresholds[g] as f64));
+            sums[g] = _mm512_mask_add_pd(sums[g], below, sums[g], a);
+        }
+        all = _mm512_add_pd(all, a);
+    }
+    let mut lanes = [[0.0f64; THRESHOLD_LANES]; G];
+    for g in 0..G {
+        // SAFETY: each row holds eight float64.
+        unsafe { _mm512_storeu_pd(lanes[g].as_mut_ptr(), sums[g]) };
+    }
+    let mut all_lanes = [0.0f64; THRESHOLD_LANES];
+    // SAFETY: `all_lanes` holds eight float64.
+    unsafe { _mm512_storeu_pd(all_lanes.as_mut_ptr(), all) };
+    threshold_sums_end(lanes, all_lanes, &power[n8..], thresholds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,15 +591,18 @@ mod tests {
         let picks = [0.5e-6f32, power[5], 1.0, power[100], 3e5, 2e6];
         fn check<const G: usize>(power: &[f32], picks: &[f32; 6]) {
             let t: [f32; G] = std::array::from_fn(|g| picks[g]);
-            let (fast, fast_all) = sums_at_or_below(power, &t);
             let (scalar, all) = sums_at_or_below_scalar(power, &t);
             let n = power.len();
-            assert_eq!(
-                fast.map(f64::to_bits),
-                scalar.map(f64::to_bits),
-                "{n} values"
-            );
-            assert_eq!(fast_all.to_bits(), all.to_bits(), "{n} values");
+            // With AVX-512 (where the CPU has it), and its AVX2 path.
+            let avx2_only = with_kernels_off(&[Kernel::Avx512], 1, || sums_at_or_below(power, &t));
+            for (fast, fast_all) in [sums_at_or_below(power, &t), avx2_only] {
+                assert_eq!(
+                    fast.map(f64::to_bits),
+                    scalar.map(f64::to_bits),
+                    "{n} values"
+                );
+                assert_eq!(fast_all.to_bits(), all.to_bits(), "{n} values");
+            }
             let near = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs();
             for g in 0..G {
                 let plain: f64 = power
@@ -552,7 +617,7 @@ mod tests {
                 "{n} values"
             );
         }
-        for n in (0..40).chain([1000, 15_011]) {
+        for n in (0..40).chain([1000, 1008, 15_011]) {
             let p = &power[..n];
             check::<0>(p, &picks);
             check::<1>(p, &picks);
@@ -564,6 +629,11 @@ mod tests {
         }
         if crate::simd::avx2_under_test() {
             assert!(use_avx2(Kernel::ThresholdSums));
+            if crate::simd::cpu_has_avx512() {
+                assert!(use_avx512(Kernel::ThresholdSums));
+            } else {
+                eprintln!("this CPU has no AVX-512: its threshold-sums kernel was not tested here");
+            }
         }
     }
 
