@@ -253,10 +253,21 @@ pub fn sum(values: &[f32]) -> f32 {
 #[inline]
 pub fn sum_by_runs(values: &[f32], run: &mut impl FnMut(&[f32]) -> f32) -> f32 {
     sum_by_run_batches(values, &mut |block, runs, sums| {
-        for (sum, &(start, len)) in sums.iter_mut().zip(runs) {
-            *sum = run(&block[start as usize..(start + len) as usize]);
+        for (sum, values) in sums.iter_mut().zip(run_slices(block, runs)) {
+            *sum = run(values);
         }
     })
+}
+
+/// The runs `spans` of `block` (as [`sum_by_run_batches`] hands them over), as slices.
+#[inline(always)]
+pub fn run_slices<'a>(
+    block: &'a [f32],
+    spans: &'a [(u32, u32)],
+) -> impl Iterator<Item = &'a [f32]> + 'a {
+    spans
+        .iter()
+        .map(move |&(start, len)| &block[start as usize..(start + len) as usize])
 }
 
 /// [`sum_by_runs`] with all the runs of a block handed over at once: `runs(block, spans,

@@ -12,9 +12,9 @@
 //!   function whose scalar twin has the same signature and gives the same bits; the tests run both on
 //!   the same inputs.
 //! - [`copy`]: the one unchecked copy of the hot loop (not SIMD, but `unsafe`, so here too).
-//! - **AVX-512 paths**: where a kernel gains from 512-bit registers (the entropy's terms: a
-//!   16-entry table lookup is one permute there; realfft's post-processing: one permute splits
-//!   eight complex values), it has a third path, taken when the CPU has
+//! - **AVX-512 paths**: where a kernel gains from 512-bit registers (those [`Kernel::Avx512`]
+//!   lists; the entropy's terms, for one: a 16-entry table lookup is one permute there), it
+//!   has a third path, taken when the CPU has
 //!   AVX-512 F and VL ([`use_avx512`]) and tested against the same scalar twin; the AVX2 path
 //!   stays for the CPUs without.
 //!
@@ -161,15 +161,12 @@ pub fn cpu_has_avx2_and_fma() -> bool {
     }
 }
 
-/// Whether the CPU has AVX-512 F and VL (cached).
+/// Whether the CPU has AVX-512 F and VL (cached, as for AVX2).
 pub fn cpu_has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| {
-            std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-        })
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -181,13 +178,22 @@ pub fn cpu_has_avx512() -> bool {
 /// has AVX-512 and [`Kernel::Avx512`] is not turned off.
 #[inline]
 pub fn use_avx512(kernel: Kernel) -> bool {
-    use_avx2(kernel) && cpu_has_avx512() && use_avx2(Kernel::Avx512)
+    cpu_has_avx2_and_fma()
+        && cpu_has_avx512()
+        && off_bits() & (kernel.bit() | Kernel::Avx512.bit()) == 0
+}
+
+/// The kernels turned off here and now: by `SOUNDSCAPE_SIMD`, or on this thread by
+/// [`with_kernels_off`].
+#[inline]
+fn off_bits() -> u16 {
+    env_off_bits() | THREAD_OFF.with(Cell::get)
 }
 
 /// Whether `kernel` takes its AVX2 path on this thread now (see the module doc).
 #[inline]
 pub fn use_avx2(kernel: Kernel) -> bool {
-    cpu_has_avx2_and_fma() && (env_off_bits() | THREAD_OFF.with(Cell::get)) & kernel.bit() == 0
+    cpu_has_avx2_and_fma() && off_bits() & kernel.bit() == 0
 }
 
 /// `SOUNDSCAPE_SIMD=off` (or `scalar`, `0`): this process runs the scalar paths only.

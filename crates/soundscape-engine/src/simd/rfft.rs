@@ -334,7 +334,7 @@ fn magnitudes_from<const POWER: bool>(first: usize, re: &[f32], im: &[f32], out:
     }
 }
 
-/// The AVX2 twin of [`magnitudes`]: eight values at a time, operation for operation, the
+/// The AVX2 twin of [`magnitudes`]: eight values at a time, the same bits (see `magnitudes8`), the
 /// last few scalar.
 ///
 /// # Safety
@@ -359,7 +359,8 @@ pub unsafe fn magnitudes_avx2<const POWER: bool>(re: &[f32], im: &[f32], out: &m
     magnitudes_from::<POWER>(i, re, im, out)
 }
 
-/// [`abs_complex64`] (and, with `POWER`, [`power`]) of eight values, operation for operation.
+/// [`abs_complex64`] (and, with `POWER`, [`power`]) of eight values: operation for operation
+/// but for the square of the ratio, one float32 fused multiply-add (the same bits).
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA.

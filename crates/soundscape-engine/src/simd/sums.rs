@@ -15,7 +15,7 @@
 //! AVX-512 sixteen values a step).
 
 use super::{use_avx2, use_avx512, Kernel};
-use crate::fidelity::{log2, run_sum, sum_by_run_batches, sum_by_runs};
+use crate::fidelity::{log2, run_slices, run_sum, sum_by_run_batches, sum_by_runs};
 
 /// numpy's float32 sum of `power` ([`crate::fidelity::sum`]) with the smallest and largest bit
 /// pattern of its values (`u32::MAX` and 0 for none).
@@ -56,9 +56,9 @@ pub fn sum_and_extremes_scalar(power: &[f32]) -> (f32, u32, u32) {
 #[target_feature(enable = "avx2")]
 unsafe fn sum_runs_avx2(block: &[f32], runs: &[(u32, u32)], sums: &mut [f32]) -> (u32, u32) {
     let (mut lo, mut hi) = (u32::MAX, 0u32);
-    for (sum, &(start, len)) in sums.iter_mut().zip(runs) {
+    for (sum, run) in sums.iter_mut().zip(run_slices(block, runs)) {
         // SAFETY: the callee needs this function's own target features.
-        let (s, l, h) = unsafe { sum_run_avx2(&block[start as usize..(start + len) as usize]) };
+        let (s, l, h) = unsafe { sum_run_avx2(run) };
         (*sum, lo, hi) = (s, lo.min(l), hi.max(h));
     }
     (lo, hi)
@@ -150,9 +150,9 @@ fn term(v: f32, total: f32) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn plogp_runs_avx2(block: &[f32], runs: &[(u32, u32)], sums: &mut [f32], total: f32) {
-    for (sum, &(start, len)) in sums.iter_mut().zip(runs) {
+    for (sum, run) in sums.iter_mut().zip(run_slices(block, runs)) {
         // SAFETY: the callee needs this function's own target features.
-        *sum = unsafe { plogp_run_avx2(&block[start as usize..(start + len) as usize], total) };
+        *sum = unsafe { plogp_run_avx2(run, total) };
     }
 }
 
@@ -257,9 +257,9 @@ unsafe fn plogp_run_avx2(power: &[f32], total: f32) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
 unsafe fn plogp_runs_avx512(block: &[f32], runs: &[(u32, u32)], sums: &mut [f32], total: f32) {
-    for (sum, &(start, len)) in sums.iter_mut().zip(runs) {
+    for (sum, run) in sums.iter_mut().zip(run_slices(block, runs)) {
         // SAFETY: the callee needs this function's own target features.
-        *sum = unsafe { plogp_run_avx512(&block[start as usize..(start + len) as usize], total) };
+        *sum = unsafe { plogp_run_avx512(run, total) };
     }
 }
 
