@@ -14,7 +14,7 @@
 //! - [`copy`]: the one unchecked copy of the hot loop (not SIMD, but `unsafe`, so here too).
 //! - **AVX-512 paths**: where a kernel gains from 512-bit registers (those [`Kernel::Avx512`]
 //!   lists; the entropy's terms, for one: a 16-entry table lookup is one permute there), it
-//!   has a third path, taken when the CPU has
+//!   has a third path (the 512-point FFT, [`fft512`], has rustfft's AVX path as its twin), taken when the CPU has
 //!   AVX-512 F and VL ([`use_avx512`]) and tested against the same scalar twin; the AVX2 path
 //!   stays for the CPUs without.
 //!
@@ -38,6 +38,7 @@
 
 pub mod buckets;
 pub mod copy;
+pub mod fft512;
 pub mod rfft;
 pub mod sums;
 
@@ -64,9 +65,9 @@ pub enum Kernel {
     CellSum,
     /// The power sums at or below TAIL's and CORE's thresholds ([`sums::sums_at_or_below`]).
     ThresholdSums,
-    /// The AVX-512 paths of the kernels that have one (the entropy's terms, realfft's
-    /// post-processing, the threshold sums); off, or on a CPU without AVX-512 F and VL, those
-    /// take their AVX2 path.
+    /// The AVX-512 paths of the kernels that have one (the entropy's terms, the 512-point
+    /// complex FFT and realfft's post-processing, the threshold sums); off, or on a CPU
+    /// without AVX-512 F and VL, those take their AVX2 path (rustfft's own, for the FFT).
     Avx512,
 }
 
@@ -234,6 +235,12 @@ pub fn avx2_under_test() -> bool {
     true
 }
 
+/// For tests that expect the AVX-512 paths: whether the CPU has AVX-512 F and VL and
+/// `SOUNDSCAPE_SIMD` leaves them on (`-avx512` sends them to AVX2 for the whole process).
+pub fn avx512_under_test() -> bool {
+    cpu_has_avx512() && env_off_bits() & Kernel::Avx512.bit() == 0
+}
+
 /// Declares `fn name(args) -> R { body }` whose body is compiled for the baseline and for
 /// AVX2 with FMA, the copy chosen at run time by [`use_avx2`] for the given [`Kernel`]. Everything the
 /// body calls `#[inline(always)]` is compiled into both copies.
@@ -304,7 +311,7 @@ mod tests {
                 Kernel::Window
             )));
             // `-avx512` sends a kernel to its AVX2 path, not to the scalar one.
-            assert_eq!(use_avx512(Kernel::Entropy), cpu_has_avx512());
+            assert_eq!(use_avx512(Kernel::Entropy), avx512_under_test());
             assert!(with_kernels_off(&[Kernel::Avx512], 1, || {
                 !use_avx512(Kernel::Entropy) && use_avx2(Kernel::Entropy)
             }));

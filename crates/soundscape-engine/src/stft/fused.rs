@@ -12,19 +12,27 @@
 //! a magnitude waits on a division and a square root, and a loop short enough lets the CPU
 //! overlap many of them. The tests check the result bit for bit against realfft followed by
 //! [`abs_complex64`](crate::fidelity::abs_complex64).
+//!
+//! For `N = 1024` on CPUs with AVX-512 the half-length FFT is [`Fft512`], rustfft's steps on
+//! twice as many values a register, which also multiplies the frame by the window as it
+//! loads it (`FusedRfft::run_frame`): the window pass and its stores are saved.
 
 use std::sync::Arc;
 
 use realfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
-use super::{slot, Staggered};
+use super::{slot, window, Staggered};
+use crate::simd::fft512::{self, Fft512};
 use crate::simd::rfft::{as_complex, magnitudes, post_pairs};
-use crate::simd::{use_avx2, Kernel};
+use crate::simd::{use_avx2, use_avx512, Kernel};
 
 /// The half-length complex FFT and realfft's post-processing twiddles.
 pub(crate) struct FusedRfft {
     fft: Arc<dyn Fft<f64>>,
+    /// For the 1024-sample STFT on CPUs with AVX-512: the half-length FFT four columns a
+    /// register, rustfft's bits ([`Fft512`]).
+    fft512: Option<Fft512>,
     scratch: Staggered<Complex<f64>>,
     /// The complex FFT's output (`M` values).
     spectrum: Staggered<Complex<f64>>,
@@ -59,7 +67,13 @@ impl FusedRfft {
             .collect();
         let twiddles_re: Vec<f64> = twiddles.iter().map(|t| t.re).collect();
         let twiddles_im: Vec<f64> = twiddles.iter().map(|t| t.im).collect();
+        let fft512 = if m == fft512::LEN && use_avx512(Kernel::FusedRfft) {
+            Fft512::new()
+        } else {
+            None
+        };
         FusedRfft {
+            fft512,
             scratch: Staggered::new(fft.get_outofplace_scratch_len(), slot::SCRATCH),
             spectrum: Staggered::new(m, slot::SPECTRUM),
             fft,
@@ -76,11 +90,41 @@ impl FusedRfft {
     pub(crate) fn run<const POWER: bool>(&mut self, input: &mut [f64], out: &mut [f32]) {
         let m = self.spectrum.len();
         assert_eq!(input.len(), 2 * m);
-        self.fft.process_outofplace_with_scratch(
-            as_complex(input),
-            &mut self.spectrum,
-            &mut self.scratch,
-        );
+        match &self.fft512 {
+            Some(fft) => fft.forward(as_complex(input), &mut self.spectrum),
+            None => self.fft.process_outofplace_with_scratch(
+                as_complex(input),
+                &mut self.spectrum,
+                &mut self.scratch,
+            ),
+        }
+        self.finish::<POWER>(out);
+    }
+
+    /// [`FusedRfft::run`] of `frame` times `window` (the STFT's [`window`] product, float64):
+    /// the 512-point AVX-512 transform takes the product as it loads its input, the other
+    /// transforms from `input` (`N` values of scratch).
+    pub(crate) fn run_frame<const POWER: bool>(
+        &mut self,
+        frame: &[f32],
+        window_: &[f64],
+        input: &mut [f64],
+        out: &mut [f32],
+    ) {
+        match &self.fft512 {
+            Some(fft) => {
+                fft.forward_windowed(frame, window_, &mut self.spectrum);
+                self.finish::<POWER>(out);
+            }
+            None => {
+                window(input, frame, window_);
+                self.run::<POWER>(input, out);
+            }
+        }
+    }
+
+    /// The bins from the complex FFT's output: post-processing, then magnitudes or powers.
+    fn finish<const POWER: bool>(&mut self, out: &mut [f32]) {
         self.post();
         magnitudes::<POWER>(&self.re, &self.im, out);
     }

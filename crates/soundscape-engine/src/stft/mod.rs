@@ -6,7 +6,8 @@
 //! Hann window computed as SciPy does (float64), transformed by a float64 real FFT, rounded to
 //! complex64, and its magnitude taken in float32 as numpy's `abs` computes it
 //! ([`abs_complex64`]). With AVX2 the FFT's last step and the magnitudes run fused
-//! ([`fused`]), to the same bits.
+//! ([`fused`]), to the same bits; with AVX-512 the 1024-sample STFT's window product is taken
+//! as its FFT loads the frame (`simd::fft512`).
 //!
 //! The arithmetic that must match the original comes from [`crate::fidelity`]; the fast paths
 //! from [`crate::simd`]. Nothing else of the crate is used here.
@@ -71,10 +72,10 @@ impl Stft {
     /// realfft and then the magnitudes.
     fn column<const POWER: bool>(&mut self, frame: &[f32], out: &mut [f32]) {
         debug_assert_eq!(frame.len(), self.n_fft);
-        window(&mut self.input, frame, &self.window);
         if let Some(fused) = &mut self.fused {
-            return fused.run::<POWER>(&mut self.input, out);
+            return fused.run_frame::<POWER>(frame, &self.window, &mut self.input, out);
         }
+        window(&mut self.input, frame, &self.window);
         self.fft
             .process_with_scratch(&mut self.input, &mut self.output, &mut self.scratch)
             .expect("FFT buffer sizes are fixed at construction");
