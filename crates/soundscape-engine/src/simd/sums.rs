@@ -570,7 +570,7 @@ mod tests {
             assert_eq!(bits(sum_and_extremes_scalar(power)), want, "{n} values");
             assert_eq!(bits(sum_and_extremes(power)), want, "{n} values");
         };
-        for n in (0..140).chain([255, 256, 257, 1000, 8191, 8192, 8193, 20_011]) {
+        for n in (0..140).chain([255, 256, 257, 520, 1000, 1032, 5873, 8191, 8192, 8193, 20_011]) {
             check(&power[..n]);
         }
         for (at, v) in [(3, 0.0), (17, 1e-44), (40, f32::INFINITY), (64, 1e30)] {
@@ -579,6 +579,54 @@ mod tests {
         check(&power[..300]);
         if crate::simd::avx2_under_test() {
             assert!(use_avx2(Kernel::CellSum));
+        }
+    }
+
+    /// Run by run, the AVX2 sums (the plain one, and the entropy's terms on the AVX2 and
+    /// AVX-512 paths) give the bits of [`run_sum`], on values of one magnitude (where every
+    /// change of the order of additions shows: the tests of whole sums miss some) and on
+    /// powers over twelve decades.
+    #[test]
+    fn avx2_run_sums_are_the_scalar_run_sums() {
+        if !crate::simd::avx2_under_test() {
+            return;
+        }
+        let mut state = 0x9e37_79b9u32;
+        let even: Vec<f32> = (0..20_011)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                1.0 + (state >> 8) as f32 / (1 << 24) as f32
+            })
+            .collect();
+        for values in [even, clipped_powers(0x2545_f491, 20_011)] {
+            for n in [100, 520, 1032, 5873, 8192, 8193, 20_011] {
+                sum_by_run_batches(&values[..n], &mut |block, runs, sums| {
+                    // SAFETY: `avx2_under_test` checked that the CPU has AVX2.
+                    let (lo, hi) = unsafe { sum_runs_avx2(block, runs, sums) };
+                    let (mut l, mut h) = (u32::MAX, 0);
+                    for (s, run) in sums.iter().zip(run_slices(block, runs)) {
+                        assert_eq!(s.to_bits(), run_sum(run, |v| v).to_bits(), "{n} values");
+                        for v in run {
+                            (l, h) = (l.min(v.to_bits()), h.max(v.to_bits()));
+                        }
+                    }
+                    assert_eq!((lo, hi), (l, h), "{n} values");
+                    // The entropy's terms, summed run by run, on both paths.
+                    let total = 0.75 * n as f32;
+                    let want: Vec<u32> = run_slices(block, runs)
+                        .map(|run| run_sum(run, |v| term(v, total)).to_bits())
+                        .collect();
+                    // SAFETY: `avx2_under_test` checked that the CPU has AVX2 and FMA.
+                    unsafe { plogp_runs_avx2(block, runs, sums, total) };
+                    assert_eq!(sums.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), want);
+                    if crate::simd::cpu_has_avx512() {
+                        // SAFETY: the CPU has AVX-512 F and VL besides AVX2 and FMA.
+                        unsafe { plogp_runs_avx512(block, runs, sums, total) };
+                        let got: Vec<u32> = sums.iter().map(|s| s.to_bits()).collect();
+                        assert_eq!(got, want, "{n} values, AVX-512");
+                    }
+                });
+            }
         }
     }
 
