@@ -97,21 +97,26 @@ impl Axis {
 }
 
 /// The matrix ready for sampling: NaN replaced by 0 with a weight of 0, so that a sample is
-/// branch-free sums; and whether each cell holds anything.
+/// branch-free sums; and whether each cell holds anything. The three channels are padded to
+/// four lanes (the fourth 0, weight 1), so that a sample's arithmetic is one SSE operation
+/// for all channels at each step, the same operations per channel as one at a time.
 struct Prepared {
     cols: usize,
-    values: Vec<[f32; 3]>,
-    finite: Vec<[f32; 3]>,
+    values: Vec<[f32; 4]>,
+    finite: Vec<[f32; 4]>,
     any: Vec<bool>,
 }
 
 impl Prepared {
     fn new(m: &Matrix) -> Prepared {
         let f = |v: f32| if v.is_finite() { (v, 1.0) } else { (0.0, 0.0) };
+        let lanes = |c: &[f32; 3], part: fn((f32, f32)) -> f32, pad: f32| {
+            [part(f(c[0])), part(f(c[1])), part(f(c[2])), pad]
+        };
         Prepared {
             cols: m.cols,
-            values: m.data.iter().map(|c| c.map(|v| f(v).0)).collect(),
-            finite: m.data.iter().map(|c| c.map(|v| f(v).1)).collect(),
+            values: m.data.iter().map(|c| lanes(c, |p| p.0, 0.0)).collect(),
+            finite: m.data.iter().map(|c| lanes(c, |p| p.1, 1.0)).collect(),
             any: m
                 .data
                 .iter()
@@ -121,9 +126,10 @@ impl Prepared {
     }
 
     /// Bilinear sample between the cells `x` and `y` name: `None` where the nearest cell has
-    /// no data (the panel shows grey), else the weighted mean of the finite corners.
+    /// no data (the panel shows grey), else the weighted mean of the finite corners (in the
+    /// first three lanes).
     #[inline]
-    fn sample(&self, x: Axis, y: Axis) -> Option<[f32; 3]> {
+    fn sample(&self, x: Axis, y: Axis) -> Option<[f32; 4]> {
         let cols = self.cols;
         if !self.any[y.nearest * cols + x.nearest] {
             return None;
@@ -135,17 +141,19 @@ impl Prepared {
             (y.i1 * cols + x.i0, (1.0 - fx) * fy),
             (y.i1 * cols + x.i1, fx * fy),
         ];
-        let (mut sum, mut w) = ([0f32; 3], [0f32; 3]);
+        let (mut sum, mut w) = ([0f32; 4], [0f32; 4]);
         for (i, wt) in corners {
             let (v, f) = (self.values[i], self.finite[i]);
-            for ch in 0..3 {
+            for ch in 0..4 {
                 sum[ch] += v[ch] * wt;
                 w[ch] += f[ch] * wt;
             }
         }
+        // Every lane divided, then the empty ones set to 0: one division for all channels.
+        let mean: [f32; 4] = std::array::from_fn(|ch| sum[ch] / w[ch]);
         Some(std::array::from_fn(|ch| {
             if w[ch] > 0.0 {
-                sum[ch] / w[ch]
+                mean[ch]
             } else {
                 0.0
             }
@@ -325,7 +333,11 @@ impl<'m> Panel<'m> {
         let pixels = row[self.x0 * 3..].chunks_exact_mut(3);
         for (px, x) in pixels.zip(&self.xs) {
             let rgb = match x.zip(y).and_then(|(x, y)| self.prepared.sample(x, y)) {
-                Some(v) => v.map(byte),
+                Some(v) => {
+                    // All four lanes at once (one SSE conversion), the padding dropped.
+                    let [r, g, b, _] = v.map(byte);
+                    [r, g, b]
+                }
                 None => [PANEL.0, PANEL.1, PANEL.2],
             };
             px.copy_from_slice(&rgb);

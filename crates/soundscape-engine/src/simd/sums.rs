@@ -570,7 +570,9 @@ mod tests {
             assert_eq!(bits(sum_and_extremes_scalar(power)), want, "{n} values");
             assert_eq!(bits(sum_and_extremes(power)), want, "{n} values");
         };
-        for n in (0..140).chain([255, 256, 257, 520, 1000, 1032, 5873, 8191, 8192, 8193, 20_011]) {
+        for n in (0..140).chain([
+            255, 256, 257, 520, 1000, 1032, 5873, 8191, 8192, 8193, 20_011,
+        ]) {
             check(&power[..n]);
         }
         for (at, v) in [(3, 0.0), (17, 1e-44), (40, f32::INFINITY), (64, 1e30)] {
