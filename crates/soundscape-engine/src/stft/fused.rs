@@ -22,7 +22,7 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
-use super::{slot, window, Staggered};
+use super::{slot, Staggered};
 use crate::simd::fft512::{self, Fft512};
 use crate::simd::rfft::{as_complex, magnitudes, post_pairs};
 use crate::simd::{use_avx2, use_avx512, Kernel};
@@ -101,23 +101,23 @@ impl FusedRfft {
         self.finish::<POWER>(out);
     }
 
-    /// [`FusedRfft::run`] of `frame` times `window` (the STFT's [`window`] product, float64):
+    /// [`FusedRfft::run`] of `frame` times `window` (the STFT's window product, float64):
     /// the 512-point AVX-512 transform takes the product as it loads its input, the other
     /// transforms from `input` (`N` values of scratch).
     pub(crate) fn run_frame<const POWER: bool>(
         &mut self,
         frame: &[f32],
-        window_: &[f64],
+        window: &[f64],
         input: &mut [f64],
         out: &mut [f32],
     ) {
         match &self.fft512 {
             Some(fft) => {
-                fft.forward_windowed(frame, window_, &mut self.spectrum);
+                fft.forward_windowed(frame, window, &mut self.spectrum);
                 self.finish::<POWER>(out);
             }
             None => {
-                window(input, frame, window_);
+                super::window(input, frame, window);
                 self.run::<POWER>(input, out);
             }
         }
