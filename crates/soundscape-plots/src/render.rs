@@ -109,14 +109,20 @@ struct Prepared {
 
 impl Prepared {
     fn new(m: &Matrix) -> Prepared {
-        let f = |v: f32| if v.is_finite() { (v, 1.0) } else { (0.0, 0.0) };
-        let lanes = |c: &[f32; 3], part: fn((f32, f32)) -> f32, pad: f32| {
-            [part(f(c[0])), part(f(c[1])), part(f(c[2])), pad]
-        };
+        let value = |v: f32| if v.is_finite() { v } else { 0.0 };
+        let weight = |v: f32| if v.is_finite() { 1.0 } else { 0.0 };
         Prepared {
             cols: m.cols,
-            values: m.data.iter().map(|c| lanes(c, |p| p.0, 0.0)).collect(),
-            finite: m.data.iter().map(|c| lanes(c, |p| p.1, 1.0)).collect(),
+            values: m
+                .data
+                .iter()
+                .map(|c| [value(c[0]), value(c[1]), value(c[2]), 0.0])
+                .collect(),
+            finite: m
+                .data
+                .iter()
+                .map(|c| [weight(c[0]), weight(c[1]), weight(c[2]), 1.0])
+                .collect(),
             any: m
                 .data
                 .iter()

@@ -14,9 +14,10 @@
 //! - [`copy`]: the one unchecked copy of the hot loop (not SIMD, but `unsafe`, so here too).
 //! - **AVX-512 paths**: where a kernel gains from 512-bit registers (those [`Kernel::Avx512`]
 //!   lists; the entropy's terms, for one: a 16-entry table lookup is one permute there), it
-//!   has a third path (the 512-point FFT, [`fft512`], has rustfft's AVX path as its twin), taken when the CPU has
-//!   AVX-512 F and VL ([`use_avx512`]) and tested against the same scalar twin; the AVX2 path
-//!   stays for the CPUs without.
+//!   has a third path, taken when the CPU has AVX-512 F and VL ([`use_avx512`]) and tested
+//!   against the same scalar twin; the AVX2 path stays for the CPUs without. The 512-point
+//!   FFT ([`fft512`]) is the one whose twin is not ours: it is tested against rustfft's AVX
+//!   path, which it replaces.
 //!
 //! # The switch
 //! Every dispatch asks [`use_avx2`] with its [`Kernel`]: the CPU must have AVX2 (a cached

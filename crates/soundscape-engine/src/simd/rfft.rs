@@ -334,8 +334,8 @@ fn magnitudes_from<const POWER: bool>(first: usize, re: &[f32], im: &[f32], out:
     }
 }
 
-/// The AVX2 twin of [`magnitudes`]: eight values at a time, the same bits (see `magnitudes8`), the
-/// last few scalar.
+/// The AVX2 twin of [`magnitudes`]: eight values at a time, the same bits (see
+/// `magnitudes8`), the last few scalar.
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA.
