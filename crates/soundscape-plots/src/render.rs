@@ -13,6 +13,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontTransform;
 use rayon::prelude::*;
+use wide::{f32x4, CmpGt};
 
 use crate::diel::Matrix;
 use crate::zone::Zone;
@@ -96,14 +97,58 @@ impl Axis {
     }
 }
 
+/// A pixel column's place among the matrix columns, ready for [`Prepared::sample`]: the two
+/// columns around it, the nearer one, and the weights `[1 - fx, fx, 1 - fx, fx]`.
+#[derive(Debug, Clone, Copy)]
+struct Column {
+    i0: usize,
+    i1: usize,
+    nearest: usize,
+    weights: f32x4,
+}
+
+impl Column {
+    fn new(x: Axis) -> Column {
+        let (a, b) = (1.0 - x.f, x.f);
+        Column {
+            i0: x.i0,
+            i1: x.i1,
+            nearest: x.nearest,
+            weights: f32x4::new([a, b, a, b]),
+        }
+    }
+}
+
+/// A pixel row's place among the matrix rows, ready for [`Prepared::sample`]: where the two
+/// rows around it and the nearer one start, and the weights `[1 - fy, 1 - fy, fy, fy]`.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    at0: usize,
+    at1: usize,
+    nearest: usize,
+    weights: f32x4,
+}
+
+impl Row {
+    fn new(y: Axis, cols: usize) -> Row {
+        let (a, b) = (1.0 - y.f, y.f);
+        Row {
+            at0: y.i0 * cols,
+            at1: y.i1 * cols,
+            nearest: y.nearest * cols,
+            weights: f32x4::new([a, a, b, b]),
+        }
+    }
+}
+
 /// The matrix ready for sampling: NaN replaced by 0 with a weight of 0, so that a sample is
 /// branch-free sums; and whether each cell holds anything. The three channels are padded to
-/// four lanes (the fourth 0, weight 1), so that a sample's arithmetic is one SSE operation
-/// for all channels at each step, the same operations per channel as one at a time.
+/// the four lanes of one vector (the fourth 0, weight 1; SSE2 on x86_64), so that a sample's
+/// arithmetic is one operation for all channels at each step, the same operations per channel
+/// as one at a time (`sample_scalar` in the tests).
 struct Prepared {
-    cols: usize,
-    values: Vec<[f32; 4]>,
-    finite: Vec<[f32; 4]>,
+    values: Vec<f32x4>,
+    finite: Vec<f32x4>,
     any: Vec<bool>,
 }
 
@@ -112,16 +157,15 @@ impl Prepared {
         let value = |v: f32| if v.is_finite() { v } else { 0.0 };
         let weight = |v: f32| if v.is_finite() { 1.0 } else { 0.0 };
         Prepared {
-            cols: m.cols,
             values: m
                 .data
                 .iter()
-                .map(|c| [value(c[0]), value(c[1]), value(c[2]), 0.0])
+                .map(|c| f32x4::new([value(c[0]), value(c[1]), value(c[2]), 0.0]))
                 .collect(),
             finite: m
                 .data
                 .iter()
-                .map(|c| [weight(c[0]), weight(c[1]), weight(c[2]), 1.0])
+                .map(|c| f32x4::new([weight(c[0]), weight(c[1]), weight(c[2]), 1.0]))
                 .collect(),
             any: m
                 .data
@@ -131,46 +175,41 @@ impl Prepared {
         }
     }
 
-    /// Bilinear sample between the cells `x` and `y` name: `None` where the nearest cell has
+    /// Bilinear sample at pixel column `x` of pixel row `y`: `None` where the nearest cell has
     /// no data (the panel shows grey), else the weighted mean of the finite corners (in the
-    /// first three lanes).
+    /// first three lanes). The corner weights are `(1 - fx) (1 - fy)`, `fx (1 - fy)`,
+    /// `(1 - fx) fy` and `fx fy`, one product of the two weight vectors.
     #[inline]
-    fn sample(&self, x: Axis, y: Axis) -> Option<[f32; 4]> {
-        let cols = self.cols;
-        if !self.any[y.nearest * cols + x.nearest] {
+    fn sample(&self, x: &Column, y: &Row) -> Option<f32x4> {
+        if !self.any[y.nearest + x.nearest] {
             return None;
         }
-        let (fx, fy) = (x.f, y.f);
+        let w = (x.weights * y.weights).to_array();
         let corners = [
-            (y.i0 * cols + x.i0, (1.0 - fx) * (1.0 - fy)),
-            (y.i0 * cols + x.i1, fx * (1.0 - fy)),
-            (y.i1 * cols + x.i0, (1.0 - fx) * fy),
-            (y.i1 * cols + x.i1, fx * fy),
+            (y.at0 + x.i0, w[0]),
+            (y.at0 + x.i1, w[1]),
+            (y.at1 + x.i0, w[2]),
+            (y.at1 + x.i1, w[3]),
         ];
-        let (mut sum, mut w) = ([0f32; 4], [0f32; 4]);
+        let (mut sum, mut weight) = (f32x4::ZERO, f32x4::ZERO);
         for (i, wt) in corners {
-            let (v, f) = (self.values[i], self.finite[i]);
-            for ch in 0..4 {
-                sum[ch] += v[ch] * wt;
-                w[ch] += f[ch] * wt;
-            }
+            let wt = f32x4::splat(wt);
+            sum += self.values[i] * wt;
+            weight += self.finite[i] * wt;
         }
         // Every lane divided, then the empty ones set to 0: one division for all channels.
-        let mean: [f32; 4] = std::array::from_fn(|ch| sum[ch] / w[ch]);
-        Some(std::array::from_fn(|ch| {
-            if w[ch] > 0.0 {
-                mean[ch]
-            } else {
-                0.0
-            }
-        }))
+        Some(weight.cmp_gt(f32x4::ZERO).blend(sum / weight, f32x4::ZERO))
     }
 }
 
-/// A channel value in [0, 1] as a byte, rounded half up (without a `roundf` call per value).
+/// The first three lanes of a sample (channel values in [0, 1]) as bytes, rounded half up:
+/// `(c.clamp(0, 1) * 255 + 0.5) as u8` in every lane at once.
 #[inline]
-fn byte(c: f32) -> u8 {
-    (c.clamp(0.0, 1.0) * 255.0 + 0.5) as u8
+fn bytes(v: f32x4) -> [u8; 3] {
+    let b = (v.fast_max(f32x4::ZERO).fast_min(f32x4::ONE) * f32x4::splat(255.0) + f32x4::HALF)
+        .fast_trunc_int()
+        .to_array();
+    [b[0] as u8, b[1] as u8, b[2] as u8]
 }
 
 /// Pixel ranges (x, y) of the plot panel in a rendered picture.
@@ -302,7 +341,8 @@ where
 struct Panel<'m> {
     m: &'m Matrix,
     prepared: Prepared,
-    xs: Vec<Option<Axis>>,
+    /// The place of each pixel column of the panel (none without data).
+    xs: Vec<Option<Column>>,
     x0: usize,
     rows: std::ops::Range<usize>,
     y_end: f64,
@@ -320,7 +360,7 @@ impl<'m> Panel<'m> {
             xs: (xr.start..xr.end)
                 .map(|px| {
                     let x = (px as f64 - xr.start as f64 + 0.5) / pw * m.cols as f64 - 0.5;
-                    data.then(|| Axis::at(x, m.cols))
+                    data.then(|| Column::new(Axis::at(x, m.cols)))
                 })
                 .collect(),
             x0: xr.start.max(0) as usize,
@@ -335,18 +375,14 @@ impl<'m> Panel<'m> {
     fn fill_row(&self, py: usize, row: &mut [u8]) {
         let m = self.m;
         let y = (self.y_end - py as f64 - 0.5) / self.ph * m.rows as f64 - 0.5;
-        let y = (m.rows > 0 && m.cols > 0).then(|| Axis::at(y, m.rows));
+        let y = (m.rows > 0 && m.cols > 0).then(|| Row::new(Axis::at(y, m.rows), m.cols));
         let pixels = row[self.x0 * 3..].chunks_exact_mut(3);
         for (px, x) in pixels.zip(&self.xs) {
-            let rgb = match x.zip(y).and_then(|(x, y)| self.prepared.sample(x, y)) {
-                Some(v) => {
-                    // All four lanes at once (one SSE conversion), the padding dropped.
-                    let [r, g, b, _] = v.map(byte);
-                    [r, g, b]
-                }
-                None => [PANEL.0, PANEL.1, PANEL.2],
+            let rgb = match (x, &y) {
+                (Some(x), Some(y)) => self.prepared.sample(x, y).map(bytes),
+                _ => None,
             };
-            px.copy_from_slice(&rgb);
+            px.copy_from_slice(&rgb.unwrap_or([PANEL.0, PANEL.1, PANEL.2]));
         }
     }
 }
@@ -448,6 +484,92 @@ mod tests {
     use crate::cells::Cells;
     use crate::diel::{cycle, Aggregate};
     use chrono::TimeZone;
+
+    /// The bilinear sample one channel at a time, as plain float32 arithmetic: the weights of
+    /// the four corners, the sums of the finite ones and their weights in corner order, and
+    /// the division.
+    fn sample_scalar(m: &Matrix, x: Axis, y: Axis) -> Option<[f32; 3]> {
+        let cols = m.cols;
+        if m.data[y.nearest * cols + x.nearest]
+            .iter()
+            .all(|v| v.is_nan())
+        {
+            return None;
+        }
+        let (fx, fy) = (x.f, y.f);
+        let corners = [
+            (y.i0 * cols + x.i0, (1.0 - fx) * (1.0 - fy)),
+            (y.i0 * cols + x.i1, fx * (1.0 - fy)),
+            (y.i1 * cols + x.i0, (1.0 - fx) * fy),
+            (y.i1 * cols + x.i1, fx * fy),
+        ];
+        Some(std::array::from_fn(|ch| {
+            let (mut sum, mut weight) = (0f32, 0f32);
+            for &(i, wt) in &corners {
+                let v = m.data[i][ch];
+                if v.is_finite() {
+                    sum += v * wt;
+                    weight += wt;
+                } else {
+                    sum += 0.0 * wt;
+                    weight += 0.0 * wt;
+                }
+            }
+            if weight > 0.0 {
+                sum / weight
+            } else {
+                0.0
+            }
+        }))
+    }
+
+    /// A channel value as a byte, rounded half up, one at a time.
+    fn byte_scalar(c: f32) -> u8 {
+        (c.clamp(0.0, 1.0) * 255.0 + 0.5) as u8
+    }
+
+    /// The four-lane sample gives the float32 bits and the bytes of the one-channel-at-a-time
+    /// arithmetic at every place of a matrix with empty cells, NaN and infinite channels,
+    /// values outside [0, 1] and values that land halfway between two bytes.
+    #[test]
+    fn vector_samples_are_the_scalar_ones() {
+        let (rows, cols) = (7, 11);
+        let mut state = 0x9e3779b9u32;
+        let mut next = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1 << 24) as f32
+        };
+        let data: Vec<[f32; 3]> = (0..rows * cols)
+            .map(|i| match i % 13 {
+                0 => [f32::NAN; 3],
+                1 => [f32::NAN, next(), f32::INFINITY],
+                2 => [-0.5, 1.5, 0.5 / 255.0],
+                3 => [1.5 / 255.0, 254.5 / 255.0, -0.0],
+                _ => [next(), next(), next() * 1.2 - 0.1],
+            })
+            .collect();
+        let m = Matrix { rows, cols, data };
+        let prepared = Prepared::new(&m);
+        let mut samples = 0;
+        for ky in 0..=4 * rows {
+            let y = Axis::at(ky as f64 / 4.0 - 0.6 + next() as f64 * 0.1, rows);
+            let row = Row::new(y, cols);
+            for kx in 0..=4 * cols {
+                let x = Axis::at(kx as f64 / 4.0 - 0.6 + next() as f64 * 0.1, cols);
+                let got = prepared.sample(&Column::new(x), &row);
+                let want = sample_scalar(&m, x, y);
+                let bits = |v: [f32; 3]| v.map(f32::to_bits);
+                let lanes = got.map(|v| {
+                    let v = v.to_array();
+                    [v[0], v[1], v[2]]
+                });
+                assert_eq!(lanes.map(bits), want.map(bits), "at x {x:?}, y {y:?}");
+                assert_eq!(got.map(bytes), want.map(|v| v.map(byte_scalar)));
+                samples += got.is_some() as usize;
+            }
+        }
+        assert!(samples > 1000, "{samples} samples with data");
+    }
 
     #[test]
     fn diel_columns_land_under_their_hours_and_gaps_show_grey() {
