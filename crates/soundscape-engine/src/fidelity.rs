@@ -158,7 +158,7 @@ const LOG10_CUBIC: [[u32; 16]; 4] = [
 
 /// The cubic of each interval of [`log2`], highest power first, as float32 bit patterns (the
 /// coefficient table of Intel's SVML `log2f`, BSD-3-Clause, as numpy ships it), laid out as
-/// [`LOG10_CUBIC`].
+/// `LOG10_CUBIC`.
 pub const LOG2_CUBIC: [[u32; 16]; 4] = [
     [
         0xbea77e4a, 0xbe8aae3d, 0xbe67fe32, 0xbe43d1b6, 0xbe26a589, 0xbe0ee09b, 0xbdf6a8a1,

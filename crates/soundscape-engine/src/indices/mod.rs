@@ -14,7 +14,7 @@
 //! cell is read in a few passes and never sorted or grouped whole:
 //! 1. numpy's float32 sum (TOTAL) with the extremes, in one pass;
 //! 2. the entropy's float32 terms `log2(p) * p`, summed the same way as they are made
-//!    (INFORMATION, ICOMPLEXITY; [`entropy`]);
+//!    (INFORMATION, ICOMPLEXITY; `entropy`);
 //! 3. the counts per value-ordered bucket (the high bits of the float pattern above the
 //!    minimum; R is a monotone function of P, but for four single values
 //!    (`fidelity::log10`), so the order is that of R too);

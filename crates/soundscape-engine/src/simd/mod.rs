@@ -3,7 +3,7 @@
 //!
 //! Release binaries must run on any x86-64 node, so the crate is not built for a newer CPU.
 //! Two kinds of fast paths are chosen at run time instead:
-//! - **compiled twins**: a function declared with [`kernel!`] has its body compiled once as is
+//! - **compiled twins**: a function declared with `kernel!` has its body compiled once as is
 //!   and once with AVX2 and FMA enabled. Only the vector width changes, and the explicit
 //!   `mul_add` calls become one instruction instead of a call of the C library's `fmaf`: Rust
 //!   never fuses a multiplication and an addition on its own, so both copies give
