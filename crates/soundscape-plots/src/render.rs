@@ -202,8 +202,9 @@ impl Prepared {
     }
 }
 
-/// The first three lanes of a sample (channel values in [0, 1]) as bytes, rounded half up:
-/// `(c.clamp(0, 1) * 255 + 0.5) as u8` in every lane at once.
+/// The first three lanes of a sample as bytes, rounded half up: `(c.clamp(0, 1) * 255 + 0.5)
+/// as u8` in every lane at once (the `fast_` forms leave NaN open, and a sample holds none:
+/// its values are finite and its weights positive).
 #[inline]
 fn bytes(v: f32x4) -> [u8; 3] {
     let b = (v.fast_max(f32x4::ZERO).fast_min(f32x4::ONE) * f32x4::splat(255.0) + f32x4::HALF)
