@@ -143,9 +143,9 @@ impl Row {
 
 /// The matrix ready for sampling: NaN replaced by 0 with a weight of 0, so that a sample is
 /// branch-free sums; and whether each cell holds anything. The three channels are padded to
-/// the four lanes of one vector (the fourth 0, weight 1; SSE2 on x86_64), so that a sample's
-/// arithmetic is one operation for all channels at each step, the same operations per channel
-/// as one at a time (`sample_scalar` in the tests).
+/// the four lanes of one vector (the fourth 0, weight 1; SSE2 on x86_64, NEON on aarch64), so
+/// that a sample's arithmetic is one operation for all channels at each step, the same
+/// operations per channel as one at a time (`sample_scalar` in the tests).
 struct Prepared {
     values: Vec<f32x4>,
     finite: Vec<f32x4>,
